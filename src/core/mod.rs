@@ -1,0 +1,10 @@
+//! Pure-Rust core: no GObject here. Everything in this module works on byte
+//! slices and plain structs so it can be unit-tested, fuzzed and benchmarked
+//! without a pipeline.
+
+pub mod depacketizer;
+pub mod nal;
+pub mod packetizer;
+pub mod rtp;
+pub mod simd;
+pub mod startcode;

@@ -1,0 +1,438 @@
+//! What differs between H.264 (RFC 6184) and H.265 (RFC 7798) NAL-unit
+//! payloading, behind one trait so the packetizer and depacketizer are written
+//! once.
+
+/// Kinds of parameter set that go into caps (`sprop-*`) and get re-sent with
+/// `config-interval`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamSet {
+    Vps = 0,
+    Sps = 1,
+    Pps = 2,
+}
+
+/// How a received RTP payload is packed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadKind {
+    Single,
+    Aggregate,
+    Fragment,
+    /// Valid per RFC but not supported in this packetization mode (STAP-B,
+    /// MTAP, FU-B, PACI, reserved types).
+    Unsupported,
+}
+
+pub trait NalCodec: Send + Sync + 'static {
+    /// `encoding-name` in RTP caps.
+    const ENCODING_NAME: &'static str;
+    /// Size of the NAL unit header.
+    const NAL_HEADER_LEN: usize;
+    /// Bytes an FU packet adds in front of each fragment.
+    const FU_OVERHEAD: usize;
+    /// Bytes an aggregation packet header takes (excluding per-NAL sizes).
+    const AGG_HEADER_LEN: usize;
+    /// Parameter sets in the order they are sent / listed.
+    const PARAM_SETS: &'static [ParamSet];
+
+    fn nal_type(nal: &[u8]) -> u8;
+    fn is_vcl(t: u8) -> bool;
+    fn is_keyframe(t: u8) -> bool;
+    fn param_set(t: u8) -> Option<ParamSet>;
+    fn payload_kind(t: u8) -> PayloadKind;
+    /// Write the FU prefix for a fragment of the NAL whose header is
+    /// `nal_header` into `out` (returns FU_OVERHEAD bytes).
+    fn fu_prefix(nal_header: &[u8], start: bool, end: bool) -> [u8; 3];
+    /// Aggregation header for NAL units with these headers.
+    fn agg_header<'a>(headers: impl Iterator<Item = &'a [u8]>) -> [u8; 2];
+    /// Parse an FU payload: (start, end, reconstructed NAL header).
+    /// None when the payload is too short or start and end are both set.
+    fn fu_parse(payload: &[u8]) -> Option<(bool, bool, [u8; 2])>;
+}
+
+pub struct H264;
+pub struct H265;
+
+impl NalCodec for H264 {
+    const ENCODING_NAME: &'static str = "H264";
+    const NAL_HEADER_LEN: usize = 1;
+    const FU_OVERHEAD: usize = 2;
+    const AGG_HEADER_LEN: usize = 1;
+    const PARAM_SETS: &'static [ParamSet] = &[ParamSet::Sps, ParamSet::Pps];
+
+    #[inline]
+    fn nal_type(nal: &[u8]) -> u8 {
+        nal.first().map_or(0, |b| b & 0x1f)
+    }
+    fn is_vcl(t: u8) -> bool {
+        (1..=5).contains(&t)
+    }
+    fn is_keyframe(t: u8) -> bool {
+        t == 5
+    }
+    fn param_set(t: u8) -> Option<ParamSet> {
+        match t {
+            7 => Some(ParamSet::Sps),
+            8 => Some(ParamSet::Pps),
+            _ => None,
+        }
+    }
+    fn payload_kind(t: u8) -> PayloadKind {
+        match t {
+            1..=23 => PayloadKind::Single,
+            24 => PayloadKind::Aggregate,
+            28 => PayloadKind::Fragment,
+            _ => PayloadKind::Unsupported,
+        }
+    }
+    #[inline]
+    fn fu_prefix(h: &[u8], start: bool, end: bool) -> [u8; 3] {
+        let indicator = (h[0] & 0xe0) | 28;
+        let header = ((start as u8) << 7) | ((end as u8) << 6) | (h[0] & 0x1f);
+        [indicator, header, 0]
+    }
+    fn agg_header<'a>(headers: impl Iterator<Item = &'a [u8]>) -> [u8; 2] {
+        let (mut f, mut nri) = (0u8, 0u8);
+        for h in headers {
+            f |= h[0] & 0x80;
+            nri = nri.max(h[0] & 0x60);
+        }
+        [f | nri | 24, 0]
+    }
+    fn fu_parse(p: &[u8]) -> Option<(bool, bool, [u8; 2])> {
+        if p.len() < 2 {
+            return None;
+        }
+        let (s, e) = (p[1] & 0x80 != 0, p[1] & 0x40 != 0);
+        if s && e {
+            return None;
+        }
+        Some((s, e, [(p[0] & 0xe0) | (p[1] & 0x1f), 0]))
+    }
+}
+
+impl NalCodec for H265 {
+    const ENCODING_NAME: &'static str = "H265";
+    const NAL_HEADER_LEN: usize = 2;
+    const FU_OVERHEAD: usize = 3;
+    const AGG_HEADER_LEN: usize = 2;
+    const PARAM_SETS: &'static [ParamSet] = &[ParamSet::Vps, ParamSet::Sps, ParamSet::Pps];
+
+    #[inline]
+    fn nal_type(nal: &[u8]) -> u8 {
+        nal.first().map_or(0, |b| (b >> 1) & 0x3f)
+    }
+    fn is_vcl(t: u8) -> bool {
+        t < 32
+    }
+    fn is_keyframe(t: u8) -> bool {
+        (16..=21).contains(&t)
+    }
+    fn param_set(t: u8) -> Option<ParamSet> {
+        match t {
+            32 => Some(ParamSet::Vps),
+            33 => Some(ParamSet::Sps),
+            34 => Some(ParamSet::Pps),
+            _ => None,
+        }
+    }
+    fn payload_kind(t: u8) -> PayloadKind {
+        match t {
+            0..=47 => PayloadKind::Single,
+            48 => PayloadKind::Aggregate,
+            49 => PayloadKind::Fragment,
+            _ => PayloadKind::Unsupported,
+        }
+    }
+    #[inline]
+    fn fu_prefix(h: &[u8], start: bool, end: bool) -> [u8; 3] {
+        let t = (h[0] >> 1) & 0x3f;
+        [
+            (h[0] & 0x81) | (49 << 1),
+            h[1],
+            ((start as u8) << 7) | ((end as u8) << 6) | t,
+        ]
+    }
+    fn agg_header<'a>(headers: impl Iterator<Item = &'a [u8]>) -> [u8; 2] {
+        let (mut f, mut layer, mut tid) = (0u8, u8::MAX, u8::MAX);
+        for h in headers {
+            f |= h[0] & 0x80;
+            layer = layer.min(((h[0] & 1) << 5) | (h[1] >> 3));
+            tid = tid.min(h[1] & 7);
+        }
+        [f | (48 << 1) | (layer >> 5), ((layer & 0x1f) << 3) | tid]
+    }
+    fn fu_parse(p: &[u8]) -> Option<(bool, bool, [u8; 2])> {
+        if p.len() < 3 {
+            return None;
+        }
+        let (s, e) = (p[2] & 0x80 != 0, p[2] & 0x40 != 0);
+        if s && e {
+            return None;
+        }
+        Some((s, e, [(p[0] & 0x81) | ((p[2] & 0x3f) << 1), p[1]]))
+    }
+}
+
+/// Latest parameter sets seen, by kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParamSets {
+    sets: [Option<Vec<u8>>; 3],
+}
+
+impl ParamSets {
+    pub fn get(&self, kind: ParamSet) -> Option<&[u8]> {
+        self.sets[kind as usize].as_deref()
+    }
+    /// Store `nal`; returns true when it differs from what was stored.
+    pub fn update(&mut self, kind: ParamSet, nal: &[u8]) -> bool {
+        let slot = &mut self.sets[kind as usize];
+        if slot.as_deref() == Some(nal) {
+            return false;
+        }
+        match slot {
+            Some(v) => {
+                v.clear();
+                v.extend_from_slice(nal);
+            }
+            None => *slot = Some(nal.to_vec()),
+        }
+        true
+    }
+    /// All of `kinds` present.
+    pub fn complete(&self, kinds: &[ParamSet]) -> bool {
+        kinds.iter().all(|k| self.get(*k).is_some())
+    }
+    pub fn clear(&mut self) {
+        self.sets = Default::default();
+    }
+}
+
+/// Remove emulation-prevention bytes (00 00 03 -> 00 00) from the first
+/// `limit` bytes of a NAL unit (enough for fixed-position header fields).
+pub fn unescape_prefix(nal: &[u8], limit: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(limit.min(nal.len()));
+    let mut zeros = 0;
+    for &b in nal {
+        if out.len() >= limit {
+            break;
+        }
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        out.push(b);
+    }
+    out
+}
+
+/// `avcC` (ISO/IEC 14496-15) from one SPS and one PPS, 4-byte NAL lengths.
+pub fn build_avcc(sps: &[u8], pps: &[u8]) -> Option<Vec<u8>> {
+    if sps.len() < 4 || sps.len() > 0xffff || pps.len() > 0xffff {
+        return None;
+    }
+    let mut v = Vec::with_capacity(11 + sps.len() + pps.len());
+    v.extend_from_slice(&[1, sps[1], sps[2], sps[3], 0xff, 0xe1]);
+    v.extend_from_slice(&(sps.len() as u16).to_be_bytes());
+    v.extend_from_slice(sps);
+    v.push(1);
+    v.extend_from_slice(&(pps.len() as u16).to_be_bytes());
+    v.extend_from_slice(pps);
+    Some(v)
+}
+
+/// `hvcC` (ISO/IEC 14496-15) from VPS/SPS/PPS, 4-byte NAL lengths. The
+/// profile/tier/level fields are copied from the SPS's profile_tier_level.
+pub fn build_hvcc(vps: &[u8], sps: &[u8], pps: &[u8]) -> Option<Vec<u8>> {
+    // SPS: 2-byte header, 1 byte (vps id, max sub layers, nesting), then
+    // general PTL: 1 + 4 + 6 + 1 = 12 bytes.
+    let raw = unescape_prefix(sps, 15);
+    if raw.len() < 15 {
+        return None;
+    }
+    let ptl = &raw[3..15];
+    let mut v = Vec::with_capacity(23 + 15 + vps.len() + sps.len() + pps.len());
+    v.push(1);
+    v.extend_from_slice(&ptl[..12]); // profile space/tier/idc, compat flags, constraint flags, level
+    v.extend_from_slice(&[0xf0, 0x00]); // min_spatial_segmentation_idc = 0
+    v.push(0xfc); // parallelismType = 0
+    v.push(0xfd); // chroma_format_idc = 1 (4:2:0) as a default
+    v.push(0xf8); // bit_depth_luma_minus8 = 0
+    v.push(0xf8); // bit_depth_chroma_minus8 = 0
+    v.extend_from_slice(&[0, 0]); // avgFrameRate
+                                  // constantFrameRate=0, numTemporalLayers=1, temporalIdNested=0, lengthSizeMinusOne=3
+    v.push((1 << 3) | 3);
+    v.push(3);
+    for (t, nal) in [(32u8, vps), (33, sps), (34, pps)] {
+        if nal.len() > 0xffff {
+            return None;
+        }
+        v.push(0x80 | t);
+        v.extend_from_slice(&1u16.to_be_bytes());
+        v.extend_from_slice(&(nal.len() as u16).to_be_bytes());
+        v.extend_from_slice(nal);
+    }
+    Some(v)
+}
+
+/// Parameter sets out of `avcC` / `hvcC` codec_data, plus the NAL length
+/// size. Returns None on anything malformed.
+pub fn parse_codec_data<C: NalCodec>(data: &[u8]) -> Option<(usize, Vec<Vec<u8>>)> {
+    let mut nals = Vec::new();
+    if C::NAL_HEADER_LEN == 1 {
+        if data.len() < 7 || data[0] != 1 {
+            return None;
+        }
+        let len_size = (data[4] & 3) as usize + 1;
+        let mut pos = 5;
+        for round in 0..2 {
+            let count = if round == 0 {
+                (*data.get(pos)? & 0x1f) as usize
+            } else {
+                *data.get(pos)? as usize
+            };
+            pos += 1;
+            for _ in 0..count {
+                let n = u16::from_be_bytes([*data.get(pos)?, *data.get(pos + 1)?]) as usize;
+                pos += 2;
+                nals.push(data.get(pos..pos + n)?.to_vec());
+                pos += n;
+            }
+        }
+        Some((len_size, nals))
+    } else {
+        if data.len() < 23 || data[0] != 1 {
+            return None;
+        }
+        let len_size = (data[21] & 3) as usize + 1;
+        let arrays = data[22] as usize;
+        let mut pos = 23;
+        for _ in 0..arrays {
+            pos += 1;
+            let count = u16::from_be_bytes([*data.get(pos)?, *data.get(pos + 1)?]) as usize;
+            pos += 2;
+            for _ in 0..count {
+                let n = u16::from_be_bytes([*data.get(pos)?, *data.get(pos + 1)?]) as usize;
+                pos += 2;
+                nals.push(data.get(pos..pos + n)?.to_vec());
+                pos += n;
+            }
+        }
+        Some((len_size, nals))
+    }
+}
+
+/// NAL units of a length-prefixed (avc/hvc1) buffer. Stops at the first
+/// length that runs past the end (the caller counts that as malformed).
+pub fn length_prefixed_nals(
+    data: &[u8],
+    len_size: usize,
+) -> impl Iterator<Item = Result<std::ops::Range<usize>, ()>> + '_ {
+    let mut pos = 0usize;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || pos >= data.len() {
+            return None;
+        }
+        if pos + len_size > data.len() {
+            failed = true;
+            return Some(Err(()));
+        }
+        let mut n = 0usize;
+        for &b in &data[pos..pos + len_size] {
+            n = (n << 8) | b as usize;
+        }
+        let start = pos + len_size;
+        match start.checked_add(n) {
+            Some(end) if end <= data.len() => {
+                pos = end;
+                Some(Ok(start..end))
+            }
+            _ => {
+                failed = true;
+                Some(Err(()))
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn h264_fu_prefix_roundtrips() {
+        for hdr in [0x65u8, 0x41, 0x01, 0x25] {
+            for (s, e) in [(true, false), (false, false), (false, true)] {
+                let p = H264::fu_prefix(&[hdr], s, e);
+                assert_eq!(p[0] & 0x1f, 28);
+                assert_eq!(H264::fu_parse(&p[..2]), Some((s, e, [hdr, 0])));
+            }
+        }
+        assert_eq!(H264::fu_parse(&[0x7c, 0xc5]), None); // start+end
+        assert_eq!(H264::fu_parse(&[0x7c]), None);
+    }
+
+    #[test]
+    fn h265_fu_prefix_roundtrips() {
+        for hdr in [[0x26u8, 0x01], [0x02, 0x01], [0x40, 0x01], [0x03, 0x0a]] {
+            for (s, e) in [(true, false), (false, false), (false, true)] {
+                let p = H265::fu_prefix(&hdr, s, e);
+                assert_eq!(H265::nal_type(&p), 49);
+                assert_eq!(H265::fu_parse(&p), Some((s, e, hdr)));
+            }
+        }
+    }
+
+    #[test]
+    fn aggregation_headers() {
+        let h = H264::agg_header([&[0x67u8][..], &[0x28u8][..], &[0x06u8][..]].into_iter());
+        assert_eq!(h[0], 0x60 | 24);
+        let h = H265::agg_header([&[0x40u8, 0x01][..], &[0x42u8, 0x01][..]].into_iter());
+        assert_eq!(H265::nal_type(&h), 48);
+        assert_eq!(h[1], 0x01);
+    }
+
+    #[test]
+    fn codec_data_roundtrip() {
+        let sps = [0x67, 0x42, 0xc0, 0x15, 0xd9, 0x01];
+        let pps = [0x68, 0xcb, 0x8c, 0xb2];
+        let avcc = build_avcc(&sps, &pps).unwrap();
+        let (len, nals) = parse_codec_data::<H264>(&avcc).unwrap();
+        assert_eq!(len, 4);
+        assert_eq!(nals, vec![sps.to_vec(), pps.to_vec()]);
+        assert!(parse_codec_data::<H264>(&avcc[..avcc.len() - 1]).is_none());
+        let vps = [0x40, 0x01, 0x0c, 0x01];
+        let sps5: Vec<u8> = (0..24)
+            .map(|i| if i < 2 { [0x42, 0x01][i] } else { 0x11 })
+            .collect();
+        let hvcc = build_hvcc(&vps, &sps5, &pps).unwrap();
+        let (len, nals) = parse_codec_data::<H265>(&hvcc).unwrap();
+        assert_eq!(len, 4);
+        assert_eq!(nals, vec![vps.to_vec(), sps5.clone(), pps.to_vec()]);
+    }
+
+    #[test]
+    fn length_prefixed_split_and_overrun() {
+        let data = [0, 0, 0, 2, 0x65, 0x88, 0, 0, 0, 1, 0x41];
+        let v: Vec<_> = length_prefixed_nals(&data, 4).collect();
+        assert_eq!(v, vec![Ok(4..6), Ok(10..11)]);
+        let bad = [0, 0, 0, 9, 0x65];
+        let v: Vec<_> = length_prefixed_nals(&bad, 4).collect();
+        assert_eq!(v, vec![Err(())]);
+        let huge = [0xff, 0xff, 0xff, 0xff, 0x65];
+        assert_eq!(
+            length_prefixed_nals(&huge, 4).collect::<Vec<_>>(),
+            vec![Err(())]
+        );
+    }
+
+    #[test]
+    fn unescape_removes_emulation_prevention() {
+        assert_eq!(
+            unescape_prefix(&[0, 0, 3, 1, 0, 0, 3, 0], 10),
+            vec![0, 0, 1, 0, 0, 0]
+        );
+        assert_eq!(unescape_prefix(&[1, 2, 3, 4], 2), vec![1, 2]);
+    }
+}

@@ -1,0 +1,502 @@
+//! NAL-unit packetizer (RFC 6184 / RFC 7798, non-interleaved mode) as a plan
+//! of packets over the input bytes, so the element can build each packet from
+//! a small pooled header memory plus a shared slice of the input memory.
+
+use super::nal::{NalCodec, ParamSet, ParamSets};
+use super::rtp::RTP_HEADER_LEN;
+use smallvec::SmallVec;
+use std::marker::PhantomData;
+use std::ops::Range;
+
+/// `aggregate-mode` of the stock payloaders (same values and nicks).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AggregateMode {
+    #[default]
+    None,
+    /// Aggregate until a VCL NAL unit is included.
+    ZeroLatency,
+    /// Aggregate everything of one access unit that fits.
+    Max,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PayConfig {
+    /// Maximum RTP packet size, header included.
+    pub mtu: usize,
+    pub aggregate: AggregateMode,
+    /// Seconds between re-sent parameter sets; 0 = never, -1 = with every
+    /// keyframe.
+    pub config_interval: i32,
+}
+
+impl Default for PayConfig {
+    fn default() -> Self {
+        PayConfig {
+            mtu: 1400,
+            aggregate: AggregateMode::None,
+            config_interval: 0,
+        }
+    }
+}
+
+/// One RTP packet to build: RTP header, then `scratch[inline]`, then
+/// `input[payload]` (shared, not copied).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Packet {
+    pub inline: Range<usize>,
+    pub payload: Range<usize>,
+    pub marker: bool,
+}
+
+impl Packet {
+    pub fn payload_len(&self) -> usize {
+        self.inline.len() + self.payload.len()
+    }
+}
+
+/// Where the bytes of a NAL unit come from.
+#[derive(Clone, Copy)]
+enum Source {
+    Input,
+    Stored(ParamSet),
+}
+
+pub struct NalPacketizer<C: NalCodec> {
+    cfg: PayConfig,
+    params: ParamSets,
+    params_changed: bool,
+    last_config_ns: Option<u64>,
+    au_had_params: bool,
+    /// Pending aggregation packet body: `[size: u16][nal]...`.
+    agg: Vec<u8>,
+    agg_headers: SmallVec<[[u8; 2]; 16]>,
+    scratch: Vec<u8>,
+    packets: Vec<Packet>,
+    _codec: PhantomData<C>,
+}
+
+impl<C: NalCodec> NalPacketizer<C> {
+    pub fn new(cfg: PayConfig) -> Self {
+        NalPacketizer {
+            cfg,
+            params: ParamSets::default(),
+            params_changed: false,
+            last_config_ns: None,
+            au_had_params: false,
+            agg: Vec::with_capacity(cfg.mtu),
+            agg_headers: SmallVec::new(),
+            scratch: Vec::with_capacity(4096),
+            packets: Vec::with_capacity(128),
+            _codec: PhantomData,
+        }
+    }
+
+    pub fn config(&self) -> PayConfig {
+        self.cfg
+    }
+
+    pub fn set_config(&mut self, cfg: PayConfig) {
+        self.cfg = cfg;
+    }
+
+    pub fn params(&self) -> &ParamSets {
+        &self.params
+    }
+
+    /// Parameter sets from caps (codec_data / sprop) count as seen.
+    pub fn set_param(&mut self, kind: ParamSet, nal: &[u8]) {
+        self.params_changed |= self.params.update(kind, nal);
+    }
+
+    /// True once after the stored parameter sets changed (caps to update).
+    pub fn take_params_changed(&mut self) -> bool {
+        std::mem::take(&mut self.params_changed)
+    }
+
+    pub fn scratch(&self) -> &[u8] {
+        &self.scratch
+    }
+
+    pub fn packets(&self) -> &[Packet] {
+        &self.packets
+    }
+
+    /// Forget state between streams (flush, caps change).
+    pub fn reset(&mut self) {
+        self.agg.clear();
+        self.agg_headers.clear();
+        self.last_config_ns = None;
+        self.au_had_params = false;
+        self.begin();
+    }
+
+    /// Start a new input buffer: packets/scratch of the last one are dropped.
+    pub fn begin(&mut self) {
+        self.packets.clear();
+        self.scratch.clear();
+    }
+
+    /// Payload one NAL unit `data[range]`; `running_time_ns` drives
+    /// `config-interval`.
+    pub fn push_nal(&mut self, data: &[u8], range: Range<usize>, running_time_ns: Option<u64>) {
+        let nal = &data[range.clone()];
+        if nal.len() < C::NAL_HEADER_LEN {
+            return;
+        }
+        let t = C::nal_type(nal);
+        if let Some(kind) = C::param_set(t) {
+            self.params_changed |= self.params.update(kind, nal);
+            self.au_had_params = true;
+            if self.cfg.config_interval > 0 {
+                self.last_config_ns = running_time_ns;
+            }
+        } else if C::is_keyframe(t)
+            && self.cfg.config_interval != 0
+            && !self.au_had_params
+            && self.params.complete(C::PARAM_SETS)
+        {
+            let due = match (
+                self.cfg.config_interval,
+                self.last_config_ns,
+                running_time_ns,
+            ) {
+                (-1, _, _) | (_, None, _) => true,
+                (secs, Some(last), Some(now)) => {
+                    now.saturating_sub(last) >= secs as u64 * 1_000_000_000
+                }
+                (_, Some(_), None) => false,
+            };
+            if due {
+                for &kind in C::PARAM_SETS {
+                    self.emit(Source::Stored(kind), data, 0..0);
+                }
+                self.au_had_params = true;
+                self.last_config_ns = running_time_ns.or(self.last_config_ns);
+            }
+        }
+        self.emit(Source::Input, data, range);
+    }
+
+    /// End of access unit: flush aggregation and set the marker bit on the
+    /// last packet.
+    pub fn end_au(&mut self) {
+        self.flush_agg();
+        if let Some(last) = self.packets.last_mut() {
+            last.marker = true;
+        }
+        self.au_had_params = false;
+    }
+
+    /// Flush a pending aggregation packet without ending the access unit.
+    pub fn flush(&mut self) {
+        self.flush_agg();
+    }
+
+    fn max_payload(&self) -> usize {
+        // mtu >= 28 is enforced by the property range; keep at least the FU
+        // overhead + 1 so fragmentation always progresses.
+        self.cfg
+            .mtu
+            .saturating_sub(RTP_HEADER_LEN)
+            .max(C::FU_OVERHEAD + 1)
+    }
+
+    fn nal_bytes<'a>(&'a self, src: Source, data: &'a [u8], range: &Range<usize>) -> &'a [u8] {
+        match src {
+            Source::Input => &data[range.clone()],
+            Source::Stored(kind) => self.params.get(kind).unwrap_or(&[]),
+        }
+    }
+
+    fn emit(&mut self, src: Source, data: &[u8], range: Range<usize>) {
+        let len = self.nal_bytes(src, data, &range).len();
+        let max_payload = self.max_payload();
+        if self.cfg.aggregate != AggregateMode::None {
+            let entry = 2 + len;
+            if !self.agg_headers.is_empty()
+                && C::AGG_HEADER_LEN + self.agg.len() + entry > max_payload
+            {
+                self.flush_agg();
+            }
+            if C::AGG_HEADER_LEN + entry <= max_payload && self.agg_headers.len() < 64 {
+                let (agg, headers) = (&mut self.agg, &mut self.agg_headers);
+                let nal = match src {
+                    Source::Input => &data[range.clone()],
+                    Source::Stored(kind) => self.params.get(kind).unwrap_or(&[]),
+                };
+                agg.extend_from_slice(&(len as u16).to_be_bytes());
+                agg.extend_from_slice(nal);
+                let mut h = [0u8; 2];
+                h[..C::NAL_HEADER_LEN].copy_from_slice(&nal[..C::NAL_HEADER_LEN]);
+                headers.push(h);
+                if self.cfg.aggregate == AggregateMode::ZeroLatency && C::is_vcl(C::nal_type(nal)) {
+                    self.flush_agg();
+                }
+                return;
+            }
+            self.flush_agg();
+        }
+        if len <= max_payload {
+            let packet = match src {
+                Source::Input => Packet {
+                    inline: 0..0,
+                    payload: range,
+                    marker: false,
+                },
+                Source::Stored(kind) => {
+                    let start = self.scratch.len();
+                    self.scratch
+                        .extend_from_slice(self.params.get(kind).unwrap_or(&[]));
+                    Packet {
+                        inline: start..self.scratch.len(),
+                        payload: 0..0,
+                        marker: false,
+                    }
+                }
+            };
+            self.packets.push(packet);
+            return;
+        }
+        self.fragment(src, data, range, max_payload);
+    }
+
+    fn fragment(&mut self, src: Source, data: &[u8], range: Range<usize>, max_payload: usize) {
+        let mut header = [0u8; 2];
+        let body = {
+            let nal = self.nal_bytes(src, data, &range);
+            header[..C::NAL_HEADER_LEN].copy_from_slice(&nal[..C::NAL_HEADER_LEN]);
+            C::NAL_HEADER_LEN..nal.len()
+        };
+        let chunk = max_payload - C::FU_OVERHEAD;
+        let mut pos = body.start;
+        while pos < body.end {
+            let end = (pos + chunk).min(body.end);
+            let prefix = C::fu_prefix(&header, pos == body.start, end == body.end);
+            let start = self.scratch.len();
+            self.scratch.extend_from_slice(&prefix[..C::FU_OVERHEAD]);
+            let payload = match src {
+                Source::Input => range.start + pos..range.start + end,
+                Source::Stored(kind) => {
+                    let stored = self.params.get(kind).unwrap_or(&[]);
+                    self.scratch.extend_from_slice(&stored[pos..end]);
+                    0..0
+                }
+            };
+            self.packets.push(Packet {
+                inline: start..self.scratch.len(),
+                payload,
+                marker: false,
+            });
+            pos = end;
+        }
+    }
+
+    fn flush_agg(&mut self) {
+        if self.agg_headers.is_empty() {
+            return;
+        }
+        let start = self.scratch.len();
+        if self.agg_headers.len() == 1 {
+            // A lone NAL goes out as a single-NAL packet, not a 1-entry STAP.
+            self.scratch.extend_from_slice(&self.agg[2..]);
+        } else {
+            let hdr = C::agg_header(self.agg_headers.iter().map(|h| &h[..]));
+            self.scratch.extend_from_slice(&hdr[..C::AGG_HEADER_LEN]);
+            self.scratch.extend_from_slice(&self.agg);
+        }
+        self.packets.push(Packet {
+            inline: start..self.scratch.len(),
+            payload: 0..0,
+            marker: false,
+        });
+        self.agg.clear();
+        self.agg_headers.clear();
+    }
+}
+
+/// Assemble packet payloads (without RTP header) for tests and tools.
+pub fn packet_payloads(packets: &[Packet], scratch: &[u8], data: &[u8]) -> Vec<Vec<u8>> {
+    packets
+        .iter()
+        .map(|p| {
+            let mut v = scratch[p.inline.clone()].to_vec();
+            v.extend_from_slice(&data[p.payload.clone()]);
+            v
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::nal::{H264, H265};
+
+    fn pay<C: NalCodec>(
+        cfg: PayConfig,
+        nals: &[Vec<u8>],
+    ) -> (Vec<Vec<u8>>, Vec<bool>, NalPacketizer<C>) {
+        let mut data = Vec::new();
+        let mut ranges = Vec::new();
+        for n in nals {
+            ranges.push(data.len()..data.len() + n.len());
+            data.extend_from_slice(n);
+        }
+        let mut p = NalPacketizer::<C>::new(cfg);
+        p.begin();
+        for r in ranges {
+            p.push_nal(&data, r, Some(0));
+        }
+        p.end_au();
+        let payloads = packet_payloads(p.packets(), p.scratch(), &data);
+        let markers = p.packets().iter().map(|p| p.marker).collect();
+        (payloads, markers, p)
+    }
+
+    fn nal(header: &[u8], len: usize) -> Vec<u8> {
+        let mut v = header.to_vec();
+        v.extend((0..len - header.len()).map(|i| (i % 251) as u8 + 1));
+        v
+    }
+
+    #[test]
+    fn small_nal_is_single_packet_with_marker() {
+        let n = nal(&[0x65], 100);
+        let (p, m, _) = pay::<H264>(PayConfig::default(), std::slice::from_ref(&n));
+        assert_eq!(p, vec![n]);
+        assert_eq!(m, vec![true]);
+    }
+
+    #[test]
+    fn big_nal_fragments_respect_mtu_and_reassemble() {
+        for mtu in [28usize, 400, 1400, 8000] {
+            let n = nal(&[0x65], 20_000);
+            let cfg = PayConfig {
+                mtu,
+                ..Default::default()
+            };
+            let (p, m, _) = pay::<H264>(cfg, std::slice::from_ref(&n));
+            assert!(p.len() > 1);
+            assert!(p.iter().all(|pk| pk.len() + RTP_HEADER_LEN <= mtu));
+            assert_eq!(m.iter().filter(|x| **x).count(), 1);
+            assert!(m[m.len() - 1]);
+            assert_eq!(p[0][1] & 0xc0, 0x80);
+            assert_eq!(p[p.len() - 1][1] & 0xc0, 0x40);
+            let mut rebuilt = vec![(p[0][0] & 0xe0) | (p[0][1] & 0x1f)];
+            for pk in &p {
+                assert_eq!(pk[0] & 0x1f, 28);
+                rebuilt.extend_from_slice(&pk[2..]);
+            }
+            assert_eq!(rebuilt, n);
+        }
+    }
+
+    #[test]
+    fn h265_fragments_reassemble() {
+        let n = nal(&[0x26, 0x01], 5000);
+        let (p, _, _) = pay::<H265>(PayConfig::default(), std::slice::from_ref(&n));
+        let mut rebuilt = H265::fu_parse(&p[0]).unwrap().2.to_vec();
+        for pk in &p {
+            rebuilt.extend_from_slice(&pk[3..]);
+        }
+        assert_eq!(rebuilt, n);
+    }
+
+    #[test]
+    fn stap_aggregates_params_then_vcl_in_zero_latency() {
+        let sps = nal(&[0x67], 20);
+        let pps = nal(&[0x68], 6);
+        let idr = nal(&[0x65], 3000);
+        let cfg = PayConfig {
+            aggregate: AggregateMode::ZeroLatency,
+            ..Default::default()
+        };
+        let (p, m, _) = pay::<H264>(cfg, &[sps.clone(), pps.clone(), idr]);
+        assert_eq!(p[0][0] & 0x1f, 24);
+        let mut expect = vec![p[0][0]];
+        for n in [&sps, &pps] {
+            expect.extend_from_slice(&(n.len() as u16).to_be_bytes());
+            expect.extend_from_slice(n);
+        }
+        assert_eq!(p[0], expect);
+        assert_eq!(p[1][0] & 0x1f, 28);
+        assert!(m[m.len() - 1] && !m[0]);
+    }
+
+    #[test]
+    fn max_mode_keeps_small_vcl_in_one_stap() {
+        let units = vec![nal(&[0x06], 10), nal(&[0x41], 50), nal(&[0x41], 60)];
+        let cfg = PayConfig {
+            aggregate: AggregateMode::Max,
+            ..Default::default()
+        };
+        let (p, _, _) = pay::<H264>(cfg, &units);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0][0] & 0x1f, 24);
+        let cfg = PayConfig {
+            aggregate: AggregateMode::ZeroLatency,
+            ..Default::default()
+        };
+        let (p, _, _) = pay::<H264>(cfg, &units);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[1], units[2]);
+    }
+
+    #[test]
+    fn config_interval_inserts_stored_params_before_keyframe() {
+        let sps = nal(&[0x67], 20);
+        let pps = nal(&[0x68], 6);
+        let idr = nal(&[0x65], 100);
+        let cfg = PayConfig {
+            config_interval: -1,
+            ..Default::default()
+        };
+        let (_, _, mut p) = pay::<H264>(cfg, &[sps.clone(), pps.clone(), idr.clone()]);
+        assert!(p.take_params_changed());
+        // Next AU has only the IDR: params are re-sent in front of it.
+        p.begin();
+        p.push_nal(&idr, 0..idr.len(), Some(1));
+        p.end_au();
+        let out = packet_payloads(p.packets(), p.scratch(), &idr);
+        assert_eq!(out, vec![sps, pps, idr.clone()]);
+        // A non-keyframe gets nothing.
+        let slice = nal(&[0x41], 50);
+        p.begin();
+        p.push_nal(&slice, 0..slice.len(), Some(2));
+        p.end_au();
+        assert_eq!(p.packets().len(), 1);
+    }
+
+    #[test]
+    fn config_interval_seconds_respects_interval() {
+        let sps = nal(&[0x67], 20);
+        let pps = nal(&[0x68], 6);
+        let idr = nal(&[0x65], 100);
+        let cfg = PayConfig {
+            config_interval: 1,
+            ..Default::default()
+        };
+        let mut p = NalPacketizer::<H264>::new(cfg);
+        p.set_param(ParamSet::Sps, &sps);
+        p.set_param(ParamSet::Pps, &pps);
+        let mut counts = Vec::new();
+        for t in [
+            0u64,
+            500_000_000,
+            1_000_000_000,
+            1_400_000_000,
+            2_100_000_000,
+        ] {
+            p.begin();
+            p.push_nal(&idr, 0..idr.len(), Some(t));
+            p.end_au();
+            counts.push(p.packets().len());
+        }
+        assert_eq!(counts, vec![3, 1, 3, 1, 3]);
+    }
+
+    #[test]
+    fn short_nal_is_ignored() {
+        let (p, _, _) = pay::<H265>(PayConfig::default(), &[vec![0x26]]);
+        assert!(p.is_empty());
+    }
+}

@@ -1,0 +1,125 @@
+//! RTP fixed header: writing (into pooled header memory) and validation
+//! (parsing is `rtp-types`; we only add the checks and the error taxonomy
+//! the elements count in `stats`).
+
+/// Size of the fixed RTP header we write (no CSRC, no extension).
+pub const RTP_HEADER_LEN: usize = 12;
+
+/// Why a received packet was rejected before depacketization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RtpError {
+    Truncated,
+    BadVersion,
+    BadPadding,
+}
+
+/// The fields of a valid RTP packet a depacketizer needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RtpInfo {
+    pub marker: bool,
+    pub payload_type: u8,
+    pub seq: u16,
+    pub timestamp: u32,
+    pub ssrc: u32,
+    /// Payload bytes within the packet (after CSRCs/extension, before padding).
+    pub payload: std::ops::Range<usize>,
+}
+
+/// Validate a packet with the same rules as `gst_rtp_buffer_validate`:
+/// version 2, CSRC list, extension and padding all inside the packet.
+pub fn parse(data: &[u8]) -> Result<RtpInfo, RtpError> {
+    use rtp_types::{RtpPacket, RtpParseError};
+    let pkt = RtpPacket::parse(data).map_err(|e| match e {
+        RtpParseError::UnsupportedVersion(_) => RtpError::BadVersion,
+        RtpParseError::PaddingInvalid(_) => RtpError::BadPadding,
+        RtpParseError::Truncated { .. } => {
+            if data.len() >= RTP_HEADER_LEN && data[0] & 0x20 != 0 {
+                RtpError::BadPadding
+            } else {
+                RtpError::Truncated
+            }
+        }
+    })?;
+    let start = pkt.payload_offset();
+    let padding = pkt.padding().unwrap_or(0) as usize;
+    // rtp-types accepts padding that eats into the header; GStreamer does not.
+    if start + padding > data.len() {
+        return Err(RtpError::BadPadding);
+    }
+    Ok(RtpInfo {
+        marker: pkt.marker_bit(),
+        payload_type: pkt.payload_type(),
+        seq: pkt.sequence_number(),
+        timestamp: pkt.timestamp(),
+        ssrc: pkt.ssrc(),
+        payload: start..data.len() - padding,
+    })
+}
+
+/// Write a 12-byte RTP v2 header (no padding, extension or CSRC).
+#[inline]
+pub fn write_header(out: &mut [u8], marker: bool, pt: u8, seq: u16, ts: u32, ssrc: u32) {
+    let out: &mut [u8; RTP_HEADER_LEN] = (&mut out[..RTP_HEADER_LEN]).try_into().unwrap();
+    out[0] = 0x80;
+    out[1] = ((marker as u8) << 7) | (pt & 0x7f);
+    out[2..4].copy_from_slice(&seq.to_be_bytes());
+    out[4..8].copy_from_slice(&ts.to_be_bytes());
+    out[8..12].copy_from_slice(&ssrc.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn write_then_parse_roundtrip() {
+        let mut buf = [0u8; 20];
+        write_header(&mut buf, true, 96, 0xbeef, 0x1234_5678, 0xdead_beef);
+        buf[12..].copy_from_slice(b"payload!");
+        let info = parse(&buf).unwrap();
+        assert!(info.marker);
+        assert_eq!(info.payload_type, 96);
+        assert_eq!(info.seq, 0xbeef);
+        assert_eq!(info.timestamp, 0x1234_5678);
+        assert_eq!(info.ssrc, 0xdead_beef);
+        assert_eq!(&buf[info.payload], b"payload!");
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        assert_eq!(parse(&[]), Err(RtpError::Truncated));
+        assert_eq!(parse(&[0x80; 11]), Err(RtpError::Truncated));
+        let mut v1 = [0u8; 12];
+        v1[0] = 0x40;
+        assert_eq!(parse(&v1), Err(RtpError::BadVersion));
+        // padding bit with a padding length reaching into the header
+        let mut pad = [0u8; 14];
+        pad[0] = 0xa0;
+        pad[13] = 5;
+        assert_eq!(parse(&pad), Err(RtpError::BadPadding));
+        pad[13] = 0;
+        assert_eq!(parse(&pad), Err(RtpError::BadPadding));
+        pad[13] = 2;
+        assert_eq!(parse(&pad).unwrap().payload, 12..12);
+        // CSRC count larger than the packet
+        let mut csrc = [0u8; 16];
+        csrc[0] = 0x82;
+        assert_eq!(parse(&csrc), Err(RtpError::Truncated));
+        // extension header past the end
+        let mut ext = [0u8; 14];
+        ext[0] = 0x90;
+        assert_eq!(parse(&ext), Err(RtpError::Truncated));
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_and_payload_in_bounds(data in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(info) = parse(&data) {
+                prop_assert!(info.payload.start <= info.payload.end);
+                prop_assert!(info.payload.end <= data.len());
+                prop_assert!(info.payload.start >= RTP_HEADER_LEN);
+            }
+        }
+    }
+}
