@@ -1,0 +1,485 @@
+//! Shared implementation of the NAL-unit depayloaders (H.264, H.265): RTP
+//! validation before the base class sees a packet, output negotiation
+//! (byte-stream or avc/hvc1), and access-unit assembly straight into the
+//! output buffer.
+
+use super::stats::{parent_stats, ElementStats};
+use crate::core::depacketizer::{AuInfo, DepayConfig, NalDepacketizer, PacketIn, StreamFormat};
+use crate::core::nal::{build_avcc, build_hvcc, NalCodec, ParamSet};
+use crate::core::rtp;
+use crate::core::simd::SimdLevel;
+use crate::elements::SimdMode;
+use gst::glib;
+use gst::prelude::*;
+use gst_rtp::prelude::*;
+use smallvec::SmallVec;
+use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::time::Instant;
+
+pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "rtpfastnaldepay",
+        gst::DebugColorFlags::empty(),
+        Some("rsrtpfast NAL-unit depayloaders"),
+    )
+});
+
+/// Initial capacity of the access-unit assembly buffer; it grows (and stays
+/// grown) for larger access units.
+const AU_CAPACITY: usize = 256 * 1024;
+
+#[derive(Clone, Debug, Default)]
+pub struct DepaySettings {
+    pub wait_for_keyframe: bool,
+    pub request_keyframe: bool,
+    pub simd: SimdMode,
+}
+
+pub struct DepayState<C: NalCodec> {
+    depacketizer: NalDepacketizer<C>,
+    assembly: Vec<u8>,
+    au_pts: Option<gst::ClockTime>,
+    au_dts: Option<gst::ClockTime>,
+    /// Output caps must be (re)sent before the next unit.
+    caps_dirty: bool,
+    /// Parameter sets from sprop-* still to be sent in-band (byte-stream).
+    pending_sprop: bool,
+    loss_pending: bool,
+    simd: SimdLevel,
+    pub stats: ElementStats,
+}
+
+pub struct NalDepayBase<C: NalCodec> {
+    pub settings: Mutex<DepaySettings>,
+    pub state: Mutex<DepayState<C>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<C: NalCodec> Default for NalDepayBase<C> {
+    fn default() -> Self {
+        NalDepayBase {
+            settings: Mutex::new(DepaySettings::default()),
+            state: Mutex::new(DepayState {
+                depacketizer: NalDepacketizer::new(DepayConfig::default()),
+                assembly: Vec::with_capacity(AU_CAPACITY),
+                au_pts: None,
+                au_dts: None,
+                caps_dirty: true,
+                pending_sprop: false,
+                loss_pending: false,
+                simd: SimdLevel::resolve(None).0,
+                stats: ElementStats::default(),
+            }),
+        }
+    }
+}
+
+pub fn properties() -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecBoolean::builder("wait-for-keyframe")
+            .nick("Wait for Keyframe")
+            .blurb("Wait for the next keyframe after packet loss, meaningful only when outputting access units")
+            .default_value(false)
+            .build(),
+        glib::ParamSpecBoolean::builder("request-keyframe")
+            .nick("Request Keyframe")
+            .blurb("Request new keyframe when packet loss is detected")
+            .default_value(false)
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("simd", SimdMode::Auto)
+            .nick("SIMD level")
+            .blurb("SIMD level for bulk work (auto honours RSRTPFAST_SIMD)")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+            .nick("Statistics")
+            .blurb("Base-class statistics plus packets, bytes, drops, SIMD level and processing time")
+            .read_only()
+            .build(),
+    ]
+}
+
+impl<C: NalCodec> NalDepayBase<C> {
+    pub fn set_property(&self, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = lock(&self.settings);
+        match pspec.name() {
+            "wait-for-keyframe" => {
+                settings.wait_for_keyframe = value.get().unwrap();
+                let mut state = lock(&self.state);
+                let mut cfg = state.depacketizer.config();
+                cfg.wait_for_keyframe = settings.wait_for_keyframe;
+                state.depacketizer.set_config(cfg);
+            }
+            "request-keyframe" => settings.request_keyframe = value.get().unwrap(),
+            "simd" => {
+                settings.simd = value.get().unwrap();
+                lock(&self.state).simd = SimdLevel::resolve(settings.simd.requested()).0;
+            }
+            _ => unimplemented!("property {}", pspec.name()),
+        }
+    }
+
+    pub fn property(
+        &self,
+        obj: &gst_rtp::RTPBaseDepayload,
+        pspec: &glib::ParamSpec,
+    ) -> glib::Value {
+        let settings = lock(&self.settings);
+        match pspec.name() {
+            "wait-for-keyframe" => settings.wait_for_keyframe.to_value(),
+            "request-keyframe" => settings.request_keyframe.to_value(),
+            "simd" => settings.simd.to_value(),
+            "stats" => {
+                let base = parent_stats(obj, gst_rtp::RTPBaseDepayload::static_type());
+                let state = lock(&self.state);
+                let mut st = state.stats.clone();
+                let core = state.depacketizer.stats();
+                st.units_out = core.units_out;
+                st.lost_fragments = core.lost_fragments;
+                st.dropped += core.dropped + core.dropped_units;
+                st.to_structure(base, state.simd).to_value()
+            }
+            _ => unimplemented!("property {}", pspec.name()),
+        }
+    }
+
+    /// Validate RTP before the base class maps it, so malformed packets are
+    /// counted in `stats` (the base class would only post a warning).
+    pub fn install_validation_probe(
+        obj: &gst_rtp::RTPBaseDepayload,
+        count: impl Fn(&gst_rtp::RTPBaseDepayload) + Send + Sync + 'static,
+    ) {
+        let sinkpad = obj.sink_pad();
+        let weak = obj.downgrade();
+        let check = move |buf: &gst::BufferRef| -> bool {
+            match buf.map_readable() {
+                Ok(map) => rtp::parse(&map).is_ok(),
+                Err(_) => false,
+            }
+        };
+        sinkpad.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            move |_pad, info| {
+                let bad = match &mut info.data {
+                    Some(gst::PadProbeData::Buffer(buf)) => !check(buf),
+                    Some(gst::PadProbeData::BufferList(list)) => {
+                        if list.iter().all(check) {
+                            false
+                        } else {
+                            let mut good = gst::BufferList::new();
+                            for b in list.iter_owned() {
+                                if check(&b) {
+                                    good.get_mut().unwrap().add(b);
+                                } else if let Some(obj) = weak.upgrade() {
+                                    count(&obj);
+                                }
+                            }
+                            *list = good;
+                            false
+                        }
+                    }
+                    _ => false,
+                };
+                if bad {
+                    if let Some(obj) = weak.upgrade() {
+                        count(&obj);
+                    }
+                    gst::PadProbeReturn::Drop
+                } else {
+                    gst::PadProbeReturn::Ok
+                }
+            },
+        );
+    }
+
+    pub fn count_malformed(&self, obj: &gst_rtp::RTPBaseDepayload) {
+        let mut state = lock(&self.state);
+        state.stats.malformed += 1;
+        state.stats.dropped += 1;
+        drop(state);
+        gst::warning!(CAT, obj = obj, "Dropping malformed RTP packet");
+    }
+
+    pub fn set_caps(
+        &self,
+        obj: &gst_rtp::RTPBaseDepayload,
+        caps: &gst::Caps,
+    ) -> Result<(), gst::LoggableError> {
+        let s = caps
+            .structure(0)
+            .ok_or_else(|| gst::loggable_error!(CAT, "not-negotiated: empty caps"))?;
+        match s.get::<&str>("encoding-name") {
+            Ok(name) if name.eq_ignore_ascii_case(C::ENCODING_NAME) => {}
+            other => {
+                return Err(gst::loggable_error!(
+                    CAT,
+                    "not-negotiated: encoding-name must be {} (got {:?})",
+                    C::ENCODING_NAME,
+                    other.ok()
+                ))
+            }
+        }
+        if let Ok(rate) = s.get::<i32>("clock-rate") {
+            if rate != 90000 {
+                return Err(gst::loggable_error!(
+                    CAT,
+                    "not-negotiated: clock-rate must be 90000 (got {})",
+                    rate
+                ));
+            }
+        }
+        // Downstream's preference, like the stock element: first structure
+        // of the peer's caps filtered by our template.
+        let template = obj.src_pad().pad_template_caps();
+        let mut peer = obj.src_pad().peer_query_caps(Some(&template));
+        if peer.is_empty() {
+            return Err(gst::loggable_error!(
+                CAT,
+                "not-negotiated: downstream accepts none of {}",
+                template
+            ));
+        }
+        peer.fixate();
+        let p = peer.structure(0).unwrap();
+        let fmt = p.get::<&str>("stream-format").unwrap_or("avc");
+        let align = p.get::<&str>("alignment").unwrap_or("au");
+        let format = if fmt == "byte-stream" {
+            StreamFormat::ByteStream
+        } else {
+            StreamFormat::LengthPrefixed
+        };
+        let au = format == StreamFormat::LengthPrefixed || align != "nal";
+        let settings = lock(&self.settings).clone();
+        let mut state = lock(&self.state);
+        state.depacketizer.set_config(DepayConfig {
+            format,
+            au_alignment: au,
+            wait_for_keyframe: settings.wait_for_keyframe,
+        });
+        let mut any_sprop = false;
+        let sprop_fields: &[(&str, Option<ParamSet>)] = if C::NAL_HEADER_LEN == 1 {
+            &[("sprop-parameter-sets", None)]
+        } else {
+            &[
+                ("sprop-vps", Some(ParamSet::Vps)),
+                ("sprop-sps", Some(ParamSet::Sps)),
+                ("sprop-pps", Some(ParamSet::Pps)),
+            ]
+        };
+        for (field, _) in sprop_fields {
+            if let Ok(value) = s.get::<&str>(*field) {
+                for part in value.split(',') {
+                    let nal = glib::base64_decode(part);
+                    if let Some(kind) = C::param_set(C::nal_type(&nal)) {
+                        state.depacketizer.set_param(kind, &nal);
+                        any_sprop = true;
+                    }
+                }
+            }
+        }
+        state.pending_sprop = any_sprop && format == StreamFormat::ByteStream;
+        state.caps_dirty = true;
+        let out = self.output_caps(&mut state);
+        drop(state);
+        if let Some(out) = out {
+            if !obj.src_pad().push_event(gst::event::Caps::new(&out)) {
+                return Err(gst::loggable_error!(
+                    CAT,
+                    "not-negotiated: downstream refused {}",
+                    out
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Output caps when they can be made now (avc/hvc1 need parameter sets).
+    fn output_caps(&self, state: &mut DepayState<C>) -> Option<gst::Caps> {
+        if !state.caps_dirty && !state.depacketizer.take_params_changed() {
+            return None;
+        }
+        let cfg = state.depacketizer.config();
+        let media = if C::NAL_HEADER_LEN == 1 {
+            "video/x-h264"
+        } else {
+            "video/x-h265"
+        };
+        let caps = match cfg.format {
+            StreamFormat::ByteStream => gst::Caps::builder(media)
+                .field("stream-format", "byte-stream")
+                .field("alignment", if cfg.au_alignment { "au" } else { "nal" })
+                .build(),
+            StreamFormat::LengthPrefixed => {
+                let p = state.depacketizer.params();
+                let codec_data = if C::NAL_HEADER_LEN == 1 {
+                    build_avcc(p.get(ParamSet::Sps)?, p.get(ParamSet::Pps)?)?
+                } else {
+                    build_hvcc(
+                        p.get(ParamSet::Vps)?,
+                        p.get(ParamSet::Sps)?,
+                        p.get(ParamSet::Pps)?,
+                    )?
+                };
+                gst::Caps::builder(media)
+                    .field(
+                        "stream-format",
+                        if C::NAL_HEADER_LEN == 1 {
+                            "avc"
+                        } else {
+                            "hvc1"
+                        },
+                    )
+                    .field("alignment", "au")
+                    .field("codec_data", gst::Buffer::from_mut_slice(codec_data))
+                    .build()
+            }
+        };
+        state.caps_dirty = false;
+        Some(caps)
+    }
+
+    pub fn process_rtp_packet(
+        &self,
+        obj: &gst_rtp::RTPBaseDepayload,
+        rtp: &gst_rtp::RTPBuffer<gst_rtp::rtp_buffer::Readable>,
+    ) -> Option<gst::Buffer> {
+        let payload = rtp.payload().ok()?;
+        let inbuf = rtp.buffer();
+        let mut guard = lock(&self.state);
+        let state = &mut *guard;
+        let timer = state.stats.sample_now().then(Instant::now);
+        state.stats.buffers_in += 1;
+        state.stats.packets += 1;
+        state.stats.bytes += payload.len() as u64;
+        let discont = inbuf.flags().contains(gst::BufferFlags::DISCONT)
+            || std::mem::take(&mut state.loss_pending);
+        let pkt = PacketIn {
+            payload,
+            timestamp: rtp.timestamp(),
+            marker: rtp.is_marker(),
+            discont,
+        };
+        let was_empty = state.assembly.is_empty();
+        let (au_pts, au_dts) = (state.au_pts, state.au_dts);
+        let mut units: SmallVec<[(Vec<u8>, AuInfo); 2]> = SmallVec::new();
+        let result =
+            state
+                .depacketizer
+                .push(pkt, &mut state.assembly, &mut |sink: &mut Vec<u8>, info| {
+                    let unit = std::mem::replace(sink, Vec::with_capacity(AU_CAPACITY));
+                    units.push((unit, info));
+                });
+        if let Err(reason) = result {
+            // Counted in the core's stats (`dropped`).
+            gst::warning!(
+                CAT,
+                obj = obj,
+                "Dropping packet seq {}: {:?}",
+                rtp.seq(),
+                reason
+            );
+        }
+        if !state.assembly.is_empty() && (was_empty || !units.is_empty()) {
+            state.au_pts = inbuf.pts();
+            state.au_dts = inbuf.dts();
+        }
+        let request = state.depacketizer.take_loss() && lock(&self.settings).request_keyframe;
+        let caps = if units.is_empty() {
+            None
+        } else {
+            self.output_caps(state)
+        };
+        let needs_caps = state.caps_dirty;
+        let sprop = if state.pending_sprop && !units.is_empty() {
+            state.pending_sprop = false;
+            let mut v = Vec::new();
+            for &kind in C::PARAM_SETS {
+                if let Some(n) = state.depacketizer.params().get(kind) {
+                    v.extend_from_slice(&[0, 0, 0, 1]);
+                    v.extend_from_slice(n);
+                }
+            }
+            Some(v)
+        } else {
+            None
+        };
+        if let Some(t) = timer {
+            state
+                .stats
+                .window
+                .record(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+        }
+        drop(guard);
+
+        if request {
+            gst::debug!(CAT, obj = obj, "Loss detected, requesting a keyframe");
+            let ev = gst::event::CustomUpstream::new(
+                gst::Structure::builder("GstForceKeyUnit")
+                    .field("all-headers", true)
+                    .build(),
+            );
+            obj.sink_pad().push_event(ev);
+        }
+        if let Some(caps) = caps {
+            obj.src_pad().push_event(gst::event::Caps::new(&caps));
+        }
+        if units.is_empty() {
+            return None;
+        }
+        if needs_caps {
+            gst::warning!(
+                CAT,
+                obj = obj,
+                "No parameter sets yet for codec_data, dropping {} unit(s)",
+                units.len()
+            );
+            return None;
+        }
+        let mut sprop = sprop;
+        for (i, (unit, info)) in units.into_iter().enumerate() {
+            let mut buf = gst::Buffer::from_mut_slice(unit);
+            {
+                let b = buf.get_mut().unwrap();
+                if let Some(params) = sprop.take() {
+                    b.prepend_memory(gst::Memory::from_mut_slice(params));
+                }
+                // The first unit, when it was begun by earlier packets, carries
+                // their time; a unit begun by this packet carries this one's.
+                if i == 0 && !was_empty && au_pts.is_some() {
+                    b.set_pts(au_pts);
+                    b.set_dts(au_dts);
+                } else {
+                    b.set_pts(inbuf.pts());
+                    b.set_dts(inbuf.dts());
+                }
+                if !info.keyframe {
+                    b.set_flags(gst::BufferFlags::DELTA_UNIT);
+                }
+                if info.discont {
+                    b.set_flags(gst::BufferFlags::DISCONT);
+                }
+            }
+            if let Err(err) = obj.push(buf) {
+                gst::debug!(CAT, obj = obj, "push failed: {:?}", err);
+                break;
+            }
+        }
+        None
+    }
+
+    pub fn packet_lost(&self) {
+        lock(&self.state).loss_pending = true;
+    }
+
+    pub fn handle_event(&self, event: &gst::Event) {
+        if let gst::EventView::FlushStop(_) = event.view() {
+            let mut state = lock(&self.state);
+            let state = &mut *state;
+            state.depacketizer.reset(&mut state.assembly);
+            state.au_pts = None;
+        }
+    }
+}

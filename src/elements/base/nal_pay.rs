@@ -1,0 +1,451 @@
+//! Shared implementation of the NAL-unit payloaders (H.264, H.265): caps,
+//! properties, and building one buffer list per input buffer from the core
+//! packetizer's plan — pooled header memory + the input's memory shared.
+
+use super::stats::{parent_stats, ElementStats};
+use crate::core::nal::{length_prefixed_nals, parse_codec_data, NalCodec, ParamSet};
+use crate::core::packetizer::{AggregateMode, NalPacketizer, PayConfig};
+use crate::core::rtp::{write_header, RTP_HEADER_LEN};
+use crate::core::simd::SimdLevel;
+use crate::core::startcode::nal_units;
+use crate::elements::SimdMode;
+use gst::glib;
+use gst::prelude::*;
+use gst_rtp::prelude::*;
+use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::time::Instant;
+
+pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "rtpfastnalpay",
+        gst::DebugColorFlags::empty(),
+        Some("rsrtpfast NAL-unit payloaders"),
+    )
+});
+
+#[derive(Clone, Debug)]
+pub struct PaySettings {
+    pub aggregate: AggregateMode,
+    pub config_interval: i32,
+    pub simd: SimdMode,
+    /// H.264 only: `sprop-parameter-sets` forced by the application.
+    pub sprop: Option<String>,
+}
+
+impl Default for PaySettings {
+    fn default() -> Self {
+        PaySettings {
+            aggregate: AggregateMode::None,
+            config_interval: 0,
+            simd: SimdMode::Auto,
+            sprop: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum InputFormat {
+    ByteStream,
+    LengthPrefixed(usize),
+}
+
+pub struct PayState<C: NalCodec> {
+    packetizer: NalPacketizer<C>,
+    input: InputFormat,
+    au_aligned: bool,
+    segment: gst::FormattedSegment<gst::ClockTime>,
+    simd: SimdLevel,
+    pub stats: ElementStats,
+}
+
+pub struct NalPayBase<C: NalCodec> {
+    pub settings: Mutex<PaySettings>,
+    pub state: Mutex<PayState<C>>,
+}
+
+impl<C: NalCodec> Default for NalPayBase<C> {
+    fn default() -> Self {
+        let settings = PaySettings::default();
+        NalPayBase {
+            state: Mutex::new(PayState {
+                packetizer: NalPacketizer::new(PayConfig::default()),
+                input: InputFormat::ByteStream,
+                au_aligned: true,
+                segment: gst::FormattedSegment::new(),
+                simd: SimdLevel::resolve(settings.simd.requested()).0,
+                stats: ElementStats::default(),
+            }),
+            settings: Mutex::new(settings),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Properties every NAL payloader has besides the base class's and
+/// `aggregate-mode` (whose enum type is per codec).
+pub fn common_properties() -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecInt::builder("config-interval")
+            .nick("Parameter set interval")
+            .blurb(
+                "Send parameter sets in-band every this many seconds (0 = disabled, \
+                 -1 = send with every IDR/IRAP frame)",
+            )
+            .minimum(-1)
+            .maximum(3600)
+            .default_value(0)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("simd", SimdMode::Auto)
+            .nick("SIMD level")
+            .blurb("SIMD level for start-code scanning (auto honours RSRTPFAST_SIMD)")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+            .nick("Statistics")
+            .blurb(
+                "Base-class statistics plus packets, bytes, drops, SIMD level and processing time",
+            )
+            .read_only()
+            .build(),
+    ]
+}
+
+impl<C: NalCodec> NalPayBase<C> {
+    pub fn set_common_property(
+        &self,
+        obj: &gst_rtp::RTPBasePayload,
+        value: &glib::Value,
+        pspec: &glib::ParamSpec,
+    ) {
+        let mut settings = lock(&self.settings);
+        match pspec.name() {
+            "config-interval" => settings.config_interval = value.get().unwrap(),
+            "simd" => {
+                settings.simd = value.get().unwrap();
+                let (level, fell_back) = SimdLevel::resolve(settings.simd.requested());
+                if fell_back {
+                    gst::warning!(
+                        CAT,
+                        obj = obj,
+                        "SIMD level {:?} not available here, using {}",
+                        settings.simd,
+                        level.nick()
+                    );
+                }
+                lock(&self.state).simd = level;
+            }
+            "sprop-parameter-sets" => settings.sprop = value.get().unwrap(),
+            _ => unimplemented!("property {}", pspec.name()),
+        }
+        self.apply_settings(&settings);
+    }
+
+    pub fn set_aggregate(&self, mode: AggregateMode) {
+        let mut settings = lock(&self.settings);
+        settings.aggregate = mode;
+        self.apply_settings(&settings);
+    }
+
+    fn apply_settings(&self, settings: &PaySettings) {
+        let mut state = lock(&self.state);
+        let mut cfg = state.packetizer.config();
+        cfg.aggregate = settings.aggregate;
+        cfg.config_interval = settings.config_interval;
+        state.packetizer.set_config(cfg);
+    }
+
+    pub fn common_property(
+        &self,
+        obj: &gst_rtp::RTPBasePayload,
+        pspec: &glib::ParamSpec,
+    ) -> glib::Value {
+        let settings = lock(&self.settings);
+        match pspec.name() {
+            "config-interval" => settings.config_interval.to_value(),
+            "simd" => settings.simd.to_value(),
+            "sprop-parameter-sets" => settings.sprop.to_value(),
+            "stats" => {
+                let base = parent_stats(obj, gst_rtp::RTPBasePayload::static_type());
+                let state = lock(&self.state);
+                state.stats.to_structure(base, state.simd).to_value()
+            }
+            _ => unimplemented!("property {}", pspec.name()),
+        }
+    }
+
+    pub fn set_caps(
+        &self,
+        obj: &gst_rtp::RTPBasePayload,
+        caps: &gst::Caps,
+    ) -> Result<(), gst::LoggableError> {
+        let s = caps
+            .structure(0)
+            .ok_or_else(|| gst::loggable_error!(CAT, "not-negotiated: empty caps"))?;
+        let format = s.get::<&str>("stream-format").unwrap_or("byte-stream");
+        let alignment = s.get::<&str>("alignment").unwrap_or("au");
+        let mut state = lock(&self.state);
+        state.packetizer.reset();
+        state.input = match format {
+            "byte-stream" => InputFormat::ByteStream,
+            "avc" | "avc3" | "hvc1" | "hev1" => {
+                let codec_data = s.get::<gst::Buffer>("codec_data").ok();
+                match codec_data {
+                    Some(cd) => {
+                        let map = cd
+                            .map_readable()
+                            .map_err(|_| gst::loggable_error!(CAT, "unreadable codec_data"))?;
+                        let (len_size, nals) = parse_codec_data::<C>(&map).ok_or_else(|| {
+                            gst::loggable_error!(
+                                CAT,
+                                "not-negotiated: malformed codec_data in caps {}",
+                                caps
+                            )
+                        })?;
+                        for nal in nals {
+                            if let Some(kind) = C::param_set(C::nal_type(&nal)) {
+                                state.packetizer.set_param(kind, &nal);
+                            }
+                        }
+                        InputFormat::LengthPrefixed(len_size)
+                    }
+                    None if format == "avc3" || format == "hev1" => InputFormat::LengthPrefixed(4),
+                    None => {
+                        return Err(gst::loggable_error!(
+                            CAT,
+                            "not-negotiated: stream-format={} needs codec_data",
+                            format
+                        ))
+                    }
+                }
+            }
+            other => {
+                return Err(gst::loggable_error!(
+                    CAT,
+                    "not-negotiated: unsupported stream-format '{}'",
+                    other
+                ));
+            }
+        };
+        state.au_aligned = alignment != "nal";
+        let mtu = obj.mtu() as usize;
+        let mut cfg = state.packetizer.config();
+        cfg.mtu = mtu;
+        state.packetizer.set_config(cfg);
+        obj.set_options("video", true, C::ENCODING_NAME, 90000);
+        let outcaps = self.outcaps_structure(&mut state);
+        drop(state);
+        obj.set_outcaps(Some(&outcaps)).map_err(|_| {
+            gst::loggable_error!(CAT, "not-negotiated: downstream refused {}", outcaps)
+        })
+    }
+
+    fn outcaps_structure(&self, state: &mut PayState<C>) -> gst::Structure {
+        state.packetizer.take_params_changed();
+        let mut s = gst::Structure::new_empty("application/x-rtp");
+        let params = state.packetizer.params();
+        let b64 = |k: ParamSet| params.get(k).map(|n| glib::base64_encode(n).to_string());
+        if C::NAL_HEADER_LEN == 1 {
+            s.set("packetization-mode", "1");
+            let forced = lock(&self.settings).sprop.clone();
+            if let Some(sprop) = forced {
+                s.set("sprop-parameter-sets", sprop);
+            } else if let (Some(sps), Some(pps)) = (b64(ParamSet::Sps), b64(ParamSet::Pps)) {
+                s.set("sprop-parameter-sets", format!("{sps},{pps}"));
+            }
+        } else if let (Some(vps), Some(sps), Some(pps)) =
+            (b64(ParamSet::Vps), b64(ParamSet::Sps), b64(ParamSet::Pps))
+        {
+            s.set("sprop-vps", vps);
+            s.set("sprop-sps", sps);
+            s.set("sprop-pps", pps);
+        }
+        s
+    }
+
+    pub fn handle_buffer(
+        &self,
+        obj: &gst_rtp::RTPBasePayload,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut guard = lock(&self.state);
+        let state = &mut *guard;
+        let timer = state.stats.sample_now().then(Instant::now);
+        state.stats.buffers_in += 1;
+        let mtu = obj.mtu() as usize;
+        if state.packetizer.config().mtu != mtu {
+            let mut cfg = state.packetizer.config();
+            cfg.mtu = mtu;
+            state.packetizer.set_config(cfg);
+        }
+        let map = buffer.map_readable().map_err(|_| {
+            gst::element_error!(
+                obj,
+                gst::StreamError::Failed,
+                ["Failed to map input buffer"]
+            );
+            gst::FlowError::Error
+        })?;
+        let data = map.as_slice();
+        let running_time = buffer
+            .pts()
+            .and_then(|pts| state.segment.to_running_time(pts))
+            .map(|t| t.nseconds());
+        state.packetizer.begin();
+        match state.input {
+            InputFormat::ByteStream => {
+                for range in nal_units(data, state.simd) {
+                    state.packetizer.push_nal(data, range, running_time);
+                }
+            }
+            InputFormat::LengthPrefixed(len_size) => {
+                for range in length_prefixed_nals(data, len_size) {
+                    match range {
+                        Ok(range) => state.packetizer.push_nal(data, range, running_time),
+                        Err(()) => {
+                            state.stats.malformed += 1;
+                            gst::warning!(
+                                CAT,
+                                obj = obj,
+                                "NAL length past the end of the buffer, rest of buffer dropped"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if state.au_aligned || buffer.flags().contains(gst::BufferFlags::MARKER) {
+            state.packetizer.end_au();
+        }
+        let new_caps = state
+            .packetizer
+            .take_params_changed()
+            .then(|| self.outcaps_structure(state));
+        let packets = state.packetizer.packets();
+        let scratch = state.packetizer.scratch();
+        let mut list = gst::BufferList::new_sized(packets.len());
+        {
+            let list = list.get_mut().unwrap();
+            for pkt in packets {
+                let mut out = alloc_packet(RTP_HEADER_LEN + pkt.inline.len());
+                let out_ref = out.get_mut().unwrap();
+                {
+                    let mut m = out_ref.map_writable().map_err(|_| gst::FlowError::Error)?;
+                    write_header(&mut m, pkt.marker, 0, 0, 0, 0);
+                    m[RTP_HEADER_LEN..].copy_from_slice(&scratch[pkt.inline.clone()]);
+                }
+                if !pkt.payload.is_empty() {
+                    append_shared(out_ref, &buffer, pkt.payload.clone())?;
+                }
+                out_ref.set_pts(buffer.pts());
+                out_ref.set_dts(buffer.dts());
+                state.stats.bytes += (RTP_HEADER_LEN + pkt.payload_len()) as u64;
+                list.add(out);
+            }
+        }
+        let n_packets = list.len();
+        state.stats.packets += n_packets as u64;
+        state.stats.units_out += n_packets as u64;
+        if let Some(t) = timer {
+            if n_packets > 0 {
+                let ns = t.elapsed().as_nanos() as u64 / n_packets as u64;
+                state.stats.window.record(ns.min(u32::MAX as u64) as u32);
+            }
+        }
+        drop(map);
+        drop(guard);
+        if let Some(caps) = new_caps {
+            if obj.set_outcaps(Some(&caps)).is_err() {
+                gst::warning!(
+                    CAT,
+                    obj = obj,
+                    "Failed to update caps with new parameter sets"
+                );
+            }
+        }
+        if n_packets == 0 {
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        obj.push_list(list)
+    }
+
+    /// Called before the base class handles the event.
+    pub fn sink_event(
+        &self,
+        obj: &gst_rtp::RTPBasePayload,
+        event: &gst::Event,
+    ) -> Option<Result<gst::FlowSuccess, gst::FlowError>> {
+        match event.view() {
+            gst::EventView::Segment(seg) => {
+                if let Ok(seg) = seg.segment().clone().downcast::<gst::ClockTime>() {
+                    lock(&self.state).segment = seg;
+                }
+                None
+            }
+            gst::EventView::FlushStop(_) => {
+                lock(&self.state).packetizer.reset();
+                None
+            }
+            gst::EventView::Eos(_) => Some(self.drain(obj)),
+            _ => None,
+        }
+    }
+
+    /// Push a pending aggregation packet (EOS).
+    fn drain(&self, obj: &gst_rtp::RTPBasePayload) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut state = lock(&self.state);
+        state.packetizer.begin();
+        state.packetizer.end_au();
+        let packets = state.packetizer.packets();
+        if packets.is_empty() {
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        let mut list = gst::BufferList::new_sized(packets.len());
+        for pkt in packets {
+            let mut out = alloc_packet(RTP_HEADER_LEN + pkt.inline.len());
+            {
+                let mut m = out
+                    .get_mut()
+                    .unwrap()
+                    .map_writable()
+                    .map_err(|_| gst::FlowError::Error)?;
+                write_header(&mut m, pkt.marker, 0, 0, 0, 0);
+                m[RTP_HEADER_LEN..]
+                    .copy_from_slice(&state.packetizer.scratch()[pkt.inline.clone()]);
+            }
+            list.get_mut().unwrap().add(out);
+        }
+        drop(state);
+        obj.push_list(list)
+    }
+}
+
+/// A packet buffer of `size` bytes for the RTP header and inline bytes.
+#[inline]
+fn alloc_packet(size: usize) -> gst::Buffer {
+    gst::Buffer::with_size(size).expect("allocating a packet header")
+}
+
+/// Append `input[range]` to `out` as shared memory (no copy).
+#[inline]
+fn append_shared(
+    out: &mut gst::BufferRef,
+    input: &gst::Buffer,
+    range: std::ops::Range<usize>,
+) -> Result<(), gst::FlowError> {
+    if input.n_memory() == 1 {
+        let mem = input.peek_memory(0);
+        out.append_memory(mem.share(range));
+    } else {
+        let region = input
+            .copy_region(gst::BufferCopyFlags::MEMORY, range)
+            .map_err(|_| gst::FlowError::Error)?;
+        for mem in region.iter_memories_owned() {
+            out.append_memory(mem);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! Live statistics every rsrtpfast element exposes in `stats`.
+
+use crate::core::simd::SimdLevel;
+use gst::glib;
+use gst::prelude::*;
+
+/// Sliding window of per-packet processing cost, sampled (measuring every
+/// buffer would cost more than the 2% budget on depayloaders).
+#[derive(Clone)]
+pub struct ProcessingWindow {
+    samples: [u32; 256],
+    next: usize,
+    filled: usize,
+}
+
+impl Default for ProcessingWindow {
+    fn default() -> Self {
+        ProcessingWindow {
+            samples: [0; 256],
+            next: 0,
+            filled: 0,
+        }
+    }
+}
+
+impl ProcessingWindow {
+    pub fn record(&mut self, ns_per_packet: u32) {
+        self.samples[self.next] = ns_per_packet;
+        self.next = (self.next + 1) % self.samples.len();
+        self.filled = (self.filled + 1).min(self.samples.len());
+    }
+
+    /// (p50, p99) in ns, or None before the first sample.
+    pub fn percentiles(&self) -> Option<(u32, u32)> {
+        if self.filled == 0 {
+            return None;
+        }
+        let mut v = self.samples[..self.filled].to_vec();
+        v.sort_unstable();
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        Some((at(0.5), at(0.99)))
+    }
+}
+
+/// How often (in buffers) the processing time is sampled.
+pub const SAMPLE_EVERY: u64 = 16;
+
+#[derive(Clone, Default)]
+pub struct ElementStats {
+    pub buffers_in: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub units_out: u64,
+    pub dropped: u64,
+    pub malformed: u64,
+    pub lost_fragments: u64,
+    pub window: ProcessingWindow,
+}
+
+impl ElementStats {
+    /// Whether this buffer's processing time should be measured.
+    #[inline]
+    pub fn sample_now(&self) -> bool {
+        self.buffers_in % SAMPLE_EVERY == 0
+    }
+
+    /// Our counters appended to the base class's `stats` structure.
+    pub fn to_structure(&self, base: Option<gst::Structure>, simd: SimdLevel) -> gst::Structure {
+        let mut s =
+            base.unwrap_or_else(|| gst::Structure::new_empty("application/x-rtp-fast-stats"));
+        s.set("packets", self.packets);
+        s.set("bytes", self.bytes);
+        s.set("units-out", self.units_out);
+        s.set("dropped", self.dropped);
+        s.set("malformed", self.malformed);
+        s.set("lost-fragments", self.lost_fragments);
+        s.set("simd-level", simd.nick());
+        let (p50, p99) = self.window.percentiles().unwrap_or((0, 0));
+        s.set("processing-ns-p50", p50);
+        s.set("processing-ns-p99", p99);
+        s
+    }
+}
+
+/// Read a property as the parent class implements it, even though the
+/// subclass installs a property of the same name (we shadow `stats` to add
+/// our counters to the base class's).
+pub fn parent_property(
+    obj: &impl IsA<glib::Object>,
+    parent: glib::Type,
+    name: &str,
+) -> Option<glib::Value> {
+    use glib::translate::*;
+    let class = glib::Class::<glib::Object>::from_type(parent)?;
+    let pspec = class.find_property(name)?;
+    let mut value = glib::Value::from_type(pspec.value_type());
+    // SAFETY: FFI edge. `pspec` belongs to `parent`, an ancestor of `obj`'s
+    // type, so calling the owning class's get_property vfunc with the pspec's
+    // own param_id is exactly what g_object_get_property would do for it.
+    unsafe {
+        let pspec_ptr: *mut glib::gobject_ffi::GParamSpec = pspec.to_glib_none().0;
+        let owner = glib::gobject_ffi::g_type_class_peek((*pspec_ptr).owner_type)
+            as *mut glib::gobject_ffi::GObjectClass;
+        let get = (*owner).get_property?;
+        get(
+            obj.as_ref().to_glib_none().0,
+            (*pspec_ptr).param_id,
+            value.to_glib_none_mut().0,
+            pspec_ptr,
+        );
+    }
+    Some(value)
+}
+
+pub fn parent_stats(obj: &impl IsA<glib::Object>, parent: glib::Type) -> Option<gst::Structure> {
+    parent_property(obj, parent, "stats")
+        .and_then(|v| v.get::<Option<gst::Structure>>().ok().flatten())
+}

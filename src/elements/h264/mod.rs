@@ -1,0 +1,22 @@
+//! H.264 (RFC 6184): `rtpfasth264pay`, `rtpfasth264depay`.
+
+use gst::glib;
+use gst::prelude::*;
+
+pub mod depay;
+pub mod pay;
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "rtpfasth264pay",
+        gst::Rank::SECONDARY,
+        pay::RtpFastH264Pay::static_type(),
+    )?;
+    gst::Element::register(
+        Some(plugin),
+        "rtpfasth264depay",
+        gst::Rank::SECONDARY,
+        depay::RtpFastH264Depay::static_type(),
+    )
+}

@@ -1,0 +1,22 @@
+//! H.265 (RFC 7798): `rtpfasth265pay`, `rtpfasth265depay`.
+
+use gst::glib;
+use gst::prelude::*;
+
+pub mod depay;
+pub mod pay;
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "rtpfasth265pay",
+        gst::Rank::SECONDARY,
+        pay::RtpFastH265Pay::static_type(),
+    )?;
+    gst::Element::register(
+        Some(plugin),
+        "rtpfasth265depay",
+        gst::Rank::SECONDARY,
+        depay::RtpFastH265Depay::static_type(),
+    )
+}
