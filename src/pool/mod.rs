@@ -1,0 +1,2 @@
+//! GstRtpFastBufferPool: lock-free, process-wide buffer pool.
+pub mod core;
