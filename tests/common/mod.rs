@@ -1,0 +1,175 @@
+//! Shared helpers for the integration tests: plugin registration, media
+//! generated at test time with the real encoders, pipeline runners.
+#![allow(dead_code)]
+
+use gst::prelude::*;
+use std::sync::Once;
+
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        // A private registry so a stale cache never hides a fresh build.
+        let reg = std::env::temp_dir().join(format!(
+            "rsrtpfast-test-registry-{}.bin",
+            std::process::id()
+        ));
+        std::env::set_var("GST_REGISTRY", reg);
+        gst::init().unwrap();
+        gstrsrtpfast::plugin_register_static().unwrap();
+    });
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    H264,
+    H265,
+}
+
+impl Codec {
+    pub fn media(self) -> &'static str {
+        match self {
+            Codec::H264 => "video/x-h264",
+            Codec::H265 => "video/x-h265",
+        }
+    }
+    pub fn encoder(self) -> &'static str {
+        match self {
+            Codec::H264 => {
+                "x264enc tune=zerolatency key-int-max=10 bitrate=2000 speed-preset=ultrafast"
+            }
+            Codec::H265 => {
+                "x265enc tune=zerolatency key-int-max=10 bitrate=2000 speed-preset=ultrafast"
+            }
+        }
+    }
+    pub fn nal_type(self, nal: &[u8]) -> u8 {
+        match self {
+            Codec::H264 => nal[0] & 0x1f,
+            Codec::H265 => (nal[0] >> 1) & 0x3f,
+        }
+    }
+    pub fn is_vcl(self, nal: &[u8]) -> bool {
+        let t = self.nal_type(nal);
+        match self {
+            Codec::H264 => (1..=5).contains(&t),
+            Codec::H265 => t < 32,
+        }
+    }
+    pub fn is_param(self, nal: &[u8]) -> bool {
+        let t = self.nal_type(nal);
+        match self {
+            Codec::H264 => t == 7 || t == 8,
+            Codec::H265 => (32..=34).contains(&t),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::H264 => "h264",
+            Codec::H265 => "h265",
+        }
+    }
+}
+
+/// Encoded byte-stream access units (with PTS) and their caps.
+pub struct Media {
+    pub caps: gst::Caps,
+    pub frames: Vec<gst::Buffer>,
+}
+
+pub fn encode(codec: Codec, frames: u32, width: u32, height: u32) -> Media {
+    init();
+    let desc = format!(
+        "videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,width={width},height={height},framerate=30/1,format=I420 ! {} ! {},stream-format=byte-stream,alignment=au ! appsink name=sink sync=false",
+        codec.encoder(),
+        codec.media()
+    );
+    let (caps, frames) = run_collect(&desc, None);
+    Media {
+        caps: caps.expect("encoder produced caps"),
+        frames,
+    }
+}
+
+/// Run a pipeline whose last element is `appsink name=sink`, optionally
+/// feeding `appsrc name=src` with buffers; return the sink caps and buffers.
+pub fn run_collect(
+    desc: &str,
+    input: Option<(&gst::Caps, &[gst::Buffer])>,
+) -> (Option<gst::Caps>, Vec<gst::Buffer>) {
+    init();
+    let pipeline = gst::parse::launch(desc)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let src = input.map(|(caps, _)| {
+        let src = pipeline
+            .by_name("src")
+            .unwrap()
+            .downcast::<gst_app::AppSrc>()
+            .unwrap();
+        src.set_caps(Some(caps));
+        src.set_format(gst::Format::Time);
+        src
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    if let (Some(src), Some((_, bufs))) = (src, input) {
+        for b in bufs {
+            src.push_buffer(b.clone()).unwrap();
+        }
+        src.end_of_stream().unwrap();
+    }
+    let mut out = Vec::new();
+    let mut caps = None;
+    while let Ok(sample) = sink.pull_sample() {
+        caps = sample.caps_owned().or(caps);
+        if let Some(list) = sample.buffer_list() {
+            out.extend(list.iter_owned());
+        } else if let Some(b) = sample.buffer_owned() {
+            out.push(b);
+        }
+    }
+    let bus = pipeline.bus().unwrap();
+    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+        if let gst::MessageView::Error(e) = msg.view() {
+            panic!("pipeline `{desc}` failed: {} ({:?})", e.error(), e.debug());
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    (caps, out)
+}
+
+/// NAL units of an Annex-B buffer.
+pub fn annexb_nals(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= data.len() {
+        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let mut nals = Vec::new();
+    for (k, &s) in starts.iter().enumerate() {
+        let mut e = starts.get(k + 1).map(|n| n - 3).unwrap_or(data.len());
+        while e > s && data[e - 1] == 0 {
+            e -= 1;
+        }
+        if e > s {
+            nals.push(data[s..e].to_vec());
+        }
+    }
+    nals
+}
+
+pub fn buffers_nals(bufs: &[gst::Buffer]) -> Vec<Vec<u8>> {
+    bufs.iter()
+        .flat_map(|b| annexb_nals(&b.map_readable().unwrap()))
+        .collect()
+}
