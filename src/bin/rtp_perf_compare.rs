@@ -1,0 +1,884 @@
+//! `rtp_perf_compare`: stock GStreamer RTP (de)payloaders vs rsrtpfast's
+//! drop-ins, side by side, in one process and one run.
+//!
+//! ```text
+//! cargo run --release --bin rtp_perf_compare -- --baseline=c_implementation --current=rust_optimized
+//! ```
+//!
+//! Rig (DESIGN.md "driven synchronously pad-to-pad"): no pipeline, no queues;
+//! our src pad -> element -> our counting sink pad, pushes on the main thread.
+//! Input buffers are built before the timed section; only the pushes are
+//! timed with `CLOCK_THREAD_CPUTIME_ID`. Stock and ours (and `identity` for
+//! depayloaders) run interleaved over several rounds, alternating order.
+//! Heap allocations are counted by a malloc interposer (`alloc_counter`,
+//! included only in this binary, never in the plugin).
+
+#[path = "../alloc_counter.rs"]
+mod alloc_counter;
+#[path = "rtp_perf_compare/media.rs"]
+mod media;
+#[path = "rtp_perf_compare/report.rs"]
+mod report;
+#[path = "rtp_perf_compare/rig.rs"]
+mod rig;
+#[path = "rtp_perf_compare/stats.rs"]
+mod stats;
+
+use media::{Media, MediaKind};
+use rig::Input;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const USAGE: &str = "\
+usage: rtp_perf_compare [options]
+  --baseline=c_implementation|rust_rsrtp   stock elements to compare against (default c_implementation)
+  --current=rust_optimized                 our elements (the only choice)
+  --format text|json                       output format (default text)
+  --plot FILE.svg                          also write a bar chart as SVG
+  --mtu N                                  payloader MTU (default 1400)
+  --rounds N                               interleaved rounds (default 15)
+  --only LIST                              comma-separated pair names, e.g. h264pay,h264depay
+  --frames N                               use at most N frames of each media (default all)
+  --min-packets N                          repeat the input until a round has >= N RTP packets (default 30000)
+  --streams N                              instances for resident memory per stream (default 50)
+  --batch-bytes N                          build input in batches of <= N bytes before each timed
+                                           batch (default 262144; 0 = whole round up front, cache-cold)
+  --media-dir DIR                          media cache (default <target>/rtp_perf_media)
+  --list                                   list pair names and exit
+pairs: h264pay h264depay h265pay h265depay l16pay l16depay l24pay l24depay
+       opuspay opusdepay mp2tpay mp2tdepay vrawpay vrawdepay";
+
+/// One stock/ours element pair.
+struct PairSpec {
+    name: &'static str,
+    depay: bool,
+    media: MediaKind,
+    stock: &'static str,
+    fast: &'static str,
+}
+
+const fn pair(
+    name: &'static str,
+    depay: bool,
+    media: MediaKind,
+    stock: &'static str,
+    fast: &'static str,
+) -> PairSpec {
+    PairSpec {
+        name,
+        depay,
+        media,
+        stock,
+        fast,
+    }
+}
+
+const PAIRS: &[PairSpec] = &[
+    pair(
+        "h264pay",
+        false,
+        MediaKind::H264,
+        "rtph264pay",
+        "rtpfasth264pay",
+    ),
+    pair(
+        "h264depay",
+        true,
+        MediaKind::H264,
+        "rtph264depay",
+        "rtpfasth264depay",
+    ),
+    pair(
+        "h265pay",
+        false,
+        MediaKind::H265,
+        "rtph265pay",
+        "rtpfasth265pay",
+    ),
+    pair(
+        "h265depay",
+        true,
+        MediaKind::H265,
+        "rtph265depay",
+        "rtpfasth265depay",
+    ),
+    pair(
+        "l16pay",
+        false,
+        MediaKind::L16,
+        "rtpL16pay",
+        "rtpfastL16pay",
+    ),
+    pair(
+        "l16depay",
+        true,
+        MediaKind::L16,
+        "rtpL16depay",
+        "rtpfastL16depay",
+    ),
+    pair(
+        "l24pay",
+        false,
+        MediaKind::L24,
+        "rtpL24pay",
+        "rtpfastL24pay",
+    ),
+    pair(
+        "l24depay",
+        true,
+        MediaKind::L24,
+        "rtpL24depay",
+        "rtpfastL24depay",
+    ),
+    pair(
+        "opuspay",
+        false,
+        MediaKind::Opus,
+        "rtpopuspay",
+        "rtpfastopuspay",
+    ),
+    pair(
+        "opusdepay",
+        true,
+        MediaKind::Opus,
+        "rtpopusdepay",
+        "rtpfastopusdepay",
+    ),
+    pair(
+        "mp2tpay",
+        false,
+        MediaKind::Mp2t,
+        "rtpmp2tpay",
+        "rtpfastmp2tpay",
+    ),
+    pair(
+        "mp2tdepay",
+        true,
+        MediaKind::Mp2t,
+        "rtpmp2tdepay",
+        "rtpfastmp2tdepay",
+    ),
+    pair(
+        "vrawpay",
+        false,
+        MediaKind::Vraw,
+        "rtpvrawpay",
+        "rtpfastvrawpay",
+    ),
+    pair(
+        "vrawdepay",
+        true,
+        MediaKind::Vraw,
+        "rtpvrawdepay",
+        "rtpfastvrawdepay",
+    ),
+];
+
+/// gst-plugins-rs `rsrtp` name for a stock element (`rtph264pay` -> `rtph264pay2`).
+fn rsrtp_name(stock: &str) -> String {
+    format!("{stock}2")
+}
+
+/// Whether a contender could be measured.
+#[derive(Clone, Debug)]
+pub enum Status {
+    Ok,
+    NotYet,
+    NotInstalled,
+    Error(String),
+}
+
+impl Status {
+    pub fn word(&self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::NotYet => "not yet",
+            Status::NotInstalled => "not installed",
+            Status::Error(_) => "error",
+        }
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            Status::Error(e) => format!("error: {e}"),
+            s => s.word().to_string(),
+        }
+    }
+}
+
+/// Measurements of one element of a pair.
+pub struct Contender {
+    pub role: &'static str,
+    pub element: String,
+    pub status: Status,
+    pub ns_per_packet: Vec<f64>,
+    pub gbps_rounds: Vec<f64>,
+    pub packets_per_round: u64,
+    pub bytes_per_round: u64,
+    pub pushes_per_round: u64,
+    pub out_packets_per_round: u64,
+    pub allocs_per_packet: f64,
+    alloc_rounds: Vec<f64>,
+    pub lat_p50: u64,
+    pub lat_p99: u64,
+    pub lat_pushes: u64,
+    pub resident: Option<f64>,
+}
+
+impl Contender {
+    fn new(role: &'static str, element: &str, status: Status) -> Self {
+        Contender {
+            role,
+            element: element.to_string(),
+            status,
+            ns_per_packet: Vec::new(),
+            gbps_rounds: Vec::new(),
+            packets_per_round: 0,
+            bytes_per_round: 0,
+            pushes_per_round: 0,
+            out_packets_per_round: 0,
+            allocs_per_packet: 0.0,
+            alloc_rounds: Vec::new(),
+            lat_p50: 0,
+            lat_p99: 0,
+            lat_pushes: 0,
+            resident: None,
+        }
+    }
+
+    fn ok(&self) -> bool {
+        matches!(self.status, Status::Ok)
+    }
+
+    pub fn ns_mean(&self) -> f64 {
+        stats::mean(&self.ns_per_packet)
+    }
+
+    pub fn ns_sd(&self) -> f64 {
+        stats::stddev(&self.ns_per_packet)
+    }
+
+    pub fn packets_per_s(&self) -> f64 {
+        let m = self.ns_mean();
+        if m > 0.0 {
+            1e9 / m
+        } else {
+            0.0
+        }
+    }
+
+    pub fn gbps(&self) -> f64 {
+        stats::mean(&self.gbps_rounds)
+    }
+}
+
+/// A ratio with its per-round values and 95% CI.
+pub struct RatioCi {
+    pub mean: f64,
+    pub lo: f64,
+    pub hi: f64,
+    pub per_round: Vec<f64>,
+}
+
+fn ratio_ci(num: &Contender, den: &Contender) -> Option<RatioCi> {
+    if !num.ok() || !den.ok() {
+        return None;
+    }
+    let per_round: Vec<f64> = num
+        .ns_per_packet
+        .iter()
+        .zip(&den.ns_per_packet)
+        .filter(|(_, d)| **d > 0.0)
+        .map(|(n, d)| n / d)
+        .collect();
+    if per_round.is_empty() {
+        return None;
+    }
+    let (mean, lo, hi) = stats::mean_ci95(&per_round);
+    Some(RatioCi {
+        mean,
+        lo,
+        hi,
+        per_round,
+    })
+}
+
+/// Everything measured for one pair.
+pub struct PairResult {
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub media: String,
+    pub frames: usize,
+    pub repeat: usize,
+    pub rtp_caps: String,
+    pub stock: Contender,
+    pub ours: Contender,
+    pub identity: Option<Contender>,
+    pub ratio: Option<RatioCi>,
+    pub ours_vs_identity: Option<RatioCi>,
+    pub stock_vs_identity: Option<RatioCi>,
+    pub error: Option<String>,
+}
+
+/// Run-wide facts for the header.
+pub struct RunInfo {
+    pub cpu: String,
+    pub cores: usize,
+    pub date: String,
+    pub command_line: String,
+    pub gst_version: String,
+    pub baseline: String,
+    pub current: String,
+    pub mtu: u32,
+    pub rounds: usize,
+    pub min_packets: usize,
+    pub frames: usize,
+    pub streams: usize,
+    pub batch_bytes: usize,
+    pub counter_active: bool,
+    pub g_slice_effective: bool,
+}
+
+struct Opts {
+    baseline: String,
+    current: String,
+    json: bool,
+    plot: Option<String>,
+    mtu: u32,
+    rounds: usize,
+    only: Option<Vec<String>>,
+    frames: usize,
+    min_packets: usize,
+    streams: usize,
+    batch_bytes: usize,
+    media_dir: Option<String>,
+}
+
+fn parse_args() -> Result<Opts, String> {
+    let mut o = Opts {
+        baseline: "c_implementation".into(),
+        current: "rust_optimized".into(),
+        json: false,
+        plot: None,
+        mtu: 1400,
+        rounds: 15,
+        only: None,
+        frames: 0,
+        min_packets: 30_000,
+        streams: 50,
+        batch_bytes: 256 * 1024,
+        media_dir: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let (key, inline) = match a.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (a.clone(), None),
+        };
+        if key == "--help" || key == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        if key == "--list" {
+            for p in PAIRS {
+                println!("{:<10} {} -> {}", p.name, p.stock, p.fast);
+            }
+            std::process::exit(0);
+        }
+        let mut val = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{key} needs a value"))
+        };
+        let num = |v: String| {
+            v.parse::<usize>()
+                .map_err(|_| format!("{key}: not a number: {v}"))
+        };
+        match key.as_str() {
+            "--baseline" => o.baseline = val()?,
+            "--current" => o.current = val()?,
+            "--format" => {
+                o.json = match val()?.as_str() {
+                    "json" => true,
+                    "text" => false,
+                    v => return Err(format!("--format: unknown format {v} (text|json)")),
+                }
+            }
+            "--plot" => o.plot = Some(val()?),
+            "--mtu" => o.mtu = num(val()?)? as u32,
+            "--rounds" => o.rounds = num(val()?)?.max(1),
+            "--only" => {
+                o.only = Some(
+                    val()?
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                )
+            }
+            "--frames" => o.frames = num(val()?)?,
+            "--min-packets" => o.min_packets = num(val()?)?,
+            "--streams" => o.streams = num(val()?)?,
+            "--batch-bytes" => o.batch_bytes = num(val()?)?,
+            "--media-dir" => o.media_dir = Some(val()?),
+            _ => return Err(format!("unknown option {a}\n{USAGE}")),
+        }
+    }
+    if !matches!(o.baseline.as_str(), "c_implementation" | "rust_rsrtp") {
+        return Err(format!(
+            "--baseline: unknown {} (c_implementation|rust_rsrtp)",
+            o.baseline
+        ));
+    }
+    if o.current != "rust_optimized" {
+        return Err(format!("--current: unknown {} (rust_optimized)", o.current));
+    }
+    if let Some(only) = &o.only {
+        for n in only {
+            if !PAIRS.iter().any(|p| p.name == n) {
+                return Err(format!("--only: unknown pair {n} (see --list)"));
+            }
+        }
+    }
+    Ok(o)
+}
+
+fn cpu_info() -> (String, usize) {
+    let s = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = s
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let procs = s.lines().filter(|l| l.starts_with("processor")).count();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(procs.max(1));
+    (model, cores)
+}
+
+/// UTC date and time, ISO 8601, from the system clock.
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
+/// RTP packets made by the stock payloader from a media, with their caps.
+struct RtpInput {
+    caps: gst::Caps,
+    packets: Vec<Arc<Vec<u8>>>,
+}
+
+fn make_rtp(media: &Media, mtu: u32) -> Result<RtpInput, String> {
+    let pay = media.kind.stock_payloader();
+    let rig = rig::Rig::new(pay, &[("mtu", mtu)], &media.caps, true)?;
+    for i in frame_inputs(media, 1) {
+        rig.push(rig::build_buffer(&i))?;
+    }
+    rig.eos();
+    let caps = rig
+        .output_caps()
+        .ok_or_else(|| format!("{pay}: no output caps"))?;
+    let packets: Vec<Arc<Vec<u8>>> = rig
+        .take_collected()
+        .into_iter()
+        .filter(|p| p.len() >= 12 && p[0] >> 6 == 2)
+        .map(Arc::new)
+        .collect();
+    if packets.is_empty() {
+        return Err(format!("{pay}: produced no RTP packets"));
+    }
+    Ok(RtpInput { caps, packets })
+}
+
+/// Payloader input: the media's frames, repeated with shifted timestamps.
+fn frame_inputs(media: &Media, repeat: usize) -> Vec<Input> {
+    let span = media.span_ns();
+    let mut v = Vec::with_capacity(media.frames.len() * repeat);
+    let data: Vec<Arc<Vec<u8>>> = media
+        .frames
+        .iter()
+        .map(|f| Arc::new(f.data.clone()))
+        .collect();
+    for k in 0..repeat as u64 {
+        for (f, d) in media.frames.iter().zip(&data) {
+            v.push(Input {
+                data: d.clone(),
+                pts: f.pts.map(|p| p + k * span),
+                dts: f.dts.map(|p| p + k * span),
+                duration: f.duration,
+                delta: f.delta,
+                rtp_seq_ts: None,
+            });
+        }
+    }
+    v
+}
+
+/// Depayloader input: the RTP packets, repeated with continuing sequence
+/// numbers and timestamps (and a PTS derived from the RTP timestamp).
+fn packet_inputs(rtp: &RtpInput, repeat: usize) -> Vec<Input> {
+    let clock_rate = rtp
+        .caps
+        .structure(0)
+        .and_then(|s| s.get::<i32>("clock-rate").ok())
+        .unwrap_or(90_000)
+        .max(1) as u64;
+    let seq = |p: &[u8]| u16::from_be_bytes([p[2], p[3]]);
+    let ts = |p: &[u8]| u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+    let first = &rtp.packets[0];
+    let (seq0, ts0) = (seq(first), ts(first));
+    let mut steps: Vec<u32> = rtp
+        .packets
+        .windows(2)
+        .map(|w| ts(&w[1]).wrapping_sub(ts(&w[0])))
+        .filter(|d| *d != 0 && *d < 0x8000_0000)
+        .collect();
+    steps.sort_unstable();
+    let step = steps.get(steps.len() / 2).copied().unwrap_or(3000);
+    let last_ts = ts(rtp.packets.last().unwrap());
+    let span = last_ts.wrapping_sub(ts0).wrapping_add(step);
+    let n = rtp.packets.len();
+    let mut v = Vec::with_capacity(n * repeat);
+    for k in 0..repeat {
+        for (i, p) in rtp.packets.iter().enumerate() {
+            let s = seq0.wrapping_add((k * n + i) as u16);
+            let t = ts(p).wrapping_add(span.wrapping_mul(k as u32));
+            let rel = t.wrapping_sub(ts0) as u64;
+            v.push(Input {
+                data: p.clone(),
+                pts: Some(rel * 1_000_000_000 / clock_rate),
+                dts: None,
+                duration: None,
+                delta: false,
+                rtp_seq_ts: Some((s, t)),
+            });
+        }
+    }
+    v
+}
+
+fn element_exists(name: &str) -> bool {
+    gst::ElementFactory::find(name).is_some()
+}
+
+fn run_pair(
+    spec: &PairSpec,
+    opts: &Opts,
+    media_cache: &mut HashMap<MediaKind, (Media, RtpInput)>,
+    media_dir: &std::path::Path,
+) -> PairResult {
+    let stock_name = if opts.baseline == "rust_rsrtp" {
+        rsrtp_name(spec.stock)
+    } else {
+        spec.stock.to_string()
+    };
+    let stock_status = if element_exists(&stock_name) {
+        Status::Ok
+    } else {
+        Status::NotInstalled
+    };
+    let ours_status = if element_exists(spec.fast) {
+        Status::Ok
+    } else {
+        Status::NotYet
+    };
+    let mut res = PairResult {
+        name: spec.name,
+        kind: if spec.depay { "depay" } else { "pay" },
+        media: spec.media.describe().to_string(),
+        frames: 0,
+        repeat: 0,
+        rtp_caps: String::new(),
+        stock: Contender::new("stock", &stock_name, stock_status),
+        ours: Contender::new("ours", spec.fast, ours_status),
+        identity: spec
+            .depay
+            .then(|| Contender::new("identity", "identity", Status::Ok)),
+        ratio: None,
+        ours_vs_identity: None,
+        stock_vs_identity: None,
+        error: None,
+    };
+    if let Err(e) = measure_pair(spec, opts, media_cache, media_dir, &mut res) {
+        res.error = Some(e);
+    }
+    res.ratio = ratio_ci(&res.stock, &res.ours);
+    if let Some(i) = &res.identity {
+        res.ours_vs_identity = ratio_ci(&res.ours, i);
+        res.stock_vs_identity = ratio_ci(&res.stock, i);
+    }
+    res
+}
+
+fn measure_pair(
+    spec: &PairSpec,
+    opts: &Opts,
+    media_cache: &mut HashMap<MediaKind, (Media, RtpInput)>,
+    media_dir: &std::path::Path,
+    res: &mut PairResult,
+) -> Result<(), String> {
+    if let std::collections::hash_map::Entry::Vacant(e) = media_cache.entry(spec.media) {
+        let mut m = media::load_or_generate(spec.media, media_dir)?;
+        m.truncate(opts.frames);
+        let rtp = make_rtp(&m, opts.mtu)?;
+        e.insert((m, rtp));
+    }
+    let (media, rtp) = &media_cache[&spec.media];
+    res.frames = media.frames.len();
+    res.rtp_caps = rtp.caps.to_string();
+    let repeat = opts.min_packets.div_ceil(rtp.packets.len()).max(1);
+    res.repeat = repeat;
+    let (inputs, caps, first) = if spec.depay {
+        let inputs = packet_inputs(rtp, repeat);
+        // One access unit (up to the first marker bit) for the RSS probe.
+        let n = inputs
+            .iter()
+            .position(|i| i.data[1] & 0x80 != 0)
+            .map(|p| p + 1)
+            .unwrap_or(1)
+            .min(64);
+        let first = inputs[..n].to_vec();
+        (inputs, rtp.caps.clone(), first)
+    } else {
+        let inputs = frame_inputs(media, repeat);
+        let first = inputs[..1].to_vec();
+        (inputs, media.caps.clone(), first)
+    };
+    let warm = (inputs.len() / 20).max(1);
+    let props: Vec<(&str, u32)> = if spec.depay {
+        Vec::new()
+    } else {
+        vec![("mtu", opts.mtu)]
+    };
+
+    let mut contenders: Vec<&mut Contender> = vec![&mut res.stock, &mut res.ours];
+    if let Some(i) = res.identity.as_mut() {
+        contenders.push(i);
+    }
+    let n = contenders.len();
+    for round in 0..opts.rounds {
+        for j in 0..n {
+            // Alternate the order every round (A B I, B I A, ...).
+            let c = &mut *contenders[(j + round) % n];
+            if !c.ok() {
+                continue;
+            }
+            let props = if c.role == "identity" {
+                &[][..]
+            } else {
+                &props[..]
+            };
+            match rig::timed_pass(&c.element, props, &caps, &inputs, warm) {
+                Ok(r) => {
+                    let (pk, by) = if spec.depay {
+                        (r.in_pushes, r.in_bytes)
+                    } else {
+                        (r.out_packets, r.out_bytes)
+                    };
+                    let pk = pk.max(1);
+                    c.ns_per_packet.push(r.cpu_ns as f64 / pk as f64);
+                    c.gbps_rounds.push(by as f64 * 8.0 / r.cpu_ns.max(1) as f64);
+                    c.alloc_rounds.push(r.allocs as f64 / pk as f64);
+                    c.packets_per_round = pk;
+                    c.bytes_per_round = by;
+                    c.pushes_per_round = r.in_pushes;
+                    c.out_packets_per_round = r.out_packets;
+                }
+                Err(e) => c.status = Status::Error(e),
+            }
+        }
+    }
+    for c in contenders.iter_mut() {
+        if !c.ok() {
+            continue;
+        }
+        c.allocs_per_packet = stats::mean(&c.alloc_rounds);
+        let props = if c.role == "identity" {
+            &[][..]
+        } else {
+            &props[..]
+        };
+        match rig::latency_pass(&c.element, props, &caps, &inputs, warm) {
+            Ok(lat) => {
+                c.lat_p50 = stats::percentile(&lat, 50.0);
+                c.lat_p99 = stats::percentile(&lat, 99.0);
+                c.lat_pushes = lat.len() as u64;
+            }
+            Err(e) => c.status = Status::Error(e),
+        }
+    }
+    for c in contenders.iter_mut() {
+        if !c.ok() || opts.streams == 0 {
+            continue;
+        }
+        let props = if c.role == "identity" {
+            &[][..]
+        } else {
+            &props[..]
+        };
+        match rig::resident_per_stream(&c.element, props, &caps, &first, opts.streams) {
+            Ok(r) => c.resident = Some(r),
+            Err(e) => c.status = Status::Error(e),
+        }
+    }
+    Ok(())
+}
+
+/// Make sure GLib's slice allocator is off so GstBuffer/GstMemory
+/// allocations reach malloc. Checked on this machine (GLib 2.74): GLib's
+/// library constructor already initialises the slice allocator before main,
+/// so setting the variable here is too late; `main` detects that (64
+/// `gst::Buffer::new()` not counted) and re-executes the process with
+/// G_SLICE=always-malloc in its environment from the start.
+fn ensure_g_slice() {
+    if std::env::var("G_SLICE").as_deref() != Ok("always-malloc") {
+        std::env::set_var("G_SLICE", "always-malloc");
+    }
+}
+
+/// Mallocs for 64 `gst::Buffer::new()`; ≥ 64 when slices go to malloc.
+fn buffer_new_allocs() -> u64 {
+    let a0 = alloc_counter::allocations();
+    let v: Vec<gst::Buffer> = (0..64).map(|_| gst::Buffer::new()).collect();
+    let a1 = alloc_counter::allocations();
+    drop(v);
+    a1 - a0
+}
+
+fn main() {
+    ensure_g_slice();
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("rtp_perf_compare: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = gst::init() {
+        eprintln!("rtp_perf_compare: gst::init failed: {e}");
+        std::process::exit(1);
+    }
+    let counter_active = alloc_counter::is_active();
+    let mut g_slice_effective = buffer_new_allocs() >= 64;
+    if counter_active && !g_slice_effective && std::env::var_os("RTP_PERF_REEXEC").is_none() {
+        // GLib read G_SLICE before main: start again with it in the environment.
+        use std::os::unix::process::CommandExt;
+        let exe = std::env::current_exe().expect("current_exe");
+        let err = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env("G_SLICE", "always-malloc")
+            .env("RTP_PERF_REEXEC", "1")
+            .exec();
+        eprintln!("rtp_perf_compare: re-exec failed: {err}");
+        g_slice_effective = false;
+    }
+    if let Err(e) = gstrsrtpfast::plugin_register_static() {
+        eprintln!("rtp_perf_compare: registering rsrtpfast elements failed: {e}");
+    }
+
+    if opts.baseline == "rust_rsrtp" {
+        let any = PAIRS.iter().any(|p| element_exists(&rsrtp_name(p.stock)));
+        if !any {
+            let names: Vec<String> = PAIRS.iter().map(|p| rsrtp_name(p.stock)).collect();
+            let msg = format!(
+                "skipped: baseline rust_rsrtp needs the gst-plugins-rs rsrtp elements ({}), \
+                 which are not installed ({})",
+                names.join(", "),
+                gst::version_string()
+            );
+            if opts.json {
+                let mut s = String::new();
+                report::J::Obj(vec![
+                    ("tool", report::J::s("rtp_perf_compare")),
+                    ("status", report::J::s("skipped")),
+                    ("reason", report::J::s(msg)),
+                ])
+                .write(&mut s, 0);
+                println!("{s}");
+            } else {
+                println!("{msg}");
+            }
+            return;
+        }
+    }
+
+    let (cpu, cores) = cpu_info();
+    let info = RunInfo {
+        cpu,
+        cores,
+        date: utc_now(),
+        command_line: std::env::args().collect::<Vec<_>>().join(" "),
+        gst_version: gst::version_string().to_string(),
+        baseline: opts.baseline.clone(),
+        current: opts.current.clone(),
+        mtu: opts.mtu,
+        rounds: opts.rounds,
+        min_packets: opts.min_packets,
+        frames: opts.frames,
+        streams: opts.streams,
+        batch_bytes: opts.batch_bytes,
+        counter_active,
+        g_slice_effective,
+    };
+    rig::BATCH_BYTES.store(opts.batch_bytes, std::sync::atomic::Ordering::Relaxed);
+    if !opts.json {
+        print!("{}", report::header(&info));
+    }
+    let media_dir = opts
+        .media_dir
+        .as_ref()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(media::default_cache_dir);
+    let mut cache = HashMap::new();
+    let mut results = Vec::new();
+    for spec in PAIRS {
+        if let Some(only) = &opts.only {
+            if !only.iter().any(|n| n == spec.name) {
+                continue;
+            }
+        }
+        eprintln!("measuring {} ...", spec.name);
+        let r = run_pair(spec, &opts, &mut cache, &media_dir);
+        if !opts.json {
+            print!("{}", report::pair_text(&r));
+        }
+        results.push(r);
+    }
+    if opts.json {
+        print!("{}", report::json(&info, &results));
+    } else {
+        print!("{}", report::summary_text(&results));
+    }
+    if let Some(path) = &opts.plot {
+        match std::fs::write(path, report::svg(&info, &results)) {
+            Ok(()) => eprintln!("wrote {path}"),
+            Err(e) => {
+                eprintln!("rtp_perf_compare: writing {path}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+}
