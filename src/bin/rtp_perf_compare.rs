@@ -318,6 +318,8 @@ pub struct PairResult {
     pub ours_vs_identity: Option<RatioCi>,
     pub stock_vs_identity: Option<RatioCi>,
     pub error: Option<String>,
+    /// Sanity findings, e.g. stock and ours produced different output counts.
+    pub notes: Vec<String>,
 }
 
 /// Run-wide facts for the header.
@@ -621,9 +623,30 @@ fn run_pair(
         ours_vs_identity: None,
         stock_vs_identity: None,
         error: None,
+        notes: Vec::new(),
     };
     if let Err(e) = measure_pair(spec, opts, media_cache, media_dir, &mut res) {
         res.error = Some(e);
+    }
+    if res.stock.ok() && res.ours.ok() {
+        let (s, o) = (&res.stock, &res.ours);
+        let what = if spec.depay {
+            "output buffers"
+        } else {
+            "RTP packets"
+        };
+        if s.out_packets_per_round != o.out_packets_per_round {
+            res.notes.push(format!(
+                "{what} per round differ: stock {} vs ours {}",
+                s.out_packets_per_round, o.out_packets_per_round
+            ));
+        }
+        if !spec.depay && s.bytes_per_round != o.bytes_per_round {
+            res.notes.push(format!(
+                "RTP bytes per round differ: stock {} vs ours {}",
+                s.bytes_per_round, o.bytes_per_round
+            ));
+        }
     }
     res.ratio = ratio_ci(&res.stock, &res.ours);
     if let Some(i) = &res.identity {

@@ -216,6 +216,10 @@ pub fn json(info: &RunInfo, pairs: &[PairResult]) -> String {
                             ("ours_over_identity", ratio_json(&p.ours_vs_identity)),
                             ("stock_over_identity", ratio_json(&p.stock_vs_identity)),
                             ("error", p.error.clone().map(J::Str).unwrap_or(J::Null)),
+                            (
+                                "notes",
+                                J::Arr(p.notes.iter().map(|n| J::s(n.clone())).collect()),
+                            ),
                         ])
                     })
                     .collect(),
@@ -368,6 +372,9 @@ pub fn pair_text(p: &PairResult) -> String {
         contender_row(&mut out, i);
     }
     let _ = writeln!(out, "  ratio stock/ours:    {}", ratio_text(&p.ratio));
+    for n in &p.notes {
+        let _ = writeln!(out, "  NOTE: {n}");
+    }
     if p.identity.is_some() {
         let _ = writeln!(
             out,
@@ -489,7 +496,7 @@ pub fn svg(info: &RunInfo, pairs: &[PairResult]) -> String {
     );
     let _ = writeln!(
         s,
-        r##"<text x="10" y="38" fill="#555">{} · {} · GStreamer {}</text>"##,
+        r##"<text x="10" y="38" fill="#555">{} · {} · {}</text>"##,
         xml(&info.cpu),
         xml(&info.date),
         xml(&info.gst_version)
