@@ -102,7 +102,7 @@ fn stress_no_double_handout_no_leak_no_deadlock() {
                             12 => 3,
                             13 => 4,
                             14 => 5,
-                            _ => 6,
+                            _ => 6 + ((r >> 40) & 1) as usize,
                         };
                         match core.pop(class) {
                             Ok(b) => {

@@ -25,16 +25,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 /// Number of size classes.
-pub const NUM_CLASSES: usize = 7;
+pub const NUM_CLASSES: usize = 8;
 
 /// Block sizes of the classes, in bytes. All multiples of 64 (blocks are
 /// 64-byte aligned): RTP header (+FU header), small packets, MTU packets,
-/// jumbo packets, small access units, large access units, huge access units.
-pub const CLASS_SIZES: [usize; NUM_CLASSES] = [64, 256, 1536, 9216, 65536, 262144, 1 << 20];
+/// jumbo packets, small access units, large access units, huge access units,
+/// raw video frames (1080p I420 is 3 MB).
+pub const CLASS_SIZES: [usize; NUM_CLASSES] =
+    [64, 256, 1536, 9216, 65536, 262144, 1 << 20, 4 << 20];
 
 /// Maximum number of blocks per class (capacity of the free list). Bounds the
 /// free-list array; the byte ceiling usually binds first.
-pub const CLASS_MAX_BLOCKS: [usize; NUM_CLASSES] = [16384, 8192, 8192, 2048, 512, 256, 64];
+pub const CLASS_MAX_BLOCKS: [usize; NUM_CLASSES] = [16384, 8192, 8192, 2048, 512, 256, 64, 16];
 
 /// Default ceiling on pooled (mapped) bytes for the process.
 pub const DEFAULT_MAX_BYTES: u64 = 128 << 20;
@@ -75,6 +77,19 @@ impl Block {
     #[inline]
     pub fn capacity(&self) -> usize {
         CLASS_SIZES[self.class as usize]
+    }
+    /// A second handle on the same block carrying `cookie`, to park in the
+    /// free list while the block itself stays owned by a dressed object.
+    ///
+    /// # Safety
+    /// Exactly one of the two handles may be given back to the core.
+    #[inline]
+    pub unsafe fn token(&self, cookie: usize) -> Block {
+        Block {
+            ptr: self.ptr,
+            class: self.class,
+            cookie,
+        }
     }
     /// The same block with another cookie.
     #[inline]
@@ -545,7 +560,8 @@ mod tests {
         assert_eq!(Core::class_for(65), Some(1));
         assert_eq!(Core::class_for(1400), Some(2));
         assert_eq!(Core::class_for(256 << 10), Some(5));
-        assert_eq!(Core::class_for((1 << 20) + 1), None);
+        assert_eq!(Core::class_for((1 << 20) + 1), Some(7));
+        assert_eq!(Core::class_for((4 << 20) + 1), None);
         for s in CLASS_SIZES {
             assert_eq!(s % 64, 0);
         }

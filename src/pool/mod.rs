@@ -1,2 +1,364 @@
-//! GstRtpFastBufferPool: lock-free, process-wide buffer pool.
+//! `GstRtpFastBufferPool`: a GstBufferPool subclass on a lock-free,
+//! process-wide core ([`core`]), plus the element-facing API.
+//!
+//! * [`acquire`] hands out a writable buffer with one memory of exactly
+//!   `size` bytes. When its last reference drops, GStreamer gives it back to
+//!   the pool, which resets it and parks it, *still dressed* (GstBuffer +
+//!   GstMemory + block), in the shared free list of its size class: steady
+//!   state allocates nothing.
+//! * Every `RtpFastBufferPool` instance is a handle on the same free lists;
+//!   elements keep a zero-sized [`StreamHandle`] while streaming so that the
+//!   pool knows when it may give memory back to the OS.
+//! * Exhaustion (byte ceiling, class capacity, oversize) falls back to an
+//!   ordinary allocation and counts a miss; nothing ever blocks unless an
+//!   application configured `max` buffers on a pool instance.
+
 pub mod core;
+mod imp;
+pub mod memory;
+
+use self::core::{Block, Core, CoreStats};
+use gst::ffi;
+use gst::glib;
+use gst::glib::translate::*;
+use gst::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+pub use self::core::ClassStats;
+pub use self::memory::allocator;
+
+glib::wrapper! {
+    /// GType `GstRtpFastBufferPool`.
+    pub struct RtpFastBufferPool(ObjectSubclass<imp::RtpFastBufferPool>)
+        @extends gst::BufferPool, gst::Object;
+}
+
+impl RtpFastBufferPool {
+    /// A new handle on the shared pool (configure and activate it like any
+    /// GstBufferPool).
+    pub fn new() -> Self {
+        glib::Object::new()
+    }
+}
+
+impl Default for RtpFastBufferPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Register `GstRtpFastBufferPool` and `GstRtpFastAllocator` (the latter is
+/// also made findable as "RtpFastMemory" with `gst_allocator_find`).
+pub fn register(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    register_types();
+    Ok(())
+}
+
+/// Same as [`register`], without a plugin (tests, applications).
+pub fn register_types() {
+    let _ = RtpFastBufferPool::static_type();
+    let _ = memory::allocator_type();
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        gst::Allocator::register("RtpFastMemory", allocator().clone());
+    });
+}
+
+/// Statistics of the shared pool (see [`stats`]).
+pub type PoolStats = CoreStats;
+
+impl CoreStats {
+    /// `rtpfast-pool-stats` structure with kebab-case fields; per-class
+    /// details in `classes` (an array of `rtpfast-pool-class` structures).
+    pub fn to_structure(&self) -> gst::Structure {
+        let classes: Vec<glib::SendValue> = self
+            .classes
+            .iter()
+            .map(|c| {
+                gst::Structure::builder("rtpfast-pool-class")
+                    .field("size", c.size as u64)
+                    .field("acquired", c.acquired)
+                    .field("recycled", c.recycled)
+                    .field("grown", c.grown)
+                    .field("misses", c.misses)
+                    .field("blocks", c.blocks as u64)
+                    .field("blocks-in-use", c.blocks_in_use as u64)
+                    .field("high-water-blocks", c.high_water_blocks as u64)
+                    .field("bytes-pooled", c.bytes_pooled)
+                    .field("bytes-in-use", c.bytes_in_use)
+                    .build()
+                    .to_send_value()
+            })
+            .collect();
+        gst::Structure::builder("rtpfast-pool-stats")
+            .field("acquired", self.acquired)
+            .field("recycled", self.recycled)
+            .field("misses", self.misses)
+            .field("oversize-misses", self.oversize_misses)
+            .field("bytes-pooled", self.bytes_pooled)
+            .field("bytes-in-use", self.bytes_in_use)
+            .field("high-water", self.high_water)
+            .field("max-bytes", self.max_bytes)
+            .field("classes", gst::Array::from_values(classes))
+            .build()
+    }
+}
+
+/// Snapshot of the shared pool's counters.
+pub fn stats() -> PoolStats {
+    Core::global().stats()
+}
+
+/// Process-wide ceiling on pooled bytes (env `RSRTPFAST_POOL_MAX_BYTES`,
+/// element property `pool-max-bytes`). Lowering it gives idle memory back.
+pub fn set_max_bytes(bytes: u64) {
+    let core = Core::global();
+    let lower = bytes < core.max_bytes();
+    core.set_max_bytes(bytes);
+    if lower && core.bytes_pooled() > bytes {
+        core.trim(&mut undress);
+    }
+}
+
+pub fn max_bytes() -> u64 {
+    Core::global().max_bytes()
+}
+
+/// Give every idle slab back to the OS now (never needed for correctness).
+pub fn trim() -> u64 {
+    Core::global().trim(&mut undress)
+}
+
+/// Held by an element while it streams (READY→PAUSED until PAUSED→READY).
+/// Zero-sized: the per-stream cost of the shared pool is this handle. When
+/// the last handle (or active pool instance) goes away, cached buffers are
+/// freed and idle slabs unmapped; buffers still out are freed when they
+/// come back.
+#[derive(Debug)]
+pub struct StreamHandle(());
+
+impl StreamHandle {
+    pub fn new() -> Self {
+        activate();
+        StreamHandle(())
+    }
+}
+
+impl Default for StreamHandle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for StreamHandle {
+    fn drop(&mut self) {
+        deactivate();
+    }
+}
+
+/// Set while no handle is active after the last one went away: returning
+/// buffers are freed (not parked) and idle classes are unmapped.
+static DRAINING: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn activate() {
+    DRAINING.store(false, Ordering::Release);
+    Core::global().activate();
+}
+
+pub(crate) fn deactivate() {
+    let core = Core::global();
+    if core.deactivate() {
+        DRAINING.store(true, Ordering::Release);
+        core.trim(&mut undress);
+    }
+}
+
+fn shared_pool() -> &'static RtpFastBufferPool {
+    static POOL: OnceLock<RtpFastBufferPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        register_types();
+        let pool = RtpFastBufferPool::new();
+        use gst::subclass::prelude::ObjectSubclassIsExt;
+        pool.imp().shared.store(true, Ordering::Relaxed);
+        let mut config = pool.config();
+        config.set_params(None, 0, 0, 0);
+        pool.set_config(config).expect("config shared pool");
+        pool.set_active(true).expect("activate shared pool");
+        // Parked buffers live as long as the process: tell the leaks tracer.
+        unsafe {
+            (*(pool.as_ptr() as *mut gst::ffi::GstObject)).flags |=
+                ffi::GST_OBJECT_FLAG_MAY_BE_LEAKED;
+        }
+        pool
+    })
+}
+
+/// A writable buffer with one memory of exactly `size` bytes, from the
+/// shared pool (pooled block of the fitting size class; on exhaustion or
+/// over the ceiling an ordinary allocation, counted as a miss). Never blocks.
+///
+/// When the last reference drops the buffer goes back to the shared free
+/// list: memories appended after the first are removed, flags (including
+/// TAG_MEMORY), metas, timestamps and offsets are cleared. A buffer whose
+/// pooled memory is still referenced elsewhere is not recycled.
+#[inline]
+pub fn acquire(size: usize) -> gst::Buffer {
+    if DRAINING.load(Ordering::Relaxed) {
+        DRAINING.store(false, Ordering::Relaxed);
+    }
+    let pool = shared_pool();
+    let params = gst::BufferPoolAcquireParams::with_start_stop(
+        gst::format::Bytes::from_u64(size as u64),
+        gst::format::Bytes::from_u64(size as u64),
+        gst::BufferPoolAcquireFlags::empty(),
+    );
+    match pool.acquire_buffer(Some(&params)) {
+        Ok(b) => b,
+        Err(_) => {
+            Core::global().note_miss(size);
+            gst::Buffer::with_size(size).expect("allocation")
+        }
+    }
+}
+
+/// For an element's `propose_allocation`: add a fresh `RtpFastBufferPool`
+/// (a handle on the shared core) and our recycling allocator to the query.
+pub fn propose_allocation(query: &mut gst::query::Allocation) {
+    register_types();
+    let (caps, need_pool) = query.get_owned();
+    let size = proposed_size(caps.as_ref());
+    if need_pool {
+        let pool = RtpFastBufferPool::new();
+        let mut config = pool.config();
+        config.set_params(caps.as_ref(), size, 0, 0);
+        config.set_allocator(Some(allocator()), None);
+        if pool.set_config(config).is_ok() {
+            query.add_allocation_pool(Some(&pool), size, 0, 0);
+        }
+    }
+    query.add_allocation_param(Some(allocator()), gst::AllocationParams::default());
+}
+
+/// Buffer size to propose: raw audio/video frame size when the caps tell,
+/// else one page (basesrc's default block size).
+fn proposed_size(caps: Option<&gst::Caps>) -> u32 {
+    const DEFAULT: u32 = 4096;
+    let Some(s) = caps.and_then(|c| c.structure(0)) else {
+        return DEFAULT;
+    };
+    if s.name() == "video/x-raw" {
+        let (Ok(w), Ok(h)) = (s.get::<i32>("width"), s.get::<i32>("height")) else {
+            return DEFAULT;
+        };
+        // Upper bound for common 8-bit formats (4 bytes per pixel).
+        return ((w.max(0) as u64 * h.max(0) as u64 * 4).min(u32::MAX as u64) as u32).max(DEFAULT);
+    }
+    DEFAULT
+}
+
+// ---- internals shared with imp.rs and memory.rs ----
+
+/// Pop a pooled buffer of `size` bytes (None = miss, already counted).
+#[inline]
+pub(crate) fn take_pooled(size: usize) -> Option<gst::Buffer> {
+    let core = Core::global();
+    let Some(class) = Core::class_for(size) else {
+        core.note_miss(size);
+        return None;
+    };
+    let block = core.pop(class).ok()?;
+    unsafe {
+        if block.cookie != 0 {
+            // A parked, reset buffer: exclusively ours.
+            let buf = block.cookie as *mut ffi::GstBuffer;
+            let mem = ffi::gst_buffer_peek_memory(buf, 0);
+            (*(mem as *mut memory::PoolMemory)).parked = false;
+            (*mem).offset = 0;
+            (*mem).size = size;
+            Some(from_glib_full(buf))
+        } else {
+            let mem = memory::new_memory(memory::allocator_ptr(), block, 0, 0, size);
+            (*mem).mem.mini_object.flags |= ffi::GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED;
+            let buf = ffi::gst_buffer_new();
+            (*buf).mini_object.flags |= ffi::GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED;
+            ffi::gst_buffer_append_memory(buf, mem as *mut ffi::GstMemory);
+            (*buf).mini_object.flags &= !ffi::GST_BUFFER_FLAG_TAG_MEMORY;
+            Some(from_glib_full(buf))
+        }
+    }
+}
+
+/// Reset a returning buffer: drop appended memories, clear flags, metas,
+/// timestamps and offsets.
+#[inline]
+pub(crate) fn reset(buffer: &mut gst::BufferRef) {
+    unsafe {
+        let buf = buffer.as_mut_ptr();
+        let n = ffi::gst_buffer_n_memory(buf);
+        if n > 1 {
+            ffi::gst_buffer_remove_memory_range(buf, 1, -1);
+        }
+        (*buf).mini_object.flags &=
+            ffi::GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED | ffi::GST_MINI_OBJECT_FLAG_LOCKABLE;
+        (*buf).pts = ffi::GST_CLOCK_TIME_NONE;
+        (*buf).dts = ffi::GST_CLOCK_TIME_NONE;
+        (*buf).duration = ffi::GST_CLOCK_TIME_NONE;
+        (*buf).offset = ffi::GST_BUFFER_OFFSET_NONE;
+        (*buf).offset_end = ffi::GST_BUFFER_OFFSET_NONE;
+    }
+    buffer.foreach_meta_mut(|_| {
+        std::ops::ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Remove)
+    });
+}
+
+/// Park a returned (reset) buffer in the shared free list, or free it if it
+/// is not recyclable (foreign memory, pooled memory still referenced
+/// elsewhere, pool draining).
+#[inline]
+pub(crate) fn recycle(buffer: gst::Buffer) {
+    unsafe {
+        let buf = buffer.as_ptr() as *mut ffi::GstBuffer;
+        if ffi::gst_buffer_n_memory(buf) != 1 || DRAINING.load(Ordering::Relaxed) {
+            return drop(buffer);
+        }
+        let mem = ffi::gst_buffer_peek_memory(buf, 0);
+        let Some(pm) = memory::as_pool_memory(mem) else {
+            return drop(buffer);
+        };
+        if (*mem).mini_object.refcount != 1 {
+            // Someone else still holds the memory: never recycle it; the
+            // block returns when that reference drops.
+            return drop(buffer);
+        }
+        let Some(block) = (*pm).block.as_ref() else {
+            return drop(buffer);
+        };
+        (*mem).mini_object.flags &=
+            ffi::GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED | ffi::GST_MINI_OBJECT_FLAG_LOCKABLE;
+        (*pm).parked = true;
+        let token = block.token(buffer.into_glib_ptr() as usize);
+        Core::global().push(token);
+    }
+}
+
+/// Free a parked buffer popped by `trim` (its memory returns the bare block).
+fn undress(token: Block) {
+    unsafe {
+        ffi::gst_mini_object_unref(token.cookie as *mut ffi::GstMiniObject);
+    }
+}
+
+/// A root pool memory was freed: its block goes back to the core.
+pub(crate) fn block_freed(block: Block, parked: bool) {
+    let core = Core::global();
+    let class = block.class();
+    if parked {
+        core.push_uncounted(block.with_cookie(0));
+    } else {
+        core.push(block.with_cookie(0));
+    }
+    if DRAINING.load(Ordering::Relaxed) && core.active_users() == 0 {
+        core.trim_class(class, &mut undress, false);
+    }
+}

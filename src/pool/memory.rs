@@ -1,0 +1,257 @@
+//! `GstRtpFastAllocator`: a GstAllocator whose memories are blocks of the
+//! shared pool core. Freeing such a memory gives its block back to the core's
+//! free list (so upstream elements that take our allocator, but not our
+//! pool, recycle memory too), and the buffer pool dresses blocks with these
+//! memories.
+
+use super::core::{Block, Core};
+use gst::ffi;
+use gst::glib;
+use gst::glib::translate::*;
+use gst::prelude::*;
+use std::ptr;
+use std::sync::OnceLock;
+
+pub(crate) const MEM_TYPE: &[u8] = b"RtpFastMemory\0";
+
+/// Our GstMemory: the public struct followed by our fields.
+#[repr(C)]
+pub(crate) struct PoolMemory {
+    pub mem: ffi::GstMemory,
+    pub data: *mut u8,
+    /// The block, for a root memory; `None` for a shared sub-memory.
+    pub block: Option<Block>,
+    /// True while the memory sits in a buffer parked in the free list (its
+    /// block is then accounted as free, not in use).
+    pub parked: bool,
+}
+
+unsafe extern "C" fn alloc(
+    allocator: *mut ffi::GstAllocator,
+    size: usize,
+    params: *mut ffi::GstAllocationParams,
+) -> *mut ffi::GstMemory {
+    unsafe {
+        let params = &*params;
+        let Some(maxsize) = size
+            .checked_add(params.prefix)
+            .and_then(|s| s.checked_add(params.padding))
+        else {
+            return ptr::null_mut();
+        };
+        let core = Core::global();
+        // Blocks are 64-byte aligned: larger alignments go to sysmem.
+        let block = if params.align < 64 {
+            Core::class_for(maxsize).map(|c| core.pop(c))
+        } else {
+            None
+        };
+        match block {
+            Some(Ok(block)) => {
+                let mem = new_memory(allocator, block, params.flags, params.prefix, size);
+                if params.prefix > 0 && (params.flags & ffi::GST_MEMORY_FLAG_ZERO_PREFIXED) != 0 {
+                    ptr::write_bytes((*mem).data, 0, params.prefix);
+                }
+                if (params.flags & ffi::GST_MEMORY_FLAG_ZERO_PADDED) != 0 {
+                    ptr::write_bytes((*mem).data.add(params.prefix + size), 0, params.padding);
+                }
+                mem as *mut ffi::GstMemory
+            }
+            other => {
+                if other.is_none() {
+                    core.note_miss(maxsize);
+                }
+                // Ordinary allocation (counted as a miss by the core).
+                ffi::gst_allocator_alloc(ptr::null_mut(), size, params as *const _ as *mut _)
+            }
+        }
+    }
+}
+
+/// Wrap `block` in a new root memory of `size` bytes at `offset`.
+pub(crate) unsafe fn new_memory(
+    allocator: *mut ffi::GstAllocator,
+    mut block: Block,
+    flags: u32,
+    offset: usize,
+    size: usize,
+) -> *mut PoolMemory {
+    unsafe {
+        let data = block.as_mut_slice().as_mut_ptr();
+        let maxsize = block.capacity();
+        let pm = Box::into_raw(Box::new(PoolMemory {
+            // SAFETY: plain C struct, initialised by gst_memory_init below.
+            mem: std::mem::zeroed(),
+            data,
+            block: Some(block),
+            parked: false,
+        }));
+        ffi::gst_memory_init(
+            pm as *mut ffi::GstMemory,
+            flags & !ffi::GST_MEMORY_FLAG_NO_SHARE,
+            allocator,
+            ptr::null_mut(),
+            maxsize,
+            63,
+            offset,
+            size,
+        );
+        pm
+    }
+}
+
+unsafe extern "C" fn free(_allocator: *mut ffi::GstAllocator, mem: *mut ffi::GstMemory) {
+    unsafe {
+        let pm = Box::from_raw(mem as *mut PoolMemory);
+        if let Some(block) = pm.block {
+            super::block_freed(block, pm.parked);
+        }
+    }
+}
+
+unsafe extern "C" fn mem_map(
+    mem: *mut ffi::GstMemory,
+    _maxsize: usize,
+    _flags: ffi::GstMapFlags,
+) -> glib::ffi::gpointer {
+    unsafe { (*(mem as *mut PoolMemory)).data as glib::ffi::gpointer }
+}
+
+unsafe extern "C" fn mem_unmap(_mem: *mut ffi::GstMemory) {}
+
+unsafe extern "C" fn mem_share(
+    mem: *mut ffi::GstMemory,
+    offset: isize,
+    size: isize,
+) -> *mut ffi::GstMemory {
+    unsafe {
+        let pm = mem as *mut PoolMemory;
+        let parent = if (*pm).mem.parent.is_null() {
+            mem
+        } else {
+            (*pm).mem.parent
+        };
+        let offset = offset as usize;
+        let mut size = size as usize;
+        let new_offset = (*pm).mem.offset.wrapping_add(offset);
+        if size == usize::MAX {
+            size = (*pm).mem.size.wrapping_sub(offset);
+        }
+        let sub = Box::into_raw(Box::new(PoolMemory {
+            mem: std::mem::zeroed(),
+            data: (*pm).data,
+            block: None,
+            parked: false,
+        }));
+        ffi::gst_memory_init(
+            sub as *mut ffi::GstMemory,
+            (*pm).mem.mini_object.flags | ffi::GST_MINI_OBJECT_FLAG_LOCK_READONLY,
+            (*pm).mem.allocator,
+            parent,
+            (*pm).mem.maxsize,
+            (*pm).mem.align,
+            new_offset,
+            size,
+        );
+        sub as *mut ffi::GstMemory
+    }
+}
+
+unsafe extern "C" fn mem_is_span(
+    mem1: *mut ffi::GstMemory,
+    mem2: *mut ffi::GstMemory,
+    offset: *mut usize,
+) -> glib::ffi::gboolean {
+    unsafe {
+        let parent = (*mem1).parent;
+        if !offset.is_null() {
+            *offset = (*mem1).offset.wrapping_sub((*parent).offset);
+        }
+        ((*mem1).offset + (*mem1).size == (*mem2).offset).into_glib()
+    }
+}
+
+unsafe extern "C" fn class_init(class: glib::ffi::gpointer, _data: glib::ffi::gpointer) {
+    unsafe {
+        let class = class as *mut ffi::GstAllocatorClass;
+        (*class).alloc = Some(alloc);
+        (*class).free = Some(free);
+    }
+}
+
+unsafe extern "C" fn instance_init(
+    obj: *mut glib::gobject_ffi::GTypeInstance,
+    _class: glib::ffi::gpointer,
+) {
+    unsafe {
+        let allocator = obj as *mut ffi::GstAllocator;
+        (*allocator).mem_type = MEM_TYPE.as_ptr() as *const _;
+        (*allocator).mem_map = Some(mem_map);
+        (*allocator).mem_unmap = Some(mem_unmap);
+        (*allocator).mem_share = Some(mem_share);
+        (*allocator).mem_is_span = Some(mem_is_span);
+        (*allocator).object.flags |= ffi::GST_OBJECT_FLAG_MAY_BE_LEAKED;
+    }
+}
+
+/// GType `GstRtpFastAllocator`.
+pub fn allocator_type() -> glib::Type {
+    static TYPE: OnceLock<glib::Type> = OnceLock::new();
+    *TYPE.get_or_init(|| unsafe {
+        struct Info(glib::gobject_ffi::GTypeInfo);
+        unsafe impl Send for Info {}
+        unsafe impl Sync for Info {}
+        static INFO: Info = Info(glib::gobject_ffi::GTypeInfo {
+            class_size: std::mem::size_of::<ffi::GstAllocatorClass>() as u16,
+            base_init: None,
+            base_finalize: None,
+            class_init: Some(class_init),
+            class_finalize: None,
+            class_data: ptr::null_mut(),
+            instance_size: std::mem::size_of::<ffi::GstAllocator>() as u16,
+            n_preallocs: 0,
+            instance_init: Some(instance_init),
+            value_table: ptr::null(),
+        });
+        let name = c"GstRtpFastAllocator";
+        let existing = glib::gobject_ffi::g_type_from_name(name.as_ptr());
+        if existing != glib::gobject_ffi::G_TYPE_INVALID {
+            return from_glib(existing);
+        }
+        let t = glib::gobject_ffi::g_type_register_static(
+            gst::Allocator::static_type().into_glib(),
+            name.as_ptr(),
+            &INFO.0,
+            0,
+        );
+        assert_ne!(t, glib::gobject_ffi::G_TYPE_INVALID);
+        from_glib(t)
+    })
+}
+
+/// The process-wide allocator instance (registered as "RtpFastMemory").
+pub fn allocator() -> &'static gst::Allocator {
+    static ALLOC: OnceLock<gst::Allocator> = OnceLock::new();
+    ALLOC.get_or_init(|| {
+        glib::Object::with_type(allocator_type())
+            .downcast::<gst::Allocator>()
+            .expect("GstRtpFastAllocator is a GstAllocator")
+    })
+}
+
+#[inline]
+pub(crate) fn allocator_ptr() -> *mut ffi::GstAllocator {
+    allocator().as_ptr()
+}
+
+/// Is `mem` a root memory of ours? Returns it as a `PoolMemory`.
+#[inline]
+pub(crate) unsafe fn as_pool_memory(mem: *mut ffi::GstMemory) -> Option<*mut PoolMemory> {
+    unsafe {
+        if (*mem).allocator == allocator_ptr() && (*mem).parent.is_null() {
+            Some(mem as *mut PoolMemory)
+        } else {
+            None
+        }
+    }
+}

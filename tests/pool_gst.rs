@@ -1,0 +1,174 @@
+//! GstRtpFastBufferPool: GType, element API (acquire/recycle/reset), the
+//! GstBufferPool contract (config, max, deactivation with outstanding
+//! buffers), ceiling fallback and stats.
+
+use gst::prelude::*;
+use gstrsrtpfast::pool;
+use std::sync::Mutex;
+
+// Tests share the process-wide pool: run them one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn init() -> std::sync::MutexGuard<'static, ()> {
+    let g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    gst::init().unwrap();
+    pool::register_types();
+    g
+}
+
+#[test]
+fn gtype_is_registered() {
+    let _g = init();
+    let t = gst::glib::Type::from_name("GstRtpFastBufferPool").expect("registered");
+    assert!(t.is_a(gst::BufferPool::static_type()));
+    assert!(gst::glib::Type::from_name("GstRtpFastAllocator").is_some());
+    assert!(gst::Allocator::find(Some("RtpFastMemory")).is_some());
+    // Usable through the generic GObject API like from C/Python.
+    let obj = gst::glib::Object::with_type(t);
+    let p = obj.downcast::<gst::BufferPool>().unwrap();
+    let s = p.property::<gst::Structure>("stats");
+    assert!(s.get::<u64>("acquired").is_ok());
+}
+
+#[test]
+fn acquire_recycles_and_resets() {
+    let _g = init();
+    let _h = pool::StreamHandle::new();
+    // Warm up.
+    drop(pool::acquire(14));
+    let before = pool::stats();
+    let payload = gst::Memory::from_slice(vec![7u8; 1000]);
+    for i in 0..100u64 {
+        let mut b = pool::acquire(14);
+        {
+            let bm = b.get_mut().expect("writable");
+            assert_eq!(bm.size(), 14);
+            assert_eq!(bm.n_memory(), 1);
+            assert!(bm.pts().is_none());
+            assert!(bm.flags().is_empty(), "flags {:?}", bm.flags());
+            bm.map_writable().unwrap()[0] = 0x80;
+            bm.append_memory(payload.clone());
+            bm.set_pts(gst::ClockTime::from_nseconds(i));
+            bm.set_offset(i);
+            bm.set_flags(gst::BufferFlags::MARKER | gst::BufferFlags::DISCONT);
+            gst::ReferenceTimestampMeta::add(
+                bm,
+                &gst::Caps::new_empty_simple("timestamp/x-test"),
+                gst::ClockTime::ZERO,
+                None,
+            );
+            assert_eq!(bm.size(), 1014);
+        }
+        drop(b);
+    }
+    let after = pool::stats();
+    assert!(
+        after.recycled >= before.recycled + 100,
+        "{before:?} {after:?}"
+    );
+    let b = pool::acquire(14);
+    assert!(b.meta::<gst::ReferenceTimestampMeta>().is_none());
+    assert_eq!(b.offset(), gst::ffi::GST_BUFFER_OFFSET_NONE);
+}
+
+#[test]
+fn shared_memory_is_never_recycled_while_referenced() {
+    let _g = init();
+    let _h = pool::StreamHandle::new();
+    let mut b = pool::acquire(1400);
+    b.get_mut().unwrap().map_writable().unwrap().fill(0xAB);
+    let kept = b.memory(0).unwrap(); // second reference on the pooled memory
+    let kept_ptr = kept.map_readable().unwrap().as_ptr();
+    drop(b);
+    let mut many = Vec::new();
+    for _ in 0..200 {
+        let mut x = pool::acquire(1400);
+        let p = x.get_mut().unwrap().map_writable().unwrap().as_mut_ptr();
+        assert_ne!(p, kept_ptr as *mut u8, "memory handed out twice");
+        x.get_mut().unwrap().map_writable().unwrap().fill(0);
+        many.push(x);
+    }
+    assert!(kept.map_readable().unwrap().iter().all(|&v| v == 0xAB));
+    let in_use = pool::stats().bytes_in_use;
+    drop(kept); // block goes back now
+    assert!(pool::stats().bytes_in_use < in_use);
+}
+
+#[test]
+fn bufferpool_contract_and_deactivation_with_outstanding() {
+    let _g = init();
+    let p = pool::RtpFastBufferPool::new();
+    let mut config = p.config();
+    config.set_params(None, 1400, 2, 0);
+    p.set_config(config).unwrap();
+    p.set_active(true).unwrap();
+    let b1 = p.acquire_buffer(None).unwrap();
+    assert_eq!(b1.size(), 1400);
+    assert_eq!(
+        b1.peek_memory(0).allocator().unwrap().type_().name(),
+        "GstRtpFastAllocator"
+    );
+    let b2 = p.acquire_buffer(None).unwrap();
+    p.set_active(false).unwrap(); // two buffers still out
+    assert!(p.acquire_buffer(None).is_err());
+    drop(b1);
+    drop(b2); // freed when they come back
+              // Reactivate and reuse.
+    p.set_active(true).unwrap();
+    let b3 = p.acquire_buffer(None).unwrap();
+    drop(b3);
+    p.set_active(false).unwrap();
+}
+
+#[test]
+fn explicit_max_applies_the_bufferpool_contract() {
+    let _g = init();
+    let p = pool::RtpFastBufferPool::new();
+    let mut config = p.config();
+    config.set_params(None, 100, 0, 2);
+    p.set_config(config).unwrap();
+    p.set_active(true).unwrap();
+    let a = p.acquire_buffer(None).unwrap();
+    let b = p.acquire_buffer(None).unwrap();
+    let dontwait = gst::BufferPoolAcquireParams::with_flags(gst::BufferPoolAcquireFlags::DONTWAIT);
+    assert_eq!(
+        p.acquire_buffer(Some(&dontwait)).unwrap_err(),
+        gst::FlowError::Eos
+    );
+    // A blocking acquire is woken by a release from another thread.
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(a);
+    });
+    let c = p.acquire_buffer(None).unwrap();
+    t.join().unwrap();
+    drop((b, c));
+    p.set_active(false).unwrap();
+}
+
+#[test]
+fn ceiling_falls_back_and_counts_misses() {
+    let _g = init();
+    let _h = pool::StreamHandle::new();
+    let old = pool::max_bytes();
+    pool::trim();
+    let cap = pool::stats().bytes_pooled + (3 << 20);
+    pool::set_max_bytes(cap);
+    let misses = pool::stats().misses;
+    let held: Vec<_> = (0..20).map(|_| pool::acquire(1 << 20)).collect();
+    for b in &held {
+        assert_eq!(b.size(), 1 << 20); // every push still gets its buffer
+    }
+    let s = pool::stats();
+    assert!(s.bytes_pooled <= cap, "{} > {cap}", s.bytes_pooled);
+    assert!(s.misses >= misses + 17, "misses {} -> {}", misses, s.misses);
+    // Oversize requests are misses too.
+    let big = pool::acquire(8 << 20);
+    assert_eq!(big.size(), 8 << 20);
+    assert!(pool::stats().oversize_misses >= 1);
+    drop(held);
+    pool::set_max_bytes(old);
+    let st = pool::stats().to_structure();
+    assert!(st.get::<u64>("high-water").unwrap() >= 3 << 20);
+    assert!(st.get::<gst::Array>("classes").unwrap().len() == pool::core::NUM_CLASSES);
+}
