@@ -5,6 +5,7 @@
 
 pub mod core;
 pub mod elements;
+pub mod pool;
 
 use gst::glib;
 
