@@ -37,7 +37,9 @@ use gst::glib::translate::IntoGlib;
 
 /// Run `launch` (ending in `fakesink name=sink`) to EOS, optionally feeding
 /// it with `feed`; return what the sink saw.
-fn run(launch: &str, feed: Option<Box<dyn FnOnce(&gst::Pipeline) + Send>>) -> Arc<Seen> {
+type Feed = Option<Box<dyn FnOnce(&gst::Pipeline) + Send>>;
+
+fn run(launch: &str, feed: Feed) -> Arc<Seen> {
     let pipeline = gst::parse::launch(launch)
         .unwrap()
         .downcast::<gst::Pipeline>()
@@ -101,7 +103,7 @@ fn which_upstream_elements_take_the_proposed_pool() {
         s.local_addr().unwrap().port()
     };
 
-    let mut cases: Vec<(&str, String, Option<Box<dyn FnOnce(&gst::Pipeline) + Send>>)> = vec![
+    let mut cases: Vec<(&str, String, Feed)> = vec![
         (
             "appsrc",
             "appsrc name=src format=time caps=application/x-rtp ! fakesink name=sink".into(),

@@ -350,9 +350,9 @@ impl Core {
         let c = &self.classes[block.class()];
         // Capacity == max blocks of the class, so this cannot fail.
         if let Err(b) = c.free().push(block) {
-            // Unreachable by construction; leak the block rather than corrupt.
+            // Unreachable by construction; the block is leaked (never
+            // reused) rather than corrupting the list.
             debug_assert!(false, "free list overflow for class {}", b.class);
-            std::mem::forget(b);
         }
     }
 
