@@ -10,6 +10,7 @@ pub mod pool;
 use gst::glib;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    pool::register(plugin)?;
     elements::register(plugin)
 }
 

@@ -3,15 +3,15 @@ use crate::core::nal::{H264, H265};
 use crate::core::packetizer::{packet_payloads, AggregateMode, NalPacketizer, PayConfig};
 use proptest::prelude::*;
 
-/// Depacketize `payloads` (one AU, marker on the last) and collect units.
+/// (payload, timestamp, marker, discont)
+type TestPacket = (Vec<u8>, u32, bool, bool);
+type Units = Vec<(Vec<u8>, AuInfo)>;
+
+/// Depacketize `packets` and collect the units and per-packet results.
 fn depay<C: NalCodec>(
     cfg: DepayConfig,
-    packets: &[(Vec<u8>, u32, bool, bool)],
-) -> (
-    Vec<(Vec<u8>, AuInfo)>,
-    NalDepacketizer<C>,
-    Vec<Result<(), DropReason>>,
-) {
+    packets: &[TestPacket],
+) -> (Units, NalDepacketizer<C>, Vec<Result<(), DropReason>>) {
     let mut d = NalDepacketizer::<C>::new(cfg);
     let mut sink = Vec::new();
     let mut out = Vec::new();
@@ -39,7 +39,7 @@ fn annexb(nals: &[Vec<u8>]) -> Vec<u8> {
     v
 }
 
-fn roundtrip<C: NalCodec>(nals: &[Vec<u8>], pay_cfg: PayConfig) -> Vec<(Vec<u8>, AuInfo)> {
+fn roundtrip<C: NalCodec>(nals: &[Vec<u8>], pay_cfg: PayConfig) -> Units {
     let mut data = Vec::new();
     let mut ranges = Vec::new();
     for n in nals {
@@ -259,7 +259,7 @@ fn wait_for_keyframe_drops_until_intact_keyframe() {
         units,
         vec![
             // Units were dropped before it, so it is flagged too.
-            (annexb(&[idr.clone()]), true, true),
+            (annexb(std::slice::from_ref(&idr)), true, true),
             (annexb(&[p]), false, false),
             (annexb(&[idr]), true, true),
         ]

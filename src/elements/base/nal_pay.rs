@@ -423,10 +423,12 @@ impl<C: NalCodec> NalPayBase<C> {
     }
 }
 
-/// A packet buffer of `size` bytes for the RTP header and inline bytes.
+/// A packet buffer of `size` bytes for the RTP header and inline bytes, from
+/// the shared pool: it comes back (shared payload memory removed) when the
+/// packet is freed, so steady state allocates no buffers.
 #[inline]
 fn alloc_packet(size: usize) -> gst::Buffer {
-    gst::Buffer::with_size(size).expect("allocating a packet header")
+    crate::pool::acquire(size)
 }
 
 /// Append `input[range]` to `out` as shared memory (no copy).

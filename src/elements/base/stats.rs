@@ -61,7 +61,7 @@ impl ElementStats {
     /// Whether this buffer's processing time should be measured.
     #[inline]
     pub fn sample_now(&self) -> bool {
-        self.buffers_in % SAMPLE_EVERY == 0
+        self.buffers_in.is_multiple_of(SAMPLE_EVERY)
     }
 
     /// Our counters appended to the base class's `stats` structure.
