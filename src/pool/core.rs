@@ -186,7 +186,8 @@ pub struct CoreStats {
     /// Mapped slab bytes.
     pub bytes_pooled: u64,
     pub bytes_in_use: u64,
-    /// Most bytes ever in use at once.
+    /// Sum over classes of each class's most bytes in use at once (an upper
+    /// bound of the process high-water; no global counter on the hot path).
     pub high_water: u64,
     pub max_bytes: u64,
     /// Requests larger than the largest class (included in `misses`).
@@ -200,8 +201,6 @@ pub struct Core {
     classes: [Class; NUM_CLASSES],
     max_bytes: AtomicU64,
     pooled: AtomicU64,
-    in_use: AtomicU64,
-    high_water: AtomicU64,
     oversize_misses: AtomicU64,
     active: AtomicUsize,
     huge_pages: AtomicBool,
@@ -213,8 +212,6 @@ impl Core {
             classes: std::array::from_fn(Class::new),
             max_bytes: AtomicU64::new(max_bytes),
             pooled: AtomicU64::new(0),
-            in_use: AtomicU64::new(0),
-            high_water: AtomicU64::new(0),
             oversize_misses: AtomicU64::new(0),
             active: AtomicUsize::new(0),
             huge_pages: AtomicBool::new(false),
@@ -320,10 +317,6 @@ impl Core {
         if out > c.high_water.load(Ordering::Relaxed) {
             c.high_water.fetch_max(out, Ordering::Relaxed);
         }
-        let bytes = self.in_use.fetch_add(c.size as u64, Ordering::Relaxed) + c.size as u64;
-        if bytes > self.high_water.load(Ordering::Relaxed) {
-            self.high_water.fetch_max(bytes, Ordering::Relaxed);
-        }
     }
 
     /// Give a block back (counted: it stops being "in use").
@@ -331,7 +324,6 @@ impl Core {
     pub fn push(&self, block: Block) {
         let c = &self.classes[block.class()];
         c.out.fetch_sub(1, Ordering::Relaxed);
-        self.in_use.fetch_sub(c.size as u64, Ordering::Relaxed);
         self.push_uncounted(block);
     }
 
@@ -341,7 +333,6 @@ impl Core {
     pub fn mark_returned(&self, class: usize) {
         let c = &self.classes[class];
         c.out.fetch_sub(1, Ordering::Relaxed);
-        self.in_use.fetch_sub(c.size as u64, Ordering::Relaxed);
     }
 
     /// Put a block in the free list without touching the in-use counters.
@@ -502,8 +493,6 @@ impl Core {
         let mut s = CoreStats {
             max_bytes: self.max_bytes(),
             bytes_pooled: self.pooled.load(Ordering::Relaxed),
-            bytes_in_use: self.in_use.load(Ordering::Relaxed),
-            high_water: self.high_water.load(Ordering::Relaxed),
             oversize_misses: self.oversize_misses.load(Ordering::Relaxed),
             ..Default::default()
         };
@@ -530,6 +519,8 @@ impl Core {
             s.acquired += cs.acquired;
             s.recycled += cs.recycled;
             s.misses += cs.misses;
+            s.bytes_in_use += cs.bytes_in_use;
+            s.high_water += (cs.high_water_blocks * c.size) as u64;
             s.classes.push(cs);
         }
         s
