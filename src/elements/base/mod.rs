@@ -2,4 +2,6 @@
 
 pub mod nal_depay;
 pub mod nal_pay;
+#[cfg(test)]
+pub mod pay_fast_path_tests;
 pub mod stats;

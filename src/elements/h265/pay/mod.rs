@@ -1,6 +1,8 @@
 use gst::glib;
 
 mod imp;
+#[cfg(test)]
+mod performance;
 
 glib::wrapper! {
     pub struct RtpFastH265Pay(ObjectSubclass<imp::RtpFastH265Pay>)
