@@ -37,10 +37,23 @@ static GLOBAL: Counting = Counting;
 /// Runs the workload: `frames` payloader frames of 60 packets and `frames`
 /// depayloader access units. Returns the number of buffers handled.
 fn workload(frames: u64, payload: &gst::Memory, list: &mut gst::BufferList) -> u64 {
+    workload_with(frames, payload, list, pool::acquire)
+}
+
+fn plain(size: usize) -> gst::Buffer {
+    gst::Buffer::with_size(size).unwrap()
+}
+
+fn workload_with(
+    frames: u64,
+    payload: &gst::Memory,
+    list: &mut gst::BufferList,
+    acquire: fn(usize) -> gst::Buffer,
+) -> u64 {
     for _ in 0..frames {
         let l = list.get_mut().unwrap();
         for i in 0..60 {
-            let mut b = pool::acquire(14);
+            let mut b = acquire(14);
             {
                 let bm = b.get_mut().unwrap();
                 bm.map_writable().unwrap()[0] = 0x80;
@@ -52,7 +65,7 @@ fn workload(frames: u64, payload: &gst::Memory, list: &mut gst::BufferList) -> u
             l.add(b);
         }
         l.drain(..).for_each(drop);
-        let mut au = pool::acquire(256 << 10);
+        let mut au = acquire(256 << 10);
         au.get_mut().unwrap().set_size(37_000);
         drop(au);
     }
@@ -83,20 +96,27 @@ fn steady_state_allocates_nothing_in_process() {
     assert!(rust <= 0.05, "Rust allocations per buffer: {rust}");
 }
 
-/// Child for the valgrind measurement (`POOL_STEADY_FRAMES` frames).
+/// Child for the valgrind measurement (`POOL_STEADY_FRAMES` frames;
+/// `POOL_STEADY_PLAIN=1` uses `gst::Buffer::with_size` for comparison).
 #[test]
 #[ignore]
 fn steady_child() {
     gst::init().unwrap();
     let _h = pool::StreamHandle::new();
+    let acquire: fn(usize) -> gst::Buffer =
+        if std::env::var("POOL_STEADY_PLAIN").is_ok_and(|v| v == "1") {
+            plain
+        } else {
+            pool::acquire
+        };
     let payload = gst::Memory::from_slice(vec![0u8; 1400]);
     let mut list = gst::BufferList::new_sized(64);
-    workload(50, &payload, &mut list);
+    workload_with(50, &payload, &mut list, acquire);
     let frames: u64 = std::env::var("POOL_STEADY_FRAMES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
-    workload(frames, &payload, &mut list);
+    workload_with(frames, &payload, &mut list, acquire);
 }
 
 fn valgrind_allocs(frames: u64) -> Option<u64> {

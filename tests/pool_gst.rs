@@ -172,3 +172,41 @@ fn ceiling_falls_back_and_counts_misses() {
     assert!(st.get::<u64>("high-water").unwrap() >= 3 << 20);
     assert!(st.get::<gst::Array>("classes").unwrap().len() == pool::core::NUM_CLASSES);
 }
+
+fn rss_bytes() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/statm").unwrap();
+    s.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 4096
+}
+
+#[test]
+fn per_stream_cost() {
+    let _g = init();
+    // What an element holds per stream: a zero-sized handle on the shared core.
+    assert_eq!(std::mem::size_of::<pool::StreamHandle>(), 0);
+    let before = rss_bytes();
+    let handles: Vec<_> = (0..10_000).map(|_| pool::StreamHandle::new()).collect();
+    let after = rss_bytes();
+    drop(handles);
+    // A full GstBufferPool instance (what we propose upstream) per stream.
+    let b2 = rss_bytes();
+    let pools: Vec<_> = (0..2_000)
+        .map(|_| {
+            let p = pool::RtpFastBufferPool::new();
+            let mut c = p.config();
+            c.set_params(None, 1400, 0, 0);
+            p.set_config(c).unwrap();
+            p.set_active(true).unwrap();
+            p
+        })
+        .collect();
+    let a2 = rss_bytes();
+    eprintln!(
+        "resident per StreamHandle: {} B (Vec slot included); per active RtpFastBufferPool instance: {} B",
+        (after.saturating_sub(before)) / 10_000,
+        (a2.saturating_sub(b2)) / 2_000
+    );
+    for p in &pools {
+        p.set_active(false).unwrap();
+    }
+    assert!((after.saturating_sub(before)) / 10_000 <= 1024);
+}
