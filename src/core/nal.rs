@@ -33,6 +33,16 @@ pub trait NalCodec: Send + Sync + 'static {
     const AGG_HEADER_LEN: usize;
     /// Parameter sets in the order they are sent / listed.
     const PARAM_SETS: &'static [ParamSet];
+    /// Caps media type of the elementary stream.
+    const CAPS_MEDIA: &'static str;
+    /// Length-prefixed `stream-format`s. The first needs `codec_data` and is
+    /// what depayloaders output; the others may carry parameter sets in-band.
+    const PACKED_FORMATS: &'static [&'static str];
+    /// RTP caps fields carrying parameter sets (comma-separated base64) and
+    /// the kinds each one lists.
+    const SPROP_FIELDS: &'static [(&'static str, &'static [ParamSet])];
+    /// Fixed fields the payloader puts in its RTP caps.
+    const RTP_CAPS_FIXED: &'static [(&'static str, &'static str)];
 
     fn nal_type(nal: &[u8]) -> u8;
     fn is_vcl(t: u8) -> bool;
@@ -47,6 +57,10 @@ pub trait NalCodec: Send + Sync + 'static {
     /// Parse an FU payload: (start, end, reconstructed NAL header).
     /// None when the payload is too short or start and end are both set.
     fn fu_parse(payload: &[u8]) -> Option<(bool, bool, [u8; 2])>;
+    /// `codec_data` (avcC / hvcC) from the stored parameter sets.
+    fn build_codec_data(params: &ParamSets) -> Option<Vec<u8>>;
+    /// NAL length size and parameter sets out of `codec_data`.
+    fn parse_codec_data(data: &[u8]) -> Option<(usize, Vec<Vec<u8>>)>;
 }
 
 pub struct H264;
@@ -58,6 +72,11 @@ impl NalCodec for H264 {
     const FU_OVERHEAD: usize = 2;
     const AGG_HEADER_LEN: usize = 1;
     const PARAM_SETS: &'static [ParamSet] = &[ParamSet::Sps, ParamSet::Pps];
+    const CAPS_MEDIA: &'static str = "video/x-h264";
+    const PACKED_FORMATS: &'static [&'static str] = &["avc", "avc3"];
+    const SPROP_FIELDS: &'static [(&'static str, &'static [ParamSet])] =
+        &[("sprop-parameter-sets", &[ParamSet::Sps, ParamSet::Pps])];
+    const RTP_CAPS_FIXED: &'static [(&'static str, &'static str)] = &[("packetization-mode", "1")];
 
     #[inline]
     fn nal_type(nal: &[u8]) -> u8 {
@@ -108,6 +127,12 @@ impl NalCodec for H264 {
         }
         Some((s, e, [(p[0] & 0xe0) | (p[1] & 0x1f), 0]))
     }
+    fn build_codec_data(params: &ParamSets) -> Option<Vec<u8>> {
+        build_avcc(params.get(ParamSet::Sps)?, params.get(ParamSet::Pps)?)
+    }
+    fn parse_codec_data(data: &[u8]) -> Option<(usize, Vec<Vec<u8>>)> {
+        parse_avcc(data)
+    }
 }
 
 impl NalCodec for H265 {
@@ -116,6 +141,14 @@ impl NalCodec for H265 {
     const FU_OVERHEAD: usize = 3;
     const AGG_HEADER_LEN: usize = 2;
     const PARAM_SETS: &'static [ParamSet] = &[ParamSet::Vps, ParamSet::Sps, ParamSet::Pps];
+    const CAPS_MEDIA: &'static str = "video/x-h265";
+    const PACKED_FORMATS: &'static [&'static str] = &["hvc1", "hev1"];
+    const SPROP_FIELDS: &'static [(&'static str, &'static [ParamSet])] = &[
+        ("sprop-vps", &[ParamSet::Vps]),
+        ("sprop-sps", &[ParamSet::Sps]),
+        ("sprop-pps", &[ParamSet::Pps]),
+    ];
+    const RTP_CAPS_FIXED: &'static [(&'static str, &'static str)] = &[];
 
     #[inline]
     fn nal_type(nal: &[u8]) -> u8 {
@@ -170,6 +203,16 @@ impl NalCodec for H265 {
             return None;
         }
         Some((s, e, [(p[0] & 0x81) | ((p[2] & 0x3f) << 1), p[1]]))
+    }
+    fn build_codec_data(params: &ParamSets) -> Option<Vec<u8>> {
+        build_hvcc(
+            params.get(ParamSet::Vps)?,
+            params.get(ParamSet::Sps)?,
+            params.get(ParamSet::Pps)?,
+        )
+    }
+    fn parse_codec_data(data: &[u8]) -> Option<(usize, Vec<Vec<u8>>)> {
+        parse_hvcc(data)
     }
 }
 
@@ -275,51 +318,52 @@ pub fn build_hvcc(vps: &[u8], sps: &[u8], pps: &[u8]) -> Option<Vec<u8>> {
     Some(v)
 }
 
-/// Parameter sets out of `avcC` / `hvcC` codec_data, plus the NAL length
-/// size. Returns None on anything malformed.
-pub fn parse_codec_data<C: NalCodec>(data: &[u8]) -> Option<(usize, Vec<Vec<u8>>)> {
-    let mut nals = Vec::new();
-    if C::NAL_HEADER_LEN == 1 {
-        if data.len() < 7 || data[0] != 1 {
-            return None;
-        }
-        let len_size = (data[4] & 3) as usize + 1;
-        let mut pos = 5;
-        for round in 0..2 {
-            let count = if round == 0 {
-                (*data.get(pos)? & 0x1f) as usize
-            } else {
-                *data.get(pos)? as usize
-            };
-            pos += 1;
-            for _ in 0..count {
-                let n = u16::from_be_bytes([*data.get(pos)?, *data.get(pos + 1)?]) as usize;
-                pos += 2;
-                nals.push(data.get(pos..pos + n)?.to_vec());
-                pos += n;
-            }
-        }
-        Some((len_size, nals))
-    } else {
-        if data.len() < 23 || data[0] != 1 {
-            return None;
-        }
-        let len_size = (data[21] & 3) as usize + 1;
-        let arrays = data[22] as usize;
-        let mut pos = 23;
-        for _ in 0..arrays {
-            pos += 1;
-            let count = u16::from_be_bytes([*data.get(pos)?, *data.get(pos + 1)?]) as usize;
-            pos += 2;
-            for _ in 0..count {
-                let n = u16::from_be_bytes([*data.get(pos)?, *data.get(pos + 1)?]) as usize;
-                pos += 2;
-                nals.push(data.get(pos..pos + n)?.to_vec());
-                pos += n;
-            }
-        }
-        Some((len_size, nals))
+/// Parameter sets and NAL length size out of `avcC` codec_data.
+pub fn parse_avcc(data: &[u8]) -> Option<(usize, Vec<Vec<u8>>)> {
+    if data.len() < 7 || data[0] != 1 {
+        return None;
     }
+    let len_size = (data[4] & 3) as usize + 1;
+    let mut nals = Vec::new();
+    let mut pos = 6;
+    read_nal_array(data, &mut pos, (data[5] & 0x1f) as usize, &mut nals)?;
+    let pps_count = *data.get(pos)? as usize;
+    pos += 1;
+    read_nal_array(data, &mut pos, pps_count, &mut nals)?;
+    Some((len_size, nals))
+}
+
+/// Parameter sets and NAL length size out of `hvcC` codec_data.
+pub fn parse_hvcc(data: &[u8]) -> Option<(usize, Vec<Vec<u8>>)> {
+    if data.len() < 23 || data[0] != 1 {
+        return None;
+    }
+    let len_size = (data[21] & 3) as usize + 1;
+    let mut nals = Vec::new();
+    let mut pos = 23;
+    for _ in 0..data[22] {
+        // array_completeness / NAL type byte, then a 16-bit count
+        let count = u16::from_be_bytes([*data.get(pos + 1)?, *data.get(pos + 2)?]) as usize;
+        pos += 3;
+        read_nal_array(data, &mut pos, count, &mut nals)?;
+    }
+    Some((len_size, nals))
+}
+
+/// `count` NAL units each behind a 16-bit length, from `data[*pos..]`.
+fn read_nal_array(
+    data: &[u8],
+    pos: &mut usize,
+    count: usize,
+    nals: &mut Vec<Vec<u8>>,
+) -> Option<()> {
+    for _ in 0..count {
+        let n = u16::from_be_bytes([*data.get(*pos)?, *data.get(*pos + 1)?]) as usize;
+        *pos += 2;
+        nals.push(data.get(*pos..*pos + n)?.to_vec());
+        *pos += n;
+    }
+    Some(())
 }
 
 /// NAL units of a length-prefixed (avc/hvc1) buffer. Stops at the first
@@ -398,16 +442,16 @@ mod tests {
         let sps = [0x67, 0x42, 0xc0, 0x15, 0xd9, 0x01];
         let pps = [0x68, 0xcb, 0x8c, 0xb2];
         let avcc = build_avcc(&sps, &pps).unwrap();
-        let (len, nals) = parse_codec_data::<H264>(&avcc).unwrap();
+        let (len, nals) = H264::parse_codec_data(&avcc).unwrap();
         assert_eq!(len, 4);
         assert_eq!(nals, vec![sps.to_vec(), pps.to_vec()]);
-        assert!(parse_codec_data::<H264>(&avcc[..avcc.len() - 1]).is_none());
+        assert!(H264::parse_codec_data(&avcc[..avcc.len() - 1]).is_none());
         let vps = [0x40, 0x01, 0x0c, 0x01];
         let sps5: Vec<u8> = (0..24)
             .map(|i| if i < 2 { [0x42, 0x01][i] } else { 0x11 })
             .collect();
         let hvcc = build_hvcc(&vps, &sps5, &pps).unwrap();
-        let (len, nals) = parse_codec_data::<H265>(&hvcc).unwrap();
+        let (len, nals) = H265::parse_codec_data(&hvcc).unwrap();
         assert_eq!(len, 4);
         assert_eq!(nals, vec![vps.to_vec(), sps5.clone(), pps.to_vec()]);
     }

@@ -12,11 +12,22 @@ use std::ops::Range;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AggregateMode {
     #[default]
-    None,
+    None = 0,
     /// Aggregate until a VCL NAL unit is included.
-    ZeroLatency,
+    ZeroLatency = 1,
     /// Aggregate everything of one access unit that fits.
-    Max,
+    Max = 2,
+}
+
+impl AggregateMode {
+    /// From the stock elements' enum value (0, 1, 2).
+    pub fn from_value(v: i32) -> AggregateMode {
+        match v {
+            1 => AggregateMode::ZeroLatency,
+            2 => AggregateMode::Max,
+            _ => AggregateMode::None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

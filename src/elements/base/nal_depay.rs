@@ -5,7 +5,7 @@
 
 use super::stats::{parent_stats, ElementStats};
 use crate::core::depacketizer::{AuInfo, DepayConfig, NalDepacketizer, PacketIn, StreamFormat};
-use crate::core::nal::{build_avcc, build_hvcc, NalCodec, ParamSet};
+use crate::core::nal::NalCodec;
 use crate::core::rtp;
 use crate::core::simd::SimdLevel;
 use crate::elements::SimdMode;
@@ -45,6 +45,9 @@ pub struct DepayState<C: NalCodec> {
     /// Parameter sets from sprop-* still to be sent in-band (byte-stream).
     pending_sprop: bool,
     loss_pending: bool,
+    /// Copy of the setting, read on the streaming thread under the state
+    /// lock alone (lock order is settings, then state).
+    request_keyframe: bool,
     simd: SimdLevel,
     pub stats: ElementStats,
 }
@@ -70,6 +73,7 @@ impl<C: NalCodec> Default for NalDepayBase<C> {
                 caps_dirty: true,
                 pending_sprop: false,
                 loss_pending: false,
+                request_keyframe: false,
                 simd: SimdLevel::resolve(None).0,
                 stats: ElementStats::default(),
             }),
@@ -113,7 +117,10 @@ impl<C: NalCodec> NalDepayBase<C> {
                 cfg.wait_for_keyframe = settings.wait_for_keyframe;
                 state.depacketizer.set_config(cfg);
             }
-            "request-keyframe" => settings.request_keyframe = value.get().unwrap(),
+            "request-keyframe" => {
+                settings.request_keyframe = value.get().unwrap();
+                lock(&self.state).request_keyframe = settings.request_keyframe;
+            }
             "simd" => {
                 settings.simd = value.get().unwrap();
                 lock(&self.state).simd = SimdLevel::resolve(settings.simd.requested()).0;
@@ -260,16 +267,7 @@ impl<C: NalCodec> NalDepayBase<C> {
             wait_for_keyframe: settings.wait_for_keyframe,
         });
         let mut any_sprop = false;
-        let sprop_fields: &[(&str, Option<ParamSet>)] = if C::NAL_HEADER_LEN == 1 {
-            &[("sprop-parameter-sets", None)]
-        } else {
-            &[
-                ("sprop-vps", Some(ParamSet::Vps)),
-                ("sprop-sps", Some(ParamSet::Sps)),
-                ("sprop-pps", Some(ParamSet::Pps)),
-            ]
-        };
-        for (field, _) in sprop_fields {
+        for (field, _) in C::SPROP_FIELDS {
             if let Ok(value) = s.get::<&str>(*field) {
                 for part in value.split(',') {
                     let nal = glib::base64_decode(part);
@@ -282,7 +280,7 @@ impl<C: NalCodec> NalDepayBase<C> {
         }
         state.pending_sprop = any_sprop && format == StreamFormat::ByteStream;
         state.caps_dirty = true;
-        let out = self.output_caps(&mut state);
+        let out = output_caps(&mut state);
         drop(state);
         if let Some(out) = out {
             if !obj.src_pad().push_event(gst::event::Caps::new(&out)) {
@@ -294,51 +292,6 @@ impl<C: NalCodec> NalDepayBase<C> {
             }
         }
         Ok(())
-    }
-
-    /// Output caps when they can be made now (avc/hvc1 need parameter sets).
-    fn output_caps(&self, state: &mut DepayState<C>) -> Option<gst::Caps> {
-        if !state.caps_dirty && !state.depacketizer.take_params_changed() {
-            return None;
-        }
-        let cfg = state.depacketizer.config();
-        let media = if C::NAL_HEADER_LEN == 1 {
-            "video/x-h264"
-        } else {
-            "video/x-h265"
-        };
-        let caps = match cfg.format {
-            StreamFormat::ByteStream => gst::Caps::builder(media)
-                .field("stream-format", "byte-stream")
-                .field("alignment", if cfg.au_alignment { "au" } else { "nal" })
-                .build(),
-            StreamFormat::LengthPrefixed => {
-                let p = state.depacketizer.params();
-                let codec_data = if C::NAL_HEADER_LEN == 1 {
-                    build_avcc(p.get(ParamSet::Sps)?, p.get(ParamSet::Pps)?)?
-                } else {
-                    build_hvcc(
-                        p.get(ParamSet::Vps)?,
-                        p.get(ParamSet::Sps)?,
-                        p.get(ParamSet::Pps)?,
-                    )?
-                };
-                gst::Caps::builder(media)
-                    .field(
-                        "stream-format",
-                        if C::NAL_HEADER_LEN == 1 {
-                            "avc"
-                        } else {
-                            "hvc1"
-                        },
-                    )
-                    .field("alignment", "au")
-                    .field("codec_data", gst::Buffer::from_mut_slice(codec_data))
-                    .build()
-            }
-        };
-        state.caps_dirty = false;
-        Some(caps)
     }
 
     pub fn process_rtp_packet(
@@ -386,11 +339,11 @@ impl<C: NalCodec> NalDepayBase<C> {
             state.au_pts = inbuf.pts();
             state.au_dts = inbuf.dts();
         }
-        let request = state.depacketizer.take_loss() && lock(&self.settings).request_keyframe;
+        let request = state.depacketizer.take_loss() && state.request_keyframe;
         let caps = if units.is_empty() {
             None
         } else {
-            self.output_caps(state)
+            output_caps(state)
         };
         let needs_caps = state.caps_dirty;
         let sprop = if state.pending_sprop && !units.is_empty() {
@@ -482,4 +435,67 @@ impl<C: NalCodec> NalDepayBase<C> {
             state.au_pts = None;
         }
     }
+}
+
+/// Output caps when they can be made now (avc/hvc1 need parameter sets).
+fn output_caps<C: NalCodec>(state: &mut DepayState<C>) -> Option<gst::Caps> {
+    if !state.caps_dirty && !state.depacketizer.take_params_changed() {
+        return None;
+    }
+    let cfg = state.depacketizer.config();
+    let caps = match cfg.format {
+        StreamFormat::ByteStream => gst::Caps::builder(C::CAPS_MEDIA)
+            .field("stream-format", "byte-stream")
+            .field("alignment", if cfg.au_alignment { "au" } else { "nal" })
+            .build(),
+        StreamFormat::LengthPrefixed => {
+            let codec_data = C::build_codec_data(state.depacketizer.params())?;
+            gst::Caps::builder(C::CAPS_MEDIA)
+                .field("stream-format", C::PACKED_FORMATS[0])
+                .field("alignment", "au")
+                .field("codec_data", gst::Buffer::from_mut_slice(codec_data))
+                .build()
+        }
+    };
+    state.caps_dirty = false;
+    Some(caps)
+}
+
+/// Pad templates: the stock depayloader's, for codec `C`.
+pub fn pad_templates<C: NalCodec>() -> Vec<gst::PadTemplate> {
+    let sink = gst::Caps::builder("application/x-rtp")
+        .field("media", "video")
+        .field("clock-rate", 90000)
+        .field("encoding-name", C::ENCODING_NAME)
+        .build();
+    let src = gst::Caps::builder_full()
+        .structure(
+            gst::Structure::builder(C::CAPS_MEDIA)
+                .field("stream-format", C::PACKED_FORMATS[0])
+                .field("alignment", "au")
+                .build(),
+        )
+        .structure(
+            gst::Structure::builder(C::CAPS_MEDIA)
+                .field("stream-format", "byte-stream")
+                .field("alignment", gst::List::new(["nal", "au"]))
+                .build(),
+        )
+        .build();
+    vec![
+        gst::PadTemplate::new(
+            "src",
+            gst::PadDirection::Src,
+            gst::PadPresence::Always,
+            &src,
+        )
+        .unwrap(),
+        gst::PadTemplate::new(
+            "sink",
+            gst::PadDirection::Sink,
+            gst::PadPresence::Always,
+            &sink,
+        )
+        .unwrap(),
+    ]
 }

@@ -3,7 +3,8 @@
 //! packetizer's plan — pooled header memory + the input's memory shared.
 
 use super::stats::{parent_stats, ElementStats};
-use crate::core::nal::{length_prefixed_nals, parse_codec_data, NalCodec, ParamSet};
+use crate::core::nal::{length_prefixed_nals, NalCodec};
+use crate::core::packetizer::Packet;
 use crate::core::packetizer::{AggregateMode, NalPacketizer, PayConfig};
 use crate::core::rtp::{write_header, RTP_HEADER_LEN};
 use crate::core::simd::SimdLevel;
@@ -51,6 +52,9 @@ enum InputFormat {
 
 pub struct PayState<C: NalCodec> {
     packetizer: NalPacketizer<C>,
+    /// Copy of the `sprop-parameter-sets` setting, so caps can be made
+    /// under the state lock alone (lock order is settings, then state).
+    forced_sprop: Option<String>,
     input: InputFormat,
     au_aligned: bool,
     segment: gst::FormattedSegment<gst::ClockTime>,
@@ -69,6 +73,7 @@ impl<C: NalCodec> Default for NalPayBase<C> {
         NalPayBase {
             state: Mutex::new(PayState {
                 packetizer: NalPacketizer::new(PayConfig::default()),
+                forced_sprop: None,
                 input: InputFormat::ByteStream,
                 au_aligned: true,
                 segment: gst::FormattedSegment::new(),
@@ -84,10 +89,54 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Properties every NAL payloader has besides the base class's and
-/// `aggregate-mode` (whose enum type is per codec).
-pub fn common_properties() -> Vec<glib::ParamSpec> {
+/// Pad templates: the stock payloader's, for codec `C`.
+pub fn pad_templates<C: NalCodec>() -> Vec<gst::PadTemplate> {
+    let sink = gst::Caps::builder_full()
+        .structure(
+            gst::Structure::builder(C::CAPS_MEDIA)
+                .field(
+                    "stream-format",
+                    gst::List::new(C::PACKED_FORMATS.iter().copied()),
+                )
+                .field("alignment", "au")
+                .build(),
+        )
+        .structure(
+            gst::Structure::builder(C::CAPS_MEDIA)
+                .field("stream-format", "byte-stream")
+                .field("alignment", gst::List::new(["nal", "au"]))
+                .build(),
+        )
+        .build();
+    let src = gst::Caps::builder("application/x-rtp")
+        .field("media", "video")
+        .field("payload", gst::IntRange::new(96, 127))
+        .field("clock-rate", 90000)
+        .field("encoding-name", C::ENCODING_NAME)
+        .build();
     vec![
+        gst::PadTemplate::new(
+            "sink",
+            gst::PadDirection::Sink,
+            gst::PadPresence::Always,
+            &sink,
+        )
+        .unwrap(),
+        gst::PadTemplate::new(
+            "src",
+            gst::PadDirection::Src,
+            gst::PadPresence::Always,
+            &src,
+        )
+        .unwrap(),
+    ]
+}
+
+/// Properties every NAL payloader has besides the base class's:
+/// `aggregate-mode` (its enum type is per codec) comes first, then ours.
+pub fn properties(aggregate_mode: glib::ParamSpec) -> Vec<glib::ParamSpec> {
+    vec![
+        aggregate_mode,
         glib::ParamSpecInt::builder("config-interval")
             .nick("Parameter set interval")
             .blurb(
@@ -114,7 +163,31 @@ pub fn common_properties() -> Vec<glib::ParamSpec> {
     ]
 }
 
+/// The deprecated `sprop-parameter-sets` property rtph264pay has.
+pub fn sprop_parameter_sets_property() -> glib::ParamSpec {
+    glib::ParamSpecString::builder("sprop-parameter-sets")
+        .nick("sprop-parameter-sets")
+        .blurb(
+            "The base64 sprop-parameter-sets to set in out caps (set to NULL to extract from stream)",
+        )
+        .flags(glib::ParamFlags::READWRITE | glib::ParamFlags::DEPRECATED)
+        .build()
+}
+
 impl<C: NalCodec> NalPayBase<C> {
+    /// `aggregate-mode` as a value of the element's own enum type.
+    pub fn aggregate_value(&self, pspec: &glib::ParamSpec) -> glib::Value {
+        let class = glib::EnumClass::with_type(pspec.value_type()).expect("aggregate-mode enum");
+        class
+            .to_value(lock(&self.settings).aggregate as i32)
+            .expect("aggregate-mode value")
+    }
+
+    pub fn set_aggregate_value(&self, value: &glib::Value) {
+        let v = glib::EnumValue::from_value(value).map_or(0, |(_, v)| v.value());
+        self.set_aggregate(AggregateMode::from_value(v));
+    }
+
     pub fn set_common_property(
         &self,
         obj: &gst_rtp::RTPBasePayload,
@@ -156,6 +229,7 @@ impl<C: NalCodec> NalPayBase<C> {
         cfg.aggregate = settings.aggregate;
         cfg.config_interval = settings.config_interval;
         state.packetizer.set_config(cfg);
+        state.forced_sprop.clone_from(&settings.sprop);
     }
 
     pub fn common_property(
@@ -191,14 +265,14 @@ impl<C: NalCodec> NalPayBase<C> {
         state.packetizer.reset();
         state.input = match format {
             "byte-stream" => InputFormat::ByteStream,
-            "avc" | "avc3" | "hvc1" | "hev1" => {
+            packed if C::PACKED_FORMATS.contains(&packed) => {
                 let codec_data = s.get::<gst::Buffer>("codec_data").ok();
                 match codec_data {
                     Some(cd) => {
                         let map = cd
                             .map_readable()
                             .map_err(|_| gst::loggable_error!(CAT, "unreadable codec_data"))?;
-                        let (len_size, nals) = parse_codec_data::<C>(&map).ok_or_else(|| {
+                        let (len_size, nals) = C::parse_codec_data(&map).ok_or_else(|| {
                             gst::loggable_error!(
                                 CAT,
                                 "not-negotiated: malformed codec_data in caps {}",
@@ -212,7 +286,8 @@ impl<C: NalCodec> NalPayBase<C> {
                         }
                         InputFormat::LengthPrefixed(len_size)
                     }
-                    None if format == "avc3" || format == "hev1" => InputFormat::LengthPrefixed(4),
+                    // Formats after the first carry parameter sets in-band.
+                    None if format != C::PACKED_FORMATS[0] => InputFormat::LengthPrefixed(4),
                     None => {
                         return Err(gst::loggable_error!(
                             CAT,
@@ -231,39 +306,13 @@ impl<C: NalCodec> NalPayBase<C> {
             }
         };
         state.au_aligned = alignment != "nal";
-        let mtu = obj.mtu() as usize;
-        let mut cfg = state.packetizer.config();
-        cfg.mtu = mtu;
-        state.packetizer.set_config(cfg);
         obj.set_options("video", true, C::ENCODING_NAME, 90000);
-        let outcaps = self.outcaps_structure(&mut state);
+        state.packetizer.take_params_changed();
+        let outcaps = outcaps_structure(&state);
         drop(state);
         obj.set_outcaps(Some(&outcaps)).map_err(|_| {
             gst::loggable_error!(CAT, "not-negotiated: downstream refused {}", outcaps)
         })
-    }
-
-    fn outcaps_structure(&self, state: &mut PayState<C>) -> gst::Structure {
-        state.packetizer.take_params_changed();
-        let mut s = gst::Structure::new_empty("application/x-rtp");
-        let params = state.packetizer.params();
-        let b64 = |k: ParamSet| params.get(k).map(|n| glib::base64_encode(n).to_string());
-        if C::NAL_HEADER_LEN == 1 {
-            s.set("packetization-mode", "1");
-            let forced = lock(&self.settings).sprop.clone();
-            if let Some(sprop) = forced {
-                s.set("sprop-parameter-sets", sprop);
-            } else if let (Some(sps), Some(pps)) = (b64(ParamSet::Sps), b64(ParamSet::Pps)) {
-                s.set("sprop-parameter-sets", format!("{sps},{pps}"));
-            }
-        } else if let (Some(vps), Some(sps), Some(pps)) =
-            (b64(ParamSet::Vps), b64(ParamSet::Sps), b64(ParamSet::Pps))
-        {
-            s.set("sprop-vps", vps);
-            s.set("sprop-sps", sps);
-            s.set("sprop-pps", pps);
-        }
-        s
     }
 
     pub fn handle_buffer(
@@ -323,32 +372,14 @@ impl<C: NalCodec> NalPayBase<C> {
         let new_caps = state
             .packetizer
             .take_params_changed()
-            .then(|| self.outcaps_structure(state));
-        let packets = state.packetizer.packets();
-        let scratch = state.packetizer.scratch();
-        let mut list = gst::BufferList::new_sized(packets.len());
-        {
-            let list = list.get_mut().unwrap();
-            for pkt in packets {
-                let mut out = alloc_packet(RTP_HEADER_LEN + pkt.inline.len());
-                let out_ref = out.get_mut().unwrap();
-                {
-                    let mut m = out_ref.map_writable().map_err(|_| gst::FlowError::Error)?;
-                    write_header(&mut m, pkt.marker, 0, 0, 0, 0);
-                    m[RTP_HEADER_LEN..].copy_from_slice(&scratch[pkt.inline.clone()]);
-                }
-                if !pkt.payload.is_empty() {
-                    append_shared(out_ref, &buffer, pkt.payload.clone())?;
-                }
-                out_ref.set_pts(buffer.pts());
-                out_ref.set_dts(buffer.dts());
-                state.stats.bytes += (RTP_HEADER_LEN + pkt.payload_len()) as u64;
-                list.add(out);
-            }
-        }
+            .then(|| outcaps_structure(state));
+        let list = build_list(
+            state.packetizer.packets(),
+            state.packetizer.scratch(),
+            Some(&buffer),
+            &mut state.stats,
+        )?;
         let n_packets = list.len();
-        state.stats.packets += n_packets as u64;
-        state.stats.units_out += n_packets as u64;
         if let Some(t) = timer {
             if n_packets > 0 {
                 let ns = t.elapsed().as_nanos() as u64 / n_packets as u64;
@@ -396,31 +427,81 @@ impl<C: NalCodec> NalPayBase<C> {
 
     /// Push a pending aggregation packet (EOS).
     fn drain(&self, obj: &gst_rtp::RTPBasePayload) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let mut state = lock(&self.state);
+        let mut guard = lock(&self.state);
+        let state = &mut *guard;
         state.packetizer.begin();
         state.packetizer.end_au();
-        let packets = state.packetizer.packets();
-        if packets.is_empty() {
+        if state.packetizer.packets().is_empty() {
             return Ok(gst::FlowSuccess::Ok);
         }
-        let mut list = gst::BufferList::new_sized(packets.len());
-        for pkt in packets {
-            let mut out = alloc_packet(RTP_HEADER_LEN + pkt.inline.len());
-            {
-                let mut m = out
-                    .get_mut()
-                    .unwrap()
-                    .map_writable()
-                    .map_err(|_| gst::FlowError::Error)?;
-                write_header(&mut m, pkt.marker, 0, 0, 0, 0);
-                m[RTP_HEADER_LEN..]
-                    .copy_from_slice(&state.packetizer.scratch()[pkt.inline.clone()]);
-            }
-            list.get_mut().unwrap().add(out);
-        }
-        drop(state);
+        // Aggregated bytes are all inline: no input buffer to share from.
+        let list = build_list(
+            state.packetizer.packets(),
+            state.packetizer.scratch(),
+            None,
+            &mut state.stats,
+        )?;
+        drop(guard);
         obj.push_list(list)
     }
+}
+
+/// RTP caps fields for the stored (or forced) parameter sets.
+fn outcaps_structure<C: NalCodec>(state: &PayState<C>) -> gst::Structure {
+    let mut s = gst::Structure::new_empty("application/x-rtp");
+    for (field, value) in C::RTP_CAPS_FIXED {
+        s.set(*field, *value);
+    }
+    let params = state.packetizer.params();
+    for (field, kinds) in C::SPROP_FIELDS {
+        let forced = state
+            .forced_sprop
+            .as_ref()
+            .filter(|_| *field == "sprop-parameter-sets");
+        if let Some(sprop) = forced {
+            s.set(*field, sprop);
+        } else if let Some(encoded) = kinds
+            .iter()
+            .map(|k| params.get(*k).map(|n| glib::base64_encode(n).to_string()))
+            .collect::<Option<Vec<_>>>()
+        {
+            s.set(*field, encoded.join(","));
+        }
+    }
+    s
+}
+
+/// One buffer list of RTP packets from the packetizer's plan: pooled header
+/// memory (RTP header + inline bytes), then `input[payload]` shared.
+fn build_list(
+    packets: &[Packet],
+    scratch: &[u8],
+    input: Option<&gst::Buffer>,
+    stats: &mut ElementStats,
+) -> Result<gst::BufferList, gst::FlowError> {
+    let mut list = gst::BufferList::new_sized(packets.len());
+    let list_ref = list.get_mut().unwrap();
+    for pkt in packets {
+        let mut out = alloc_packet(RTP_HEADER_LEN + pkt.inline.len());
+        let out_ref = out.get_mut().unwrap();
+        {
+            let mut m = out_ref.map_writable().map_err(|_| gst::FlowError::Error)?;
+            write_header(&mut m, pkt.marker, 0, 0, 0, 0);
+            m[RTP_HEADER_LEN..].copy_from_slice(&scratch[pkt.inline.clone()]);
+        }
+        if let Some(input) = input {
+            if !pkt.payload.is_empty() {
+                append_shared(out_ref, input, pkt.payload.clone())?;
+            }
+            out_ref.set_pts(input.pts());
+            out_ref.set_dts(input.dts());
+        }
+        stats.bytes += (RTP_HEADER_LEN + pkt.payload_len()) as u64;
+        list_ref.add(out);
+    }
+    stats.packets += packets.len() as u64;
+    stats.units_out += packets.len() as u64;
+    Ok(list)
 }
 
 /// A packet buffer of `size` bytes for the RTP header and inline bytes, from

@@ -28,13 +28,3 @@ pub enum AggregateMode {
     )]
     MaxStap = 2,
 }
-
-impl From<AggregateMode> for crate::core::packetizer::AggregateMode {
-    fn from(m: AggregateMode) -> Self {
-        match m {
-            AggregateMode::None => Self::None,
-            AggregateMode::ZeroLatency => Self::ZeroLatency,
-            AggregateMode::MaxStap => Self::Max,
-        }
-    }
-}
