@@ -3,6 +3,7 @@
 //! (byte-stream or avc/hvc1), and access-unit assembly straight into the
 //! output buffer.
 
+use super::lock;
 use super::stats::{parent_stats, ElementStats};
 use crate::core::depacketizer::{AuInfo, DepayConfig, NalDepacketizer, PacketIn, StreamFormat};
 use crate::core::nal::NalCodec;
@@ -13,7 +14,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst_rtp::prelude::*;
 use smallvec::SmallVec;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -57,10 +58,6 @@ pub struct NalDepayBase<C: NalCodec> {
     pub state: Mutex<DepayState<C>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl<C: NalCodec> Default for NalDepayBase<C> {
     fn default() -> Self {
         NalDepayBase {
@@ -82,7 +79,7 @@ impl<C: NalCodec> Default for NalDepayBase<C> {
 }
 
 pub fn properties() -> Vec<glib::ParamSpec> {
-    vec![
+    let mut v = vec![
         glib::ParamSpecBoolean::builder("wait-for-keyframe")
             .nick("Wait for Keyframe")
             .blurb("Wait for the next keyframe after packet loss, meaningful only when outputting access units")
@@ -93,17 +90,11 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .blurb("Request new keyframe when packet loss is detected")
             .default_value(false)
             .build(),
-        glib::ParamSpecEnum::builder_with_default("simd", SimdMode::Auto)
-            .nick("SIMD level")
-            .blurb("SIMD level for bulk work (auto honours RSRTPFAST_SIMD)")
-            .mutable_ready()
-            .build(),
-        glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
-            .nick("Statistics")
-            .blurb("Base-class statistics plus packets, bytes, drops, SIMD level and processing time")
-            .read_only()
-            .build(),
-    ]
+    ];
+    v.extend(super::simd_and_stats_properties(
+        "SIMD level for bulk work (auto honours RSRTPFAST_SIMD)",
+    ));
+    v
 }
 
 impl<C: NalCodec> NalDepayBase<C> {
@@ -468,34 +459,5 @@ pub fn pad_templates<C: NalCodec>() -> Vec<gst::PadTemplate> {
         .field("clock-rate", 90000)
         .field("encoding-name", C::ENCODING_NAME)
         .build();
-    let src = gst::Caps::builder_full()
-        .structure(
-            gst::Structure::builder(C::CAPS_MEDIA)
-                .field("stream-format", C::PACKED_FORMATS[0])
-                .field("alignment", "au")
-                .build(),
-        )
-        .structure(
-            gst::Structure::builder(C::CAPS_MEDIA)
-                .field("stream-format", "byte-stream")
-                .field("alignment", gst::List::new(["nal", "au"]))
-                .build(),
-        )
-        .build();
-    vec![
-        gst::PadTemplate::new(
-            "src",
-            gst::PadDirection::Src,
-            gst::PadPresence::Always,
-            &src,
-        )
-        .unwrap(),
-        gst::PadTemplate::new(
-            "sink",
-            gst::PadDirection::Sink,
-            gst::PadPresence::Always,
-            &sink,
-        )
-        .unwrap(),
-    ]
+    super::pad_templates(&sink, &super::elementary_caps::<C>(&C::PACKED_FORMATS[..1]))
 }

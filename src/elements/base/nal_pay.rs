@@ -2,10 +2,11 @@
 //! properties, and building one buffer list per input buffer from the core
 //! packetizer's plan — pooled header memory + the input's memory shared.
 
+use super::lock;
 use super::stats::{parent_stats, ElementStats};
 use crate::core::nal::{length_prefixed_nals, NalCodec};
-use crate::core::packetizer::Packet;
-use crate::core::packetizer::{AggregateMode, NalPacketizer, PayConfig};
+
+use crate::core::packetizer::{AggregateMode, NalPacketizer, Packet, PayConfig};
 use crate::core::rtp::{write_header, RTP_HEADER_LEN};
 use crate::core::simd::SimdLevel;
 use crate::core::startcode::nal_units;
@@ -13,7 +14,7 @@ use crate::elements::SimdMode;
 use gst::glib;
 use gst::prelude::*;
 use gst_rtp::prelude::*;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -85,57 +86,21 @@ impl<C: NalCodec> Default for NalPayBase<C> {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Pad templates: the stock payloader's, for codec `C`.
 pub fn pad_templates<C: NalCodec>() -> Vec<gst::PadTemplate> {
-    let sink = gst::Caps::builder_full()
-        .structure(
-            gst::Structure::builder(C::CAPS_MEDIA)
-                .field(
-                    "stream-format",
-                    gst::List::new(C::PACKED_FORMATS.iter().copied()),
-                )
-                .field("alignment", "au")
-                .build(),
-        )
-        .structure(
-            gst::Structure::builder(C::CAPS_MEDIA)
-                .field("stream-format", "byte-stream")
-                .field("alignment", gst::List::new(["nal", "au"]))
-                .build(),
-        )
-        .build();
     let src = gst::Caps::builder("application/x-rtp")
         .field("media", "video")
         .field("payload", gst::IntRange::new(96, 127))
         .field("clock-rate", 90000)
         .field("encoding-name", C::ENCODING_NAME)
         .build();
-    vec![
-        gst::PadTemplate::new(
-            "sink",
-            gst::PadDirection::Sink,
-            gst::PadPresence::Always,
-            &sink,
-        )
-        .unwrap(),
-        gst::PadTemplate::new(
-            "src",
-            gst::PadDirection::Src,
-            gst::PadPresence::Always,
-            &src,
-        )
-        .unwrap(),
-    ]
+    super::pad_templates(&super::elementary_caps::<C>(C::PACKED_FORMATS), &src)
 }
 
 /// Properties every NAL payloader has besides the base class's:
 /// `aggregate-mode` (its enum type is per codec) comes first, then ours.
 pub fn properties(aggregate_mode: glib::ParamSpec) -> Vec<glib::ParamSpec> {
-    vec![
+    let mut v = vec![
         aggregate_mode,
         glib::ParamSpecInt::builder("config-interval")
             .nick("Parameter set interval")
@@ -148,19 +113,11 @@ pub fn properties(aggregate_mode: glib::ParamSpec) -> Vec<glib::ParamSpec> {
             .default_value(0)
             .mutable_playing()
             .build(),
-        glib::ParamSpecEnum::builder_with_default("simd", SimdMode::Auto)
-            .nick("SIMD level")
-            .blurb("SIMD level for start-code scanning (auto honours RSRTPFAST_SIMD)")
-            .mutable_ready()
-            .build(),
-        glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
-            .nick("Statistics")
-            .blurb(
-                "Base-class statistics plus packets, bytes, drops, SIMD level and processing time",
-            )
-            .read_only()
-            .build(),
-    ]
+    ];
+    v.extend(super::simd_and_stats_properties(
+        "SIMD level for start-code scanning (auto honours RSRTPFAST_SIMD)",
+    ));
+    v
 }
 
 /// The deprecated `sprop-parameter-sets` property rtph264pay has.
