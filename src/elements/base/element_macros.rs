@@ -88,6 +88,14 @@ macro_rules! nal_payloader_imp {
                     LazyLock::new(pad_templates::<$codec>);
                 TEMPLATES.as_ref()
             }
+
+            fn change_state(
+                &self,
+                transition: gst::StateChange,
+            ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+                self.base.common.change_state(transition);
+                self.parent_change_state(transition)
+            }
         }
 
         impl RTPBasePayloadImpl for $ty {
@@ -100,6 +108,17 @@ macro_rules! nal_payloader_imp {
                 buffer: gst::Buffer,
             ) -> Result<gst::FlowSuccess, gst::FlowError> {
                 self.base.handle_buffer(self.obj().upcast_ref(), buffer)
+            }
+
+            fn query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+                // Offer upstream the shared pool and its recycling allocator.
+                if pad.direction() == gst::PadDirection::Sink {
+                    if let gst::QueryViewMut::Allocation(q) = query.view_mut() {
+                        crate::pool::propose_allocation(q);
+                        return true;
+                    }
+                }
+                RTPBasePayloadImplExt::parent_query(self, pad, query)
             }
 
             fn sink_event(&self, event: gst::Event) -> bool {
@@ -165,6 +184,7 @@ macro_rules! nal_depayloader_imp {
                     let this = obj.downcast_ref::<super::$ty>().unwrap();
                     this.imp().base.count_malformed(obj);
                 });
+                NalDepayBase::<$codec>::install_allocation_probe(self.obj().upcast_ref());
             }
         }
 
@@ -187,6 +207,14 @@ macro_rules! nal_depayloader_imp {
                 static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
                     LazyLock::new(pad_templates::<$codec>);
                 TEMPLATES.as_ref()
+            }
+
+            fn change_state(
+                &self,
+                transition: gst::StateChange,
+            ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+                self.base.common.change_state(transition);
+                self.parent_change_state(transition)
             }
         }
 

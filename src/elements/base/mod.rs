@@ -11,6 +11,7 @@ use crate::core::nal::NalCodec;
 use crate::elements::SimdMode;
 use gst::glib;
 use gst::prelude::*;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// A poisoned lock still holds consistent counters and settings here.
@@ -55,8 +56,9 @@ pub(crate) fn pad_templates(sink: &gst::Caps, src: &gst::Caps) -> Vec<gst::PadTe
     .collect()
 }
 
-/// The `simd` and `stats` properties every rsrtpfast element has.
-pub(crate) fn simd_and_stats_properties(simd_blurb: &str) -> [glib::ParamSpec; 2] {
+/// The properties every rsrtpfast element has: `simd`, `stats`,
+/// `stats-interval`, `pool-max-bytes`.
+pub(crate) fn common_properties(simd_blurb: &str) -> [glib::ParamSpec; 4] {
     [
         glib::ParamSpecEnum::builder_with_default("simd", SimdMode::Auto)
             .nick("SIMD level")
@@ -66,9 +68,78 @@ pub(crate) fn simd_and_stats_properties(simd_blurb: &str) -> [glib::ParamSpec; 2
         glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
             .nick("Statistics")
             .blurb(
-                "Base-class statistics plus packets, bytes, drops, SIMD level and processing time",
+                "Base-class statistics plus packets, bytes, drops, SIMD level, processing time and pool counters",
             )
             .read_only()
             .build(),
+        glib::ParamSpecUInt::builder("stats-interval")
+            .nick("Statistics interval")
+            .blurb("Post the stats as an element message (rtpfast-stats) every this many ms (0 = never)")
+            .default_value(0)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt64::builder("pool-max-bytes")
+            .nick("Pool ceiling")
+            .blurb(
+                "Process-wide ceiling on pooled bytes shared by all rsrtpfast elements \
+                 (default from RSRTPFAST_POOL_MAX_BYTES)",
+            )
+            .default_value(crate::pool::max_bytes())
+            .mutable_playing()
+            .build(),
     ]
+}
+
+/// What every element keeps besides its codec state: the posting interval
+/// and its handle on the shared pool while streaming.
+#[derive(Default)]
+pub struct ElementCommon {
+    stats_interval_ms: AtomicU32,
+    stream: Mutex<Option<crate::pool::StreamHandle>>,
+}
+
+impl ElementCommon {
+    pub fn stats_interval_ms(&self) -> u32 {
+        self.stats_interval_ms.load(Ordering::Relaxed)
+    }
+
+    /// Handles the properties it owns; false for any other.
+    pub fn set_property(&self, value: &glib::Value, pspec: &glib::ParamSpec) -> bool {
+        match pspec.name() {
+            "stats-interval" => self
+                .stats_interval_ms
+                .store(value.get().unwrap(), Ordering::Relaxed),
+            "pool-max-bytes" => crate::pool::set_max_bytes(value.get().unwrap()),
+            _ => return false,
+        }
+        true
+    }
+
+    pub fn property(&self, pspec: &glib::ParamSpec) -> Option<glib::Value> {
+        match pspec.name() {
+            "stats-interval" => Some(self.stats_interval_ms().to_value()),
+            "pool-max-bytes" => Some(crate::pool::max_bytes().to_value()),
+            _ => None,
+        }
+    }
+
+    /// Hold a pool handle from READY->PAUSED to PAUSED->READY, so the pool
+    /// can give memory back when no stream is running.
+    pub fn change_state(&self, transition: gst::StateChange) {
+        match transition {
+            gst::StateChange::ReadyToPaused => {
+                *lock(&self.stream) = Some(crate::pool::StreamHandle::new());
+            }
+            gst::StateChange::PausedToReady => {
+                lock(&self.stream).take();
+            }
+            _ => {}
+        }
+    }
+
+    /// Post `stats` (renamed `rtpfast-stats`) as an element message.
+    pub fn post_stats(&self, obj: &gst::Element, mut stats: gst::Structure) {
+        stats.set_name(stats::STATS_MESSAGE_NAME);
+        let _ = obj.post_message(gst::message::Element::builder(stats).src(obj).build());
+    }
 }

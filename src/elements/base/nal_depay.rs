@@ -3,8 +3,8 @@
 //! (byte-stream or avc/hvc1), and access-unit assembly straight into the
 //! output buffer.
 
-use super::lock;
 use super::stats::{parent_stats, ElementStats};
+use super::{lock, ElementCommon};
 use crate::core::depacketizer::{AuInfo, DepayConfig, NalDepacketizer, PacketIn, StreamFormat};
 use crate::core::nal::NalCodec;
 use crate::core::rtp;
@@ -54,6 +54,7 @@ pub struct DepayState<C: NalCodec> {
 }
 
 pub struct NalDepayBase<C: NalCodec> {
+    pub common: ElementCommon,
     pub settings: Mutex<DepaySettings>,
     pub state: Mutex<DepayState<C>>,
 }
@@ -61,6 +62,7 @@ pub struct NalDepayBase<C: NalCodec> {
 impl<C: NalCodec> Default for NalDepayBase<C> {
     fn default() -> Self {
         NalDepayBase {
+            common: ElementCommon::default(),
             settings: Mutex::new(DepaySettings::default()),
             state: Mutex::new(DepayState {
                 depacketizer: NalDepacketizer::new(DepayConfig::default()),
@@ -91,7 +93,7 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .default_value(false)
             .build(),
     ];
-    v.extend(super::simd_and_stats_properties(
+    v.extend(super::common_properties(
         "SIMD level for bulk work (auto honours RSRTPFAST_SIMD)",
     ));
     v
@@ -99,6 +101,9 @@ pub fn properties() -> Vec<glib::ParamSpec> {
 
 impl<C: NalCodec> NalDepayBase<C> {
     pub fn set_property(&self, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if self.common.set_property(value, pspec) {
+            return;
+        }
         let mut settings = lock(&self.settings);
         match pspec.name() {
             "wait-for-keyframe" => {
@@ -125,23 +130,28 @@ impl<C: NalCodec> NalDepayBase<C> {
         obj: &gst_rtp::RTPBaseDepayload,
         pspec: &glib::ParamSpec,
     ) -> glib::Value {
+        if let Some(v) = self.common.property(pspec) {
+            return v;
+        }
         let settings = lock(&self.settings);
         match pspec.name() {
             "wait-for-keyframe" => settings.wait_for_keyframe.to_value(),
             "request-keyframe" => settings.request_keyframe.to_value(),
             "simd" => settings.simd.to_value(),
-            "stats" => {
-                let base = parent_stats(obj, gst_rtp::RTPBaseDepayload::static_type());
-                let state = lock(&self.state);
-                let mut st = state.stats.clone();
-                let core = state.depacketizer.stats();
-                st.units_out = core.units_out;
-                st.lost_fragments = core.lost_fragments;
-                st.dropped += core.dropped + core.dropped_units;
-                st.to_structure(base, state.simd).to_value()
-            }
+            "stats" => self.stats(obj).to_value(),
             _ => unimplemented!("property {}", pspec.name()),
         }
+    }
+
+    fn stats(&self, obj: &gst_rtp::RTPBaseDepayload) -> gst::Structure {
+        let base = parent_stats(obj, gst_rtp::RTPBaseDepayload::static_type());
+        let state = lock(&self.state);
+        let mut st = state.stats.clone();
+        let core = state.depacketizer.stats();
+        st.units_out = core.units_out;
+        st.lost_fragments = core.lost_fragments;
+        st.dropped += core.dropped + core.dropped_units;
+        st.to_structure(base, state.simd)
     }
 
     /// Validate RTP before the base class maps it, so malformed packets are
@@ -191,6 +201,22 @@ impl<C: NalCodec> NalDepayBase<C> {
                 }
             },
         );
+    }
+
+    /// Offer upstream the shared pool and its recycling allocator (the base
+    /// class has no propose_allocation hook, so answer on the pad).
+    pub fn install_allocation_probe(obj: &gst_rtp::RTPBaseDepayload) {
+        obj.sink_pad()
+            .add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, |_pad, info| {
+                if let Some(gst::PadProbeData::Query(q)) = &mut info.data {
+                    if let gst::QueryViewMut::Allocation(alloc) = q.view_mut() {
+                        crate::pool::propose_allocation(alloc);
+                        info.flow_res = Ok(gst::FlowSuccess::Ok);
+                        return gst::PadProbeReturn::Handled;
+                    }
+                }
+                gst::PadProbeReturn::Ok
+            });
     }
 
     pub fn count_malformed(&self, obj: &gst_rtp::RTPBaseDepayload) {
@@ -294,7 +320,7 @@ impl<C: NalCodec> NalDepayBase<C> {
         let inbuf = rtp.buffer();
         let mut guard = lock(&self.state);
         let state = &mut *guard;
-        let timer = state.stats.sample_now().then(Instant::now);
+        let timer = state.stats.sample_now(16).then(Instant::now);
         state.stats.buffers_in += 1;
         state.stats.packets += 1;
         state.stats.bytes += payload.len() as u64;
@@ -350,13 +376,17 @@ impl<C: NalCodec> NalDepayBase<C> {
         } else {
             None
         };
+        let mut post = false;
         if let Some(t) = timer {
-            state
-                .stats
-                .window
-                .record(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+            let now = Instant::now();
+            let ns = now.duration_since(t).as_nanos().min(u32::MAX as u128) as u32;
+            state.stats.window.record(ns);
+            post = state.stats.post_due(self.common.stats_interval_ms(), now);
         }
         drop(guard);
+        if post {
+            self.common.post_stats(obj.upcast_ref(), self.stats(obj));
+        }
 
         if request {
             gst::debug!(CAT, obj = obj, "Loss detected, requesting a keyframe");

@@ -2,8 +2,8 @@
 //! properties, and building one buffer list per input buffer from the core
 //! packetizer's plan — pooled header memory + the input's memory shared.
 
-use super::lock;
 use super::stats::{parent_stats, ElementStats};
+use super::{lock, ElementCommon};
 use crate::core::nal::{length_prefixed_nals, NalCodec};
 
 use crate::core::packetizer::{AggregateMode, NalPacketizer, Packet, PayConfig};
@@ -64,6 +64,7 @@ pub struct PayState<C: NalCodec> {
 }
 
 pub struct NalPayBase<C: NalCodec> {
+    pub common: ElementCommon,
     pub settings: Mutex<PaySettings>,
     pub state: Mutex<PayState<C>>,
 }
@@ -72,6 +73,7 @@ impl<C: NalCodec> Default for NalPayBase<C> {
     fn default() -> Self {
         let settings = PaySettings::default();
         NalPayBase {
+            common: ElementCommon::default(),
             state: Mutex::new(PayState {
                 packetizer: NalPacketizer::new(PayConfig::default()),
                 forced_sprop: None,
@@ -114,7 +116,7 @@ pub fn properties(aggregate_mode: glib::ParamSpec) -> Vec<glib::ParamSpec> {
             .mutable_playing()
             .build(),
     ];
-    v.extend(super::simd_and_stats_properties(
+    v.extend(super::common_properties(
         "SIMD level for start-code scanning (auto honours RSRTPFAST_SIMD)",
     ));
     v
@@ -151,6 +153,9 @@ impl<C: NalCodec> NalPayBase<C> {
         value: &glib::Value,
         pspec: &glib::ParamSpec,
     ) {
+        if self.common.set_property(value, pspec) {
+            return;
+        }
         let mut settings = lock(&self.settings);
         match pspec.name() {
             "config-interval" => settings.config_interval = value.get().unwrap(),
@@ -194,18 +199,23 @@ impl<C: NalCodec> NalPayBase<C> {
         obj: &gst_rtp::RTPBasePayload,
         pspec: &glib::ParamSpec,
     ) -> glib::Value {
+        if let Some(v) = self.common.property(pspec) {
+            return v;
+        }
         let settings = lock(&self.settings);
         match pspec.name() {
             "config-interval" => settings.config_interval.to_value(),
             "simd" => settings.simd.to_value(),
             "sprop-parameter-sets" => settings.sprop.to_value(),
-            "stats" => {
-                let base = parent_stats(obj, gst_rtp::RTPBasePayload::static_type());
-                let state = lock(&self.state);
-                state.stats.to_structure(base, state.simd).to_value()
-            }
+            "stats" => self.stats(obj).to_value(),
             _ => unimplemented!("property {}", pspec.name()),
         }
+    }
+
+    fn stats(&self, obj: &gst_rtp::RTPBasePayload) -> gst::Structure {
+        let base = parent_stats(obj, gst_rtp::RTPBasePayload::static_type());
+        let state = lock(&self.state);
+        state.stats.to_structure(base, state.simd)
     }
 
     pub fn set_caps(
@@ -279,7 +289,8 @@ impl<C: NalCodec> NalPayBase<C> {
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = lock(&self.state);
         let state = &mut *guard;
-        let timer = state.stats.sample_now().then(Instant::now);
+        // One buffer is a whole frame here: timing each costs well under 2%.
+        let timer = state.stats.sample_now(1).then(Instant::now);
         state.stats.buffers_in += 1;
         let mtu = obj.mtu() as usize;
         if state.packetizer.config().mtu != mtu {
@@ -337,14 +348,20 @@ impl<C: NalCodec> NalPayBase<C> {
             &mut state.stats,
         )?;
         let n_packets = list.len();
+        let mut post = false;
         if let Some(t) = timer {
+            let now = Instant::now();
             if n_packets > 0 {
-                let ns = t.elapsed().as_nanos() as u64 / n_packets as u64;
+                let ns = now.duration_since(t).as_nanos() as u64 / n_packets as u64;
                 state.stats.window.record(ns.min(u32::MAX as u64) as u32);
             }
+            post = state.stats.post_due(self.common.stats_interval_ms(), now);
         }
         drop(map);
         drop(guard);
+        if post {
+            self.common.post_stats(obj.upcast_ref(), self.stats(obj));
+        }
         if let Some(caps) = new_caps {
             if obj.set_outcaps(Some(&caps)).is_err() {
                 gst::warning!(

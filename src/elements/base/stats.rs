@@ -42,8 +42,8 @@ impl ProcessingWindow {
     }
 }
 
-/// How often (in buffers) the processing time is sampled.
-pub const SAMPLE_EVERY: u64 = 16;
+/// Name of the structure posted on the bus every `stats-interval` ms.
+pub const STATS_MESSAGE_NAME: &str = "rtpfast-stats";
 
 #[derive(Clone, Default)]
 pub struct ElementStats {
@@ -55,13 +55,31 @@ pub struct ElementStats {
     pub malformed: u64,
     pub lost_fragments: u64,
     pub window: ProcessingWindow,
+    last_post: Option<std::time::Instant>,
 }
 
 impl ElementStats {
-    /// Whether this buffer's processing time should be measured.
+    /// Whether this buffer's processing time should be measured: every
+    /// `period`-th buffer (timing every packet of a depayloader would cost
+    /// more than the 2% budget).
     #[inline]
-    pub fn sample_now(&self) -> bool {
-        self.buffers_in.is_multiple_of(SAMPLE_EVERY)
+    pub fn sample_now(&self, period: u64) -> bool {
+        self.buffers_in.is_multiple_of(period)
+    }
+
+    /// Whether `stats-interval` says to post now (checked on sampled
+    /// buffers only, so it adds no clock read to the others).
+    pub fn post_due(&mut self, interval_ms: u32, now: std::time::Instant) -> bool {
+        if interval_ms == 0 {
+            return false;
+        }
+        let due = self
+            .last_post
+            .is_none_or(|t| now.duration_since(t).as_millis() >= interval_ms as u128);
+        if due {
+            self.last_post = Some(now);
+        }
+        due
     }
 
     /// Our counters appended to the base class's `stats` structure.
@@ -78,6 +96,11 @@ impl ElementStats {
         let (p50, p99) = self.window.percentiles().unwrap_or((0, 0));
         s.set("processing-ns-p50", p50);
         s.set("processing-ns-p99", p99);
+        let pool = crate::pool::stats();
+        s.set("pool-acquired", pool.acquired);
+        s.set("pool-recycled", pool.recycled);
+        s.set("pool-misses", pool.misses);
+        s.set("pool-bytes-in-use", pool.bytes_in_use);
         s
     }
 }

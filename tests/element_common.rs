@@ -1,0 +1,189 @@
+//! What every rsrtpfast element shares: `stats-interval` bus messages, the
+//! ALLOCATION answer (our pool + recycling allocator), `pool-max-bytes`.
+
+mod common;
+use common::*;
+use gst::prelude::*;
+
+const ELEMENTS: [&str; 4] = [
+    "rtpfasth264pay",
+    "rtpfasth264depay",
+    "rtpfasth265pay",
+    "rtpfasth265depay",
+];
+
+#[test]
+fn stats_interval_posts_element_messages() {
+    init();
+    let media = encode(Codec::H264, 40, 320, 240);
+    let pipeline = gst::parse::launch(
+        "appsrc name=src ! rtpfasth264pay name=pay stats-interval=1 ! rtpfasth264depay name=depay stats-interval=1 ! fakesink",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(&media.caps));
+    src.set_format(gst::Format::Time);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for (i, b) in media.frames.iter().enumerate() {
+        src.push_buffer(b.clone()).unwrap();
+        if i % 10 == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    src.end_of_stream().unwrap();
+    let bus = pipeline.bus().unwrap();
+    let mut from = std::collections::HashSet::new();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(20)) {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                let s = e.structure().unwrap();
+                if s.name() == "rtpfast-stats" {
+                    assert!(s.get::<u64>("packets").unwrap() > 0);
+                    assert!(s.has_field("processing-ns-p99"));
+                    assert!(s.has_field("pool-acquired"));
+                    from.insert(msg.src().unwrap().name().to_string());
+                }
+            }
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(from.contains("pay") && from.contains("depay"), "{from:?}");
+}
+
+#[test]
+fn no_stats_messages_by_default() {
+    let media = encode(Codec::H264, 10, 320, 240);
+    let pipeline = gst::parse::launch("appsrc name=src ! rtpfasth264pay ! fakesink")
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(&media.caps));
+    src.set_format(gst::Format::Time);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for b in &media.frames {
+        src.push_buffer(b.clone()).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let bus = pipeline.bus().unwrap();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(20)) {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                assert_ne!(e.structure().unwrap().name(), "rtpfast-stats")
+            }
+            gst::MessageView::Eos(_) => break,
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn allocation_query_is_answered_with_our_pool() {
+    init();
+    for name in ELEMENTS {
+        let e = gst::ElementFactory::make(name).build().unwrap();
+        // Queries arrive while streaming: pads active.
+        e.set_state(gst::State::Paused).unwrap();
+        let caps = e.static_pad("sink").unwrap().pad_template_caps();
+        let mut fixed = caps.clone();
+        fixed.fixate();
+        let mut q = gst::query::Allocation::new(Some(&fixed), true);
+        assert!(
+            e.static_pad("sink").unwrap().query(&mut q),
+            "{name} answers"
+        );
+        let mut pools = q.allocation_pools();
+        assert!(
+            pools.any(|(p, _, _, _)| p
+                .as_ref()
+                .is_some_and(|p| p.type_().name() == "GstRtpFastBufferPool")),
+            "{name} proposes GstRtpFastBufferPool"
+        );
+        let mut allocators = q.allocation_params();
+        assert!(
+            allocators.any(|(a, _)| a
+                .as_ref()
+                .is_some_and(|a| a.type_().name() == "GstRtpFastAllocator")),
+            "{name} proposes the recycling allocator"
+        );
+        e.set_state(gst::State::Null).unwrap();
+    }
+}
+
+#[test]
+fn filesrc_upstream_of_payloader_allocates_from_our_allocator() {
+    init();
+    let media = encode(Codec::H264, 10, 320, 240);
+    let path = std::env::temp_dir().join(format!("rsrtpfast-alloc-{}.h264", std::process::id()));
+    let mut bytes = Vec::new();
+    for f in &media.frames {
+        bytes.extend_from_slice(&f.map_readable().unwrap());
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! capsfilter name=cf caps=video/x-h264,stream-format=byte-stream,alignment=au ! rtpfasth264pay ! fakesink",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let ours = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let total = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (o, t) = (ours.clone(), total.clone());
+    pipeline
+        .by_name("cf")
+        .unwrap()
+        .static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+                t.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if b.peek_memory(0).is_type("RtpFastMemory") {
+                    o.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(20),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let (ours, total) = (
+        ours.load(std::sync::atomic::Ordering::Relaxed),
+        total.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    assert!(total > 0);
+    assert_eq!(ours, total, "every filesrc buffer came from our allocator");
+}
+
+#[test]
+fn pool_max_bytes_is_process_wide() {
+    init();
+    let a = gst::ElementFactory::make("rtpfasth264pay").build().unwrap();
+    let b = gst::ElementFactory::make("rtpfasth265depay")
+        .build()
+        .unwrap();
+    let before: u64 = a.property("pool-max-bytes");
+    a.set_property("pool-max-bytes", 64u64 << 20);
+    assert_eq!(b.property::<u64>("pool-max-bytes"), 64 << 20);
+    b.set_property("pool-max-bytes", before);
+    assert_eq!(a.property::<u64>("pool-max-bytes"), before);
+}
