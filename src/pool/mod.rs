@@ -222,6 +222,35 @@ pub fn acquire(size: usize) -> gst::Buffer {
     }
 }
 
+/// [`acquire`], then `fill` the buffer's bytes. Written straight into the
+/// pooled block, without a GstMemory map/unmap pair per packet (measured with
+/// callgrind: the map was ~9% of a payloader's instructions per packet).
+#[inline]
+pub fn acquire_filled(size: usize, fill: impl FnOnce(&mut [u8])) -> gst::Buffer {
+    let mut buffer = acquire(size);
+    let buf = buffer.get_mut().expect("a fresh pool buffer is writable");
+    // SAFETY: FFI edge. `buf` has refcount 1 (just acquired), so memory 0 is
+    // ours alone. When it is one of our root memories (not shared, not
+    // mapped: refcount 1 and no parent) its data pointer addresses a block of
+    // at least `offset + size` bytes that nothing else can reach, so a
+    // mutable slice over it is exclusive for the duration of `fill`.
+    unsafe {
+        let mem = ffi::gst_buffer_peek_memory(buf.as_mut_ptr(), 0);
+        if buf.n_memory() == 1 && (*mem).mini_object.refcount == 1 && (*mem).size == size {
+            if let Some(pm) = memory::as_pool_memory(mem) {
+                let data = (*pm).data.add((*mem).offset);
+                fill(std::slice::from_raw_parts_mut(data, size));
+                return buffer;
+            }
+        }
+    }
+    // Ordinary allocation (a miss) or anything unexpected: map it.
+    let mut map = buf.map_writable().expect("mapping a fresh buffer");
+    fill(&mut map);
+    drop(map);
+    buffer
+}
+
 /// For an element's `propose_allocation`: add a fresh `RtpFastBufferPool`
 /// (a handle on the shared core) and our recycling allocator to the query.
 pub fn propose_allocation(query: &mut gst::query::Allocation) {

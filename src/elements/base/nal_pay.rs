@@ -456,13 +456,13 @@ fn build_list(
     let mut list = gst::BufferList::new_sized(packets.len());
     let list_ref = list.get_mut().unwrap();
     for pkt in packets {
-        let mut out = alloc_packet(RTP_HEADER_LEN + pkt.inline.len());
-        let out_ref = out.get_mut().unwrap();
-        {
-            let mut m = out_ref.map_writable().map_err(|_| gst::FlowError::Error)?;
-            write_header(&mut m, pkt.marker, 0, 0, 0, 0);
+        // Pooled header memory: seq/timestamp/ssrc/pt are the base class's
+        // to write in push_list.
+        let mut out = crate::pool::acquire_filled(RTP_HEADER_LEN + pkt.inline.len(), |m| {
+            write_header(m, pkt.marker, 0, 0, 0, 0);
             m[RTP_HEADER_LEN..].copy_from_slice(&scratch[pkt.inline.clone()]);
-        }
+        });
+        let out_ref = out.get_mut().unwrap();
         if let Some(input) = input {
             if !pkt.payload.is_empty() {
                 append_shared(out_ref, input, pkt.payload.clone())?;
@@ -476,14 +476,6 @@ fn build_list(
     stats.packets += packets.len() as u64;
     stats.units_out += packets.len() as u64;
     Ok(list)
-}
-
-/// A packet buffer of `size` bytes for the RTP header and inline bytes, from
-/// the shared pool: it comes back (shared payload memory removed) when the
-/// packet is freed, so steady state allocates no buffers.
-#[inline]
-fn alloc_packet(size: usize) -> gst::Buffer {
-    crate::pool::acquire(size)
 }
 
 /// Append `input[range]` to `out` as shared memory (no copy).
