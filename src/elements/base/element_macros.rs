@@ -180,10 +180,6 @@ macro_rules! nal_depayloader_imp {
 
             fn constructed(&self) {
                 self.parent_constructed();
-                NalDepayBase::<$codec>::install_validation_probe(self.obj().upcast_ref(), |obj| {
-                    let this = obj.downcast_ref::<super::$ty>().unwrap();
-                    this.imp().base.count_malformed(obj);
-                });
                 NalDepayBase::<$codec>::install_allocation_probe(self.obj().upcast_ref());
             }
         }
@@ -215,6 +211,11 @@ macro_rules! nal_depayloader_imp {
             ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
                 self.base.common.change_state(transition);
                 self.parent_change_state(transition)
+            }
+
+            fn post_message(&self, msg: gst::Message) -> bool {
+                self.base.note_message(self.obj().upcast_ref(), &msg);
+                self.parent_post_message(msg)
             }
         }
 
