@@ -180,7 +180,7 @@ macro_rules! nal_depayloader_imp {
 
             fn constructed(&self) {
                 self.parent_constructed();
-                NalDepayBase::<$codec>::install_allocation_probe(self.obj().upcast_ref());
+                NalDepayBase::<$codec>::install_allocation_answer(self.obj().upcast_ref());
             }
         }
 
