@@ -94,10 +94,11 @@ impl<C: NalCodec> NalPacketizer<C> {
             params_changed: false,
             last_config_ns: None,
             au_had_params: false,
-            agg: Vec::with_capacity(cfg.mtu),
+            // Grown on first use and kept: an idle stream costs no buffers.
+            agg: Vec::new(),
             agg_headers: SmallVec::new(),
-            scratch: Vec::with_capacity(4096),
-            packets: Vec::with_capacity(128),
+            scratch: Vec::new(),
+            packets: Vec::new(),
             _codec: PhantomData,
         }
     }

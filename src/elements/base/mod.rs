@@ -5,6 +5,7 @@ pub mod nal_depay;
 pub mod nal_pay;
 #[cfg(test)]
 pub mod pay_fast_path_tests;
+pub mod pooled_au;
 pub mod stats;
 
 use crate::core::nal::NalCodec;

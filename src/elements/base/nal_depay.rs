@@ -3,9 +3,12 @@
 //! (byte-stream or avc/hvc1), and access-unit assembly straight into the
 //! output buffer.
 
+use super::pooled_au::PooledAu;
 use super::stats::{parent_stats, ElementStats};
 use super::{lock, ElementCommon};
-use crate::core::depacketizer::{AuInfo, DepayConfig, NalDepacketizer, PacketIn, StreamFormat};
+use crate::core::depacketizer::{
+    AuInfo, AuSink, DepayConfig, NalDepacketizer, PacketIn, StreamFormat,
+};
 use crate::core::nal::NalCodec;
 use crate::core::simd::SimdLevel;
 use crate::elements::SimdMode;
@@ -24,10 +27,6 @@ pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-/// Initial capacity of the access-unit assembly buffer; it grows (and stays
-/// grown) for larger access units.
-const AU_CAPACITY: usize = 256 * 1024;
-
 #[derive(Clone, Debug, Default)]
 pub struct DepaySettings {
     pub wait_for_keyframe: bool,
@@ -37,7 +36,7 @@ pub struct DepaySettings {
 
 pub struct DepayState<C: NalCodec> {
     depacketizer: NalDepacketizer<C>,
-    assembly: Vec<u8>,
+    assembly: PooledAu,
     au_pts: Option<gst::ClockTime>,
     au_dts: Option<gst::ClockTime>,
     /// Output caps must be (re)sent before the next unit.
@@ -65,7 +64,7 @@ impl<C: NalCodec> Default for NalDepayBase<C> {
             settings: Mutex::new(DepaySettings::default()),
             state: Mutex::new(DepayState {
                 depacketizer: NalDepacketizer::new(DepayConfig::default()),
-                assembly: Vec::with_capacity(AU_CAPACITY),
+                assembly: PooledAu::default(),
                 au_pts: None,
                 au_dts: None,
                 caps_dirty: true,
@@ -314,14 +313,16 @@ impl<C: NalCodec> NalDepayBase<C> {
         };
         let was_empty = state.assembly.is_empty();
         let (au_pts, au_dts) = (state.au_pts, state.au_dts);
-        let mut units: SmallVec<[(Vec<u8>, AuInfo); 2]> = SmallVec::new();
-        let result =
-            state
-                .depacketizer
-                .push(pkt, &mut state.assembly, &mut |sink: &mut Vec<u8>, info| {
-                    let unit = std::mem::replace(sink, Vec::with_capacity(AU_CAPACITY));
+        let mut units: SmallVec<[(gst::Buffer, AuInfo); 2]> = SmallVec::new();
+        let result = state.depacketizer.push(
+            pkt,
+            &mut state.assembly,
+            &mut |sink: &mut PooledAu, info| {
+                if let Some(unit) = sink.take() {
                     units.push((unit, info));
-                });
+                }
+            },
+        );
         if let Err(reason) = result {
             // Counted in the core's stats (`dropped`).
             gst::warning!(
@@ -394,12 +395,17 @@ impl<C: NalCodec> NalDepayBase<C> {
         }
         let mut sprop = sprop;
         for (i, (unit, info)) in units.into_iter().enumerate() {
-            let mut buf = gst::Buffer::from_mut_slice(unit);
+            let mut buf = match sprop.take() {
+                // Once per stream: the caps' parameter sets go in-band ahead
+                // of the first unit (copied, so the pooled buffer stays whole).
+                Some(mut params) => {
+                    params.extend_from_slice(&unit.map_readable().unwrap());
+                    gst::Buffer::from_mut_slice(params)
+                }
+                None => unit,
+            };
             {
                 let b = buf.get_mut().unwrap();
-                if let Some(params) = sprop.take() {
-                    b.prepend_memory(gst::Memory::from_mut_slice(params));
-                }
                 // The first unit, when it was begun by earlier packets, carries
                 // their time; a unit begun by this packet carries this one's.
                 if i == 0 && !was_empty && au_pts.is_some() {
