@@ -307,11 +307,21 @@ impl<C: NalCodec> NalPayBase<C> {
             gst::FlowError::Error
         })?;
         let data = map.as_slice();
+        if data.len() > NalPacketizer::<C>::MAX_INPUT {
+            state.stats.malformed += 1;
+            gst::warning!(
+                CAT,
+                obj = obj,
+                "Dropping a {} byte input buffer: too large",
+                data.len()
+            );
+            return Ok(gst::FlowSuccess::Ok);
+        }
         let running_time = buffer
             .pts()
             .and_then(|pts| state.segment.to_running_time(pts))
             .map(|t| t.nseconds());
-        state.packetizer.begin();
+        state.packetizer.begin_for(data.len());
         match state.input {
             InputFormat::ByteStream => {
                 for range in nal_units(data, state.simd) {
@@ -347,6 +357,7 @@ impl<C: NalCodec> NalPayBase<C> {
             Some(&buffer),
             &mut state.stats,
         )?;
+        state.packetizer.release_large();
         let n_packets = list.len();
         let mut post = false;
         if let Some(t) = timer {
@@ -458,14 +469,15 @@ fn build_list(
     for pkt in packets {
         // Pooled header memory: seq/timestamp/ssrc/pt are the base class's
         // to write in push_list.
-        let mut out = crate::pool::acquire_filled(RTP_HEADER_LEN + pkt.inline.len(), |m| {
+        let mut out = crate::pool::acquire_filled(RTP_HEADER_LEN + pkt.inline().len(), |m| {
             write_header(m, pkt.marker, 0, 0, 0, 0);
-            m[RTP_HEADER_LEN..].copy_from_slice(&scratch[pkt.inline.clone()]);
+            m[RTP_HEADER_LEN..].copy_from_slice(&scratch[pkt.inline()]);
         });
         let out_ref = out.get_mut().unwrap();
         if let Some(input) = input {
-            if !pkt.payload.is_empty() {
-                append_shared(out_ref, input, pkt.payload.clone())?;
+            let payload = pkt.payload();
+            if !payload.is_empty() {
+                append_shared(out_ref, input, payload)?;
             }
             out_ref.set_pts(input.pts());
             out_ref.set_dts(input.dts());
