@@ -26,3 +26,26 @@ meson:
 	GST_PLUGIN_PATH=$$(find $(CURDIR)/build/install -name 'libgstrsrtpfast.so' -printf '%h') \
 	GST_REGISTRY=$(CURDIR)/build/registry.bin gst-inspect-1.0 rtpfasth264pay >/dev/null
 	@echo "meson build + install OK"
+
+# --- performance regression check (issue 4) --------------------------------
+# Short criterion run of the rtp_suite bench (thread CPU time, so other
+# processes on the machine matter less), compared with the committed
+# baseline. Fails when a benchmark is > PERF_THRESHOLD % slower with
+# Mann-Whitney p < PERF_ALPHA. `make perf-baseline` refreshes the baseline
+# with the same command (see perf/README.md).
+PERF_BENCH_ARGS ?= --warm-up-time 0.2 --measurement-time 0.5 --sample-size 10
+PERF_THRESHOLD ?= 20
+PERF_ALPHA ?= 0.01
+PERF_RESULTS ?= target/perf_check.json
+
+.PHONY: perf-check perf-baseline
+perf-check:
+	cargo build --quiet --bin perf_regression_detector
+	cargo bench --quiet --features performance --bench rtp_suite -- $(PERF_BENCH_ARGS) --output-format json > $(PERF_RESULTS)
+	cargo run --quiet --bin perf_regression_detector -- --baseline perf/baseline.json --current $(PERF_RESULTS) --threshold $(PERF_THRESHOLD) --alpha $(PERF_ALPHA)
+
+perf-baseline:
+	mkdir -p perf
+	cargo bench --quiet --features performance --bench rtp_suite -- $(PERF_BENCH_ARGS) --output-format json > perf/baseline.json.tmp
+	mv perf/baseline.json.tmp perf/baseline.json
+	@echo "perf/baseline.json: $$(wc -l < perf/baseline.json) benchmarks"

@@ -103,7 +103,7 @@ impl Rng {
     fn byte(&mut self) -> u8 {
         // Zero bytes a bit more often than uniform, as in CABAC output.
         let r = self.next();
-        if r % 64 == 0 {
+        if r.is_multiple_of(64) {
             0
         } else {
             (r >> 32) as u8

@@ -111,7 +111,7 @@ fn run_json(args: &[String]) -> i32 {
         .unwrap_or_default();
     let dir = criterion_dir();
     let mut lines = collect(&dir, start, &binary);
-    lines.sort_by(|a, b| a.0.cmp(&b.0));
+    lines.sort_by_key(|l| l.0);
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     for (_, v) in &lines {
