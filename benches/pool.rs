@@ -4,6 +4,8 @@
 //! depayloader access unit (256 KiB). Run:
 //! `cargo bench --features performance --bench pool`.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use gst::prelude::*;
 use gstrsrtpfast::pool;
