@@ -53,3 +53,12 @@ perf-baseline:
 	cargo bench --quiet --features performance --bench rtp_suite -- '$(PERF_FILTER)' $(PERF_BENCH_ARGS) --output-format json > perf/baseline.json.tmp
 	mv perf/baseline.json.tmp perf/baseline.json
 	@echo "perf/baseline.json: $$(wc -l < perf/baseline.json) benchmarks"
+
+# --- heap profile (issue 4) ------------------------------------------------
+# valgrind massif + heaptrack per element (stock and ours, H.264/H.265) and
+# rtp_perf_compare's resident bytes per stream, as one table. Installs
+# heaptrack/valgrind via apt when missing. PROFILE_ARGS="frames_small frames_large".
+PROFILE_ARGS ?=
+.PHONY: profile
+profile: deps
+	bash scripts/profile.sh $(PROFILE_ARGS)
