@@ -187,3 +187,72 @@ fn pool_max_bytes_is_process_wide() {
     b.set_property("pool-max-bytes", before);
     assert_eq!(a.property::<u64>("pool-max-bytes"), before);
 }
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    statm
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 4096
+}
+
+/// Packets split over several memories (header + payload, as payloaders in
+/// the same process produce them) are depayloaded without keeping anything:
+/// 20 000 packets of 1400 bytes would leak ~28 MB if the payload mapping
+/// were never released.
+#[test]
+fn multi_memory_packets_do_not_leak() {
+    init();
+    for name in ["rtpfasth264depay", "rtpfasth265depay"] {
+        let mut h = gst_check::Harness::new(name);
+        h.set_sink_caps_str(if name.contains("264") {
+            "video/x-h264,stream-format=byte-stream,alignment=au"
+        } else {
+            "video/x-h265,stream-format=byte-stream,alignment=au"
+        });
+        h.set_src_caps_str(&format!(
+            "application/x-rtp,media=video,clock-rate=90000,encoding-name={},payload=96",
+            if name.contains("264") { "H264" } else { "H265" }
+        ));
+        let nal: Vec<u8> = if name.contains("264") {
+            std::iter::once(0x41)
+                .chain((0..1400).map(|i| (i % 250) as u8 + 1))
+                .collect()
+        } else {
+            [0x02, 0x01]
+                .into_iter()
+                .chain((0..1400).map(|i| (i % 250) as u8 + 1))
+                .collect()
+        };
+        let mut push = |seq: u16| {
+            let mut hdr = vec![0x80, 0x80 | 96];
+            hdr.extend_from_slice(&seq.to_be_bytes());
+            hdr.extend_from_slice(&(seq as u32 * 3000).to_be_bytes());
+            hdr.extend_from_slice(&7u32.to_be_bytes());
+            // As our payloader builds packets: the header memory also holds
+            // the first payload bytes, the rest is another memory.
+            hdr.extend_from_slice(&nal[..2]);
+            let mut b = gst::Buffer::from_mut_slice(hdr);
+            b.get_mut()
+                .unwrap()
+                .append_memory(gst::Memory::from_mut_slice(nal[2..].to_vec()));
+            h.push(b).unwrap();
+            h.try_pull().expect("one unit per packet")
+        };
+        for seq in 0..2000u16 {
+            push(seq);
+        }
+        let before = rss_bytes();
+        for seq in 2000..22000u16 {
+            push(seq);
+        }
+        let grown = rss_bytes().saturating_sub(before);
+        assert!(
+            grown < 8 << 20,
+            "{name}: resident grew {grown} bytes over 20000 packets"
+        );
+    }
+}

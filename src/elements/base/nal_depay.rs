@@ -44,6 +44,8 @@ pub struct DepayState<C: NalCodec> {
     /// Parameter sets from sprop-* still to be sent in-band (byte-stream).
     pending_sprop: bool,
     loss_pending: bool,
+    /// Reused to gather packets that arrive split over several memories.
+    gathered: Vec<u8>,
     /// Copy of the setting, read on the streaming thread under the state
     /// lock alone (lock order is settings, then state).
     request_keyframe: bool,
@@ -70,6 +72,7 @@ impl<C: NalCodec> Default for NalDepayBase<C> {
                 caps_dirty: true,
                 pending_sprop: false,
                 loss_pending: false,
+                gathered: Vec::new(),
                 request_keyframe: false,
                 simd: SimdLevel::resolve(None).0,
                 stats: ElementStats::default(),
@@ -295,10 +298,27 @@ impl<C: NalCodec> NalDepayBase<C> {
         obj: &gst_rtp::RTPBaseDepayload,
         rtp: &gst_rtp::RTPBuffer<gst_rtp::rtp_buffer::Readable>,
     ) -> Option<gst::Buffer> {
-        let payload = rtp.payload().ok()?;
         let inbuf = rtp.buffer();
         let mut guard = lock(&self.state);
         let state = &mut *guard;
+        // Not `rtp.payload()`: gstreamer-rs hands subclasses a copy of the
+        // C GstRTPBuffer that is never unmapped, so each payload mapping
+        // (a merged copy when the payload spans memories, as it does for
+        // packets from an in-process payloader) leaked: ~1.5 KB per packet.
+        // Map it ourselves instead; a multi-memory packet is gathered into a
+        // reused scratch buffer (no allocation).
+        let mut gathered = std::mem::take(&mut state.gathered);
+        let single;
+        let packet: &[u8] = if inbuf.n_memory() == 1 {
+            single = inbuf.peek_memory(0).map_readable().ok()?;
+            &single
+        } else {
+            gathered.resize(inbuf.size(), 0);
+            inbuf.copy_to_slice(0, &mut gathered).ok()?;
+            &gathered
+        };
+        // The base class validated the packet; this only locates the payload.
+        let payload = &packet[crate::core::rtp::parse(packet).ok()?.payload];
         let timer = state.stats.sample_now(16).then(Instant::now);
         state.stats.buffers_in += 1;
         state.stats.packets += 1;
@@ -364,6 +384,7 @@ impl<C: NalCodec> NalDepayBase<C> {
             state.stats.window.record(ns);
             post = state.stats.post_due(self.common.stats_interval_ms(), now);
         }
+        state.gathered = gathered;
         drop(guard);
         if post {
             self.common.post_stats(obj.upcast_ref(), self.stats(obj));
