@@ -12,42 +12,16 @@ const ELEMENTS: [&str; 4] = [
     "rtpfasth265depay",
 ];
 
-#[test]
-fn stats_interval_posts_element_messages() {
-    init();
-    let media = encode(Codec::H264, 40, 320, 240);
-    let pipeline = gst::parse::launch(
-        "appsrc name=src ! rtpfasth264pay name=pay stats-interval=1 ! rtpfasth264depay name=depay stats-interval=1 ! fakesink",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_caps(Some(&media.caps));
-    src.set_format(gst::Format::Time);
-    pipeline.set_state(gst::State::Playing).unwrap();
-    for (i, b) in media.frames.iter().enumerate() {
-        src.push_buffer(b.clone()).unwrap();
-        if i % 10 == 0 {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-    }
-    src.end_of_stream().unwrap();
+/// `rtpfast-stats` messages on the bus until EOS, by source element name.
+fn stats_messages(pipeline: &gst::Pipeline) -> Vec<(String, gst::Structure)> {
     let bus = pipeline.bus().unwrap();
-    let mut from = std::collections::HashSet::new();
+    let mut out = Vec::new();
     for msg in bus.iter_timed(gst::ClockTime::from_seconds(20)) {
         match msg.view() {
             gst::MessageView::Element(e) => {
                 let s = e.structure().unwrap();
                 if s.name() == "rtpfast-stats" {
-                    assert!(s.get::<u64>("packets").unwrap() > 0);
-                    assert!(s.has_field("processing-ns-p99"));
-                    assert!(s.has_field("pool-acquired"));
-                    from.insert(msg.src().unwrap().name().to_string());
+                    out.push((msg.src().unwrap().name().to_string(), s.to_owned()));
                 }
             }
             gst::MessageView::Eos(_) => break,
@@ -56,39 +30,34 @@ fn stats_interval_posts_element_messages() {
         }
     }
     pipeline.set_state(gst::State::Null).unwrap();
+    out
+}
+
+#[test]
+fn stats_interval_posts_element_messages() {
+    let media = encode(Codec::H264, 40, 320, 240);
+    let pipeline = play(
+        "appsrc name=src ! rtpfasth264pay name=pay stats-interval=1 ! rtpfasth264depay name=depay stats-interval=1 ! fakesink",
+        Some((&media.caps, &media.frames)),
+    );
+    let mut from = std::collections::HashSet::new();
+    for (name, s) in stats_messages(&pipeline) {
+        assert!(s.get::<u64>("packets").unwrap() > 0);
+        assert!(s.has_field("processing-ns-p99"));
+        assert!(s.has_field("pool-acquired"));
+        from.insert(name);
+    }
     assert!(from.contains("pay") && from.contains("depay"), "{from:?}");
 }
 
 #[test]
 fn no_stats_messages_by_default() {
     let media = encode(Codec::H264, 10, 320, 240);
-    let pipeline = gst::parse::launch("appsrc name=src ! rtpfasth264pay ! fakesink")
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_caps(Some(&media.caps));
-    src.set_format(gst::Format::Time);
-    pipeline.set_state(gst::State::Playing).unwrap();
-    for b in &media.frames {
-        src.push_buffer(b.clone()).unwrap();
-    }
-    src.end_of_stream().unwrap();
-    let bus = pipeline.bus().unwrap();
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(20)) {
-        match msg.view() {
-            gst::MessageView::Element(e) => {
-                assert_ne!(e.structure().unwrap().name(), "rtpfast-stats")
-            }
-            gst::MessageView::Eos(_) => break,
-            _ => {}
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
+    let pipeline = play(
+        "appsrc name=src ! rtpfasth264pay ! fakesink",
+        Some((&media.caps, &media.frames)),
+    );
+    assert!(stats_messages(&pipeline).is_empty());
 }
 
 #[test]

@@ -90,21 +90,13 @@ pub fn encode(codec: Codec, frames: u32, width: u32, height: u32) -> Media {
     }
 }
 
-/// Run a pipeline whose last element is `appsink name=sink`, optionally
-/// feeding `appsrc name=src` with buffers; return the sink caps and buffers.
-pub fn run_collect(
-    desc: &str,
-    input: Option<(&gst::Caps, &[gst::Buffer])>,
-) -> (Option<gst::Caps>, Vec<gst::Buffer>) {
+/// Parse `desc` and set it playing; with `input`, feed `appsrc name=src`
+/// those buffers (time format, given caps) and end the stream.
+pub fn play(desc: &str, input: Option<(&gst::Caps, &[gst::Buffer])>) -> gst::Pipeline {
     init();
     let pipeline = gst::parse::launch(desc)
         .unwrap()
         .downcast::<gst::Pipeline>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
         .unwrap();
     let src = input.map(|(caps, _)| {
         let src = pipeline
@@ -123,6 +115,21 @@ pub fn run_collect(
         }
         src.end_of_stream().unwrap();
     }
+    pipeline
+}
+
+/// Run a pipeline whose last element is `appsink name=sink`, optionally
+/// feeding `appsrc name=src` with buffers; return the sink caps and buffers.
+pub fn run_collect(
+    desc: &str,
+    input: Option<(&gst::Caps, &[gst::Buffer])>,
+) -> (Option<gst::Caps>, Vec<gst::Buffer>) {
+    let pipeline = play(desc, input);
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
     let mut out = Vec::new();
     let mut caps = None;
     while let Ok(sample) = sink.pull_sample() {
