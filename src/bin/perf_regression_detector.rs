@@ -17,8 +17,6 @@
 
 #[path = "perf_regression_detector/compare.rs"]
 mod compare;
-#[path = "perf_regression_detector/json.rs"]
-mod json;
 #[path = "perf_regression_detector/stats.rs"]
 mod stats;
 

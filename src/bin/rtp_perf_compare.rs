@@ -833,14 +833,14 @@ fn main() {
                 gst::version_string()
             );
             if opts.json {
-                let mut s = String::new();
-                report::J::Obj(vec![
-                    ("tool", report::J::s("rtp_perf_compare")),
-                    ("status", report::J::s("skipped")),
-                    ("reason", report::J::s(msg)),
-                ])
-                .write(&mut s, 0);
-                println!("{s}");
+                print!(
+                    "{}",
+                    report::to_text(&serde_json::json!({
+                        "tool": "rtp_perf_compare",
+                        "status": "skipped",
+                        "reason": msg,
+                    }))
+                );
             } else {
                 println!("{msg}");
             }

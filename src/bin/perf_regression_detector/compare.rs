@@ -1,8 +1,8 @@
 //! Loading benchmark results and deciding, per benchmark, whether the
 //! current run is slower, faster or the same as the baseline.
 
-use super::json::{self, Json};
 use super::stats;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// A point estimate with its confidence interval (ns).
@@ -37,24 +37,24 @@ impl Bench {
     }
 }
 
-fn estimate(v: Option<&Json>) -> Option<Estimate> {
+fn estimate(v: Option<&Value>) -> Option<Estimate> {
     let v = v?;
     let e = v.get("estimate")?.as_f64()?;
     Some(Estimate {
         estimate: e,
-        lower: v.get("lower").and_then(Json::as_f64).unwrap_or(e),
-        upper: v.get("upper").and_then(Json::as_f64).unwrap_or(e),
+        lower: v.get("lower").and_then(Value::as_f64).unwrap_or(e),
+        upper: v.get("upper").and_then(Value::as_f64).unwrap_or(e),
     })
 }
 
-fn bench_from(v: &Json) -> Option<Bench> {
+fn bench_from(v: &Value) -> Option<Bench> {
     let id = v.get("id")?.as_str()?.to_string();
     let samples = v
         .get("sample_ns")
-        .and_then(Json::as_array)
+        .and_then(Value::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(Json::as_f64)
+                .filter_map(Value::as_f64)
                 .filter(|x| x.is_finite())
                 .collect()
         })
@@ -82,7 +82,7 @@ pub struct Results {
 /// skipped), a JSON array of such objects, or `{"benchmarks": [...]}`.
 pub fn load(text: &str) -> Results {
     let mut r = Results::default();
-    let add = |r: &mut Results, v: &Json| match bench_from(v) {
+    let add = |r: &mut Results, v: &Value| match bench_from(v) {
         Some(b) => {
             if r.benches.contains_key(&b.id) {
                 r.duplicates.push(b.id.clone());
@@ -93,12 +93,12 @@ pub fn load(text: &str) -> Results {
     };
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') || trimmed.starts_with("{\"benchmarks\"") {
-        if let Ok(doc) = json::parse(text) {
+        if let Ok(doc) = serde_json::from_str::<Value>(text) {
             let items = match &doc {
-                Json::Arr(a) => Some(a.as_slice()),
-                d => d.get("benchmarks").and_then(Json::as_array),
+                Value::Array(a) => Some(a),
+                d => d.get("benchmarks").and_then(Value::as_array),
             };
-            for v in items.unwrap_or(&[]) {
+            for v in items.into_iter().flatten() {
                 add(&mut r, v);
             }
             return r;
@@ -109,8 +109,8 @@ pub fn load(text: &str) -> Results {
         if line.is_empty() {
             continue;
         }
-        match json::parse(line) {
-            Ok(v @ Json::Obj(_)) => add(&mut r, &v),
+        match serde_json::from_str::<Value>(line) {
+            Ok(v @ Value::Object(_)) => add(&mut r, &v),
             _ => r.skipped += 1,
         }
     }
@@ -407,67 +407,66 @@ pub fn text(r: &Report) -> String {
     s
 }
 
-pub fn to_json(r: &Report) -> Json {
+pub fn to_json(r: &Report) -> Value {
     let o = r.options.unwrap_or_default();
-    let num = Json::Num;
     let est = |e: Estimate| {
-        Json::Obj(BTreeMap::from([
-            ("estimate".into(), num(e.estimate)),
-            ("lower".into(), num(e.lower)),
-            ("upper".into(), num(e.upper)),
-        ]))
+        json!({
+            "estimate": e.estimate,
+            "lower": e.lower,
+            "upper": e.upper,
+        })
     };
-    let comps = r
+    let comps: Vec<Value> = r
         .comparisons
         .iter()
         .map(|c| {
-            let mut m = BTreeMap::from([
-                ("id".to_string(), Json::Str(c.id.clone())),
-                ("verdict".into(), Json::Str(c.verdict.name().into())),
-                ("baseline_ns".into(), num(c.baseline_ns)),
-                ("current_ns".into(), num(c.current_ns)),
-                ("change_pct".into(), num(c.change * 100.0)),
-                ("significant".into(), Json::Bool(c.significant)),
-            ]);
-            match c.evidence {
+            let mut v = json!({
+                "id": c.id,
+                "verdict": c.verdict.name(),
+                "baseline_ns": c.baseline_ns,
+                "current_ns": c.current_ns,
+                "change_pct": c.change * 100.0,
+                "significant": c.significant,
+            });
+            let extra = match c.evidence {
                 Evidence::MannWhitney {
                     p,
                     n_baseline,
                     n_current,
                     exact,
-                } => {
-                    m.insert("test".into(), Json::Str("mann-whitney-u".into()));
-                    m.insert("p_value".into(), num(p));
-                    m.insert("n_baseline".into(), num(n_baseline as f64));
-                    m.insert("n_current".into(), num(n_current as f64));
-                    m.insert("exact".into(), Json::Bool(exact));
-                }
+                } => json!({
+                    "test": "mann-whitney-u",
+                    "p_value": p,
+                    "n_baseline": n_baseline,
+                    "n_current": n_current,
+                    "exact": exact,
+                }),
                 Evidence::Intervals {
                     baseline, current, ..
-                } => {
-                    m.insert("test".into(), Json::Str("confidence-intervals".into()));
-                    m.insert("baseline_ci".into(), est(baseline));
-                    m.insert("current_ci".into(), est(current));
-                }
-                Evidence::None => {
-                    m.insert("test".into(), Json::Null);
-                }
+                } => json!({
+                    "test": "confidence-intervals",
+                    "baseline_ci": est(baseline),
+                    "current_ci": est(current),
+                }),
+                Evidence::None => json!({ "test": null }),
+            };
+            if let (Value::Object(m), Value::Object(x)) = (&mut v, extra) {
+                m.extend(x);
             }
-            Json::Obj(m)
+            v
         })
         .collect();
-    let strs = |v: &[String]| Json::Arr(v.iter().map(|s| Json::Str(s.clone())).collect());
-    Json::Obj(BTreeMap::from([
-        ("comparisons".into(), Json::Arr(comps)),
-        ("missing".into(), strs(&r.missing)),
-        ("new".into(), strs(&r.new)),
-        ("threshold_pct".into(), num(o.threshold * 100.0)),
-        ("alpha".into(), num(o.alpha)),
-        ("regressed".into(), num(r.count(Verdict::Regressed) as f64)),
-        ("improved".into(), num(r.count(Verdict::Improved) as f64)),
-        ("unchanged".into(), num(r.count(Verdict::Unchanged) as f64)),
-        ("failed".into(), Json::Bool(r.failed())),
-    ]))
+    json!({
+        "comparisons": comps,
+        "missing": r.missing,
+        "new": r.new,
+        "threshold_pct": o.threshold * 100.0,
+        "alpha": o.alpha,
+        "regressed": r.count(Verdict::Regressed),
+        "improved": r.count(Verdict::Improved),
+        "unchanged": r.count(Verdict::Unchanged),
+        "failed": r.failed(),
+    })
 }
 
 #[cfg(test)]
@@ -553,5 +552,18 @@ mod tests {
         assert_eq!(r.benches["c"].typical(), Some(7.0));
         let arr = load("[{\"id\":\"q\",\"mean\":{\"estimate\":1}}]");
         assert_eq!(arr.benches.len(), 1);
+    }
+
+    #[test]
+    fn malformed_lines_are_skipped() {
+        let r = load(
+            "{\"id\":\"a\",\"mean\":{\"estimate\":1}} x\n\
+            [1,\n\
+            {\"id\":\"b\",\"mean\":{\"estimate\":2}}\n",
+        );
+        assert_eq!(r.benches.keys().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(r.skipped, 2);
+        let doc = load("{\"benchmarks\": [{\"id\":\"q\",\"mean\":{\"estimate\":1}}]}");
+        assert_eq!(doc.benches.len(), 1);
     }
 }

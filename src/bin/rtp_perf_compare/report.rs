@@ -1,235 +1,127 @@
-//! Output: text tables, JSON (hand-written, no serde in the binary) and a
-//! plain hand-written SVG bar chart.
+//! Output: text tables, JSON (`serde_json`) and a plain hand-written SVG
+//! bar chart.
 
 use crate::{Contender, PairResult, RatioCi, RunInfo, Status};
+use serde_json::{json, Value};
 use std::fmt::Write as _;
 
 // ---------------------------------------------------------------- JSON ----
 
-/// Minimal JSON value.
-pub enum J {
-    Null,
-    Bool(bool),
-    Num(f64),
-    Int(u64),
-    Str(String),
-    Arr(Vec<J>),
-    Obj(Vec<(&'static str, J)>),
+/// A measured value, rounded to 4 decimals; NaN and infinities become `null`.
+fn num(x: f64) -> Value {
+    json!((x * 1e4).round() / 1e4)
 }
 
-impl J {
-    pub fn s(v: impl Into<String>) -> J {
-        J::Str(v.into())
-    }
-
-    pub fn write(&self, out: &mut String, indent: usize) {
-        let pad = |out: &mut String, n: usize| {
-            for _ in 0..n {
-                out.push_str("  ");
-            }
-        };
-        match self {
-            J::Null => out.push_str("null"),
-            J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            J::Num(x) if x.is_finite() => {
-                let _ = write!(out, "{}", (x * 1e4).round() / 1e4);
-            }
-            J::Num(_) => out.push_str("null"),
-            J::Int(i) => {
-                let _ = write!(out, "{i}");
-            }
-            J::Str(s) => escape(out, s),
-            J::Arr(v) => {
-                if v.iter().all(|x| matches!(x, J::Num(_) | J::Int(_))) {
-                    out.push('[');
-                    for (i, x) in v.iter().enumerate() {
-                        if i > 0 {
-                            out.push_str(", ");
-                        }
-                        x.write(out, indent);
-                    }
-                    out.push(']');
-                    return;
-                }
-                out.push_str("[\n");
-                for (i, x) in v.iter().enumerate() {
-                    pad(out, indent + 1);
-                    x.write(out, indent + 1);
-                    out.push_str(if i + 1 < v.len() { ",\n" } else { "\n" });
-                }
-                pad(out, indent);
-                out.push(']');
-            }
-            J::Obj(v) => {
-                out.push_str("{\n");
-                for (i, (k, x)) in v.iter().enumerate() {
-                    pad(out, indent + 1);
-                    escape(out, k);
-                    out.push_str(": ");
-                    x.write(out, indent + 1);
-                    out.push_str(if i + 1 < v.len() { ",\n" } else { "\n" });
-                }
-                pad(out, indent);
-                out.push('}');
-            }
-        }
-    }
+fn nums(v: &[f64]) -> Value {
+    v.iter().copied().map(num).collect()
 }
 
-fn escape(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+/// Pretty-printed with a trailing newline.
+pub fn to_text(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("a Value always serializes");
+    s.push('\n');
+    s
 }
 
-fn ratio_json(r: &Option<RatioCi>) -> J {
+fn ratio_json(r: &Option<RatioCi>) -> Value {
     match r {
-        None => J::Null,
-        Some(r) => J::Obj(vec![
-            ("mean", J::Num(r.mean)),
-            ("ci95", J::Arr(vec![J::Num(r.lo), J::Num(r.hi)])),
-            (
-                "per_round",
-                J::Arr(r.per_round.iter().map(|x| J::Num(*x)).collect()),
-            ),
-        ]),
+        None => Value::Null,
+        Some(r) => json!({
+            "mean": num(r.mean),
+            "ci95": [num(r.lo), num(r.hi)],
+            "per_round": nums(&r.per_round),
+        }),
     }
 }
 
-fn contender_json(c: &Contender) -> J {
-    let mut o = vec![
-        ("role", J::s(c.role)),
-        ("element", J::s(c.element.clone())),
-        ("status", J::s(c.status.word())),
-    ];
+fn contender_json(c: &Contender) -> Value {
+    let mut o = json!({
+        "role": c.role,
+        "element": c.element,
+        "status": c.status.word(),
+    });
     match &c.status {
         Status::Ok => {
-            o.push((
-                "ns_per_packet",
-                J::Obj(vec![
-                    ("mean", J::Num(c.ns_mean())),
-                    ("stddev", J::Num(c.ns_sd())),
-                    (
-                        "per_round",
-                        J::Arr(c.ns_per_packet.iter().map(|x| J::Num(*x)).collect()),
-                    ),
-                ]),
-            ));
-            o.push(("packets_per_round", J::Int(c.packets_per_round)));
-            o.push(("bytes_per_round", J::Int(c.bytes_per_round)));
-            o.push(("pushes_per_round", J::Int(c.pushes_per_round)));
-            o.push(("output_buffers_per_round", J::Int(c.out_packets_per_round)));
-            o.push(("packets_per_s", J::Num(c.packets_per_s())));
-            o.push(("gbit_per_s", J::Num(c.gbps())));
-            o.push((
-                "push_latency_ns",
-                J::Obj(vec![
-                    ("p50", J::Int(c.lat_p50)),
-                    ("p99", J::Int(c.lat_p99)),
-                    ("pushes", J::Int(c.lat_pushes)),
-                ]),
-            ));
-            o.push(("allocs_per_packet", J::Num(c.allocs_per_packet)));
-            o.push((
-                "resident_bytes_per_stream",
-                c.resident.map(J::Num).unwrap_or(J::Null),
-            ));
+            let m = json!({
+                "ns_per_packet": {
+                    "mean": num(c.ns_mean()),
+                    "stddev": num(c.ns_sd()),
+                    "per_round": nums(&c.ns_per_packet),
+                },
+                "packets_per_round": c.packets_per_round,
+                "bytes_per_round": c.bytes_per_round,
+                "pushes_per_round": c.pushes_per_round,
+                "output_buffers_per_round": c.out_packets_per_round,
+                "packets_per_s": num(c.packets_per_s()),
+                "gbit_per_s": num(c.gbps()),
+                "push_latency_ns": {
+                    "p50": c.lat_p50,
+                    "p99": c.lat_p99,
+                    "pushes": c.lat_pushes,
+                },
+                "allocs_per_packet": num(c.allocs_per_packet),
+                "resident_bytes_per_stream": c.resident.map(num),
+            });
+            if let (Value::Object(o), Value::Object(m)) = (&mut o, m) {
+                o.extend(m);
+            }
         }
-        Status::Error(e) => o.push(("error", J::s(e.clone()))),
+        Status::Error(e) => o["error"] = json!(e),
         _ => {}
     }
-    J::Obj(o)
+    o
 }
 
 pub fn json(info: &RunInfo, pairs: &[PairResult]) -> String {
-    let root = J::Obj(vec![
-        ("tool", J::s("rtp_perf_compare")),
-        ("schema_version", J::Int(1)),
-        (
-            "machine",
-            J::Obj(vec![
-                ("cpu", J::s(info.cpu.clone())),
-                ("cores", J::Int(info.cores as u64)),
-            ]),
-        ),
-        ("date", J::s(info.date.clone())),
-        ("command_line", J::s(info.command_line.clone())),
-        ("gstreamer_version", J::s(info.gst_version.clone())),
-        (
-            "alloc_counter",
-            J::Obj(vec![
-                ("active", J::Bool(info.counter_active)),
-                ("g_slice_always_malloc", J::Bool(info.g_slice_effective)),
-            ]),
-        ),
-        (
-            "config",
-            J::Obj(vec![
-                ("baseline", J::s(info.baseline.clone())),
-                ("current", J::s(info.current.clone())),
-                ("mtu", J::Int(info.mtu as u64)),
-                ("rounds", J::Int(info.rounds as u64)),
-                ("min_packets", J::Int(info.min_packets as u64)),
-                ("frames", J::Int(info.frames as u64)),
-                ("rss_streams", J::Int(info.streams as u64)),
-                ("batch_bytes", J::Int(info.batch_bytes as u64)),
-                (
-                    "timing",
-                    J::s(
-                        "thread CPU time (CLOCK_THREAD_CPUTIME_ID) of the pushes only; \
-                          latency from a separate pass with CLOCK_MONOTONIC",
-                    ),
-                ),
-            ]),
-        ),
-        (
-            "pairs",
-            J::Arr(
-                pairs
-                    .iter()
-                    .map(|p| {
-                        J::Obj(vec![
-                            ("name", J::s(p.name)),
-                            ("kind", J::s(p.kind)),
-                            ("media", J::s(p.media.clone())),
-                            ("input_frames", J::Int(p.frames as u64)),
-                            ("repeat", J::Int(p.repeat as u64)),
-                            ("rtp_caps", J::s(p.rtp_caps.clone())),
-                            ("stock", contender_json(&p.stock)),
-                            ("ours", contender_json(&p.ours)),
-                            (
-                                "identity",
-                                p.identity.as_ref().map(contender_json).unwrap_or(J::Null),
-                            ),
-                            ("ratio_stock_over_ours", ratio_json(&p.ratio)),
-                            ("ours_over_identity", ratio_json(&p.ours_vs_identity)),
-                            ("stock_over_identity", ratio_json(&p.stock_vs_identity)),
-                            ("error", p.error.clone().map(J::Str).unwrap_or(J::Null)),
-                            (
-                                "notes",
-                                J::Arr(p.notes.iter().map(|n| J::s(n.clone())).collect()),
-                            ),
-                        ])
-                    })
-                    .collect(),
-            ),
-        ),
-    ]);
-    let mut s = String::new();
-    root.write(&mut s, 0);
-    s.push('\n');
-    s
+    let pairs: Vec<Value> = pairs
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "kind": p.kind,
+                "media": p.media,
+                "input_frames": p.frames,
+                "repeat": p.repeat,
+                "rtp_caps": p.rtp_caps,
+                "stock": contender_json(&p.stock),
+                "ours": contender_json(&p.ours),
+                "identity": p.identity.as_ref().map(contender_json),
+                "ratio_stock_over_ours": ratio_json(&p.ratio),
+                "ours_over_identity": ratio_json(&p.ours_vs_identity),
+                "stock_over_identity": ratio_json(&p.stock_vs_identity),
+                "error": p.error,
+                "notes": p.notes,
+            })
+        })
+        .collect();
+    to_text(&json!({
+        "tool": "rtp_perf_compare",
+        "schema_version": 1,
+        "machine": {
+            "cpu": info.cpu,
+            "cores": info.cores,
+        },
+        "date": info.date,
+        "command_line": info.command_line,
+        "gstreamer_version": info.gst_version,
+        "alloc_counter": {
+            "active": info.counter_active,
+            "g_slice_always_malloc": info.g_slice_effective,
+        },
+        "config": {
+            "baseline": info.baseline,
+            "current": info.current,
+            "mtu": info.mtu,
+            "rounds": info.rounds,
+            "min_packets": info.min_packets,
+            "frames": info.frames,
+            "rss_streams": info.streams,
+            "batch_bytes": info.batch_bytes,
+            "timing": "thread CPU time (CLOCK_THREAD_CPUTIME_ID) of the pushes only; \
+                       latency from a separate pass with CLOCK_MONOTONIC",
+        },
+        "pairs": pairs,
+    }))
 }
 
 // ---------------------------------------------------------------- text ----
