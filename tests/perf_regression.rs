@@ -6,9 +6,6 @@
 #[path = "../src/bin/perf_regression_detector/compare.rs"]
 mod compare;
 #[allow(dead_code)]
-#[path = "../src/bin/perf_regression_detector/json.rs"]
-mod json;
-#[allow(dead_code)]
 #[path = "../src/bin/perf_regression_detector/stats.rs"]
 mod stats;
 
