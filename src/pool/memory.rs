@@ -24,6 +24,9 @@ pub(crate) struct PoolMemory {
     /// True while the memory sits in a buffer parked in the free list (its
     /// block is then accounted as free, not in use).
     pub parked: bool,
+    /// For a payload view ([`super::view`]): the viewed memory, referenced
+    /// and exclusively locked while the view lives. Null otherwise.
+    pub target: *mut ffi::GstMemory,
 }
 
 unsafe extern "C" fn alloc(
@@ -85,6 +88,7 @@ pub(crate) unsafe fn new_memory(
             data,
             block: Some(block),
             parked: false,
+            target: ptr::null_mut(),
         }));
         ffi::gst_memory_init(
             pm as *mut ffi::GstMemory,
@@ -102,7 +106,11 @@ pub(crate) unsafe fn new_memory(
 
 unsafe extern "C" fn free(_allocator: *mut ffi::GstAllocator, mem: *mut ffi::GstMemory) {
     unsafe {
-        let pm = Box::from_raw(mem as *mut PoolMemory);
+        let pm = mem as *mut PoolMemory;
+        if !(*pm).target.is_null() {
+            return super::view::view_freed(pm);
+        }
+        let pm = Box::from_raw(pm);
         if let Some(block) = pm.block {
             super::block_freed(block, pm.parked);
         }
@@ -142,6 +150,7 @@ unsafe extern "C" fn mem_share(
             data: (*pm).data,
             block: None,
             parked: false,
+            target: ptr::null_mut(),
         }));
         ffi::gst_memory_init(
             sub as *mut ffi::GstMemory,
@@ -244,11 +253,15 @@ pub(crate) fn allocator_ptr() -> *mut ffi::GstAllocator {
     allocator().as_ptr()
 }
 
-/// Is `mem` a root memory of ours? Returns it as a `PoolMemory`.
+/// Is `mem` a root memory of ours that owns a pooled block? Returns it as a
+/// `PoolMemory`.
 #[inline]
 pub(crate) unsafe fn as_pool_memory(mem: *mut ffi::GstMemory) -> Option<*mut PoolMemory> {
     unsafe {
-        if (*mem).allocator == allocator_ptr() && (*mem).parent.is_null() {
+        if (*mem).allocator == allocator_ptr()
+            && (*mem).parent.is_null()
+            && (*(mem as *mut PoolMemory)).block.is_some()
+        {
             Some(mem as *mut PoolMemory)
         } else {
             None

@@ -16,6 +16,7 @@
 pub mod core;
 mod imp;
 pub mod memory;
+mod view;
 
 use self::core::{Block, Core, CoreStats};
 use gst::ffi;
@@ -27,6 +28,7 @@ use std::sync::OnceLock;
 
 pub use self::core::ClassStats;
 pub use self::memory::allocator;
+pub use self::view::PayloadViews;
 
 glib::wrapper! {
     /// GType `GstRtpFastBufferPool`.
@@ -100,6 +102,8 @@ impl CoreStats {
             .field("bytes-in-use", self.bytes_in_use)
             .field("high-water", self.high_water)
             .field("max-bytes", self.max_bytes)
+            .field("payload-views-created", view::counters().0)
+            .field("payload-views-reused", view::counters().1)
             .field("classes", gst::Array::from_values(classes))
             .build()
     }
@@ -127,6 +131,7 @@ pub fn max_bytes() -> u64 {
 
 /// Give every idle slab back to the OS now (never needed for correctness).
 pub fn trim() -> u64 {
+    view::drain();
     Core::global().trim(&mut undress)
 }
 
@@ -171,7 +176,14 @@ pub(crate) fn deactivate() {
     if core.deactivate() {
         DRAINING.store(true, Ordering::Release);
         core.trim(&mut undress);
+        view::drain();
     }
+}
+
+/// No handle is active: returning memory is freed rather than cached.
+#[inline]
+pub(crate) fn draining() -> bool {
+    DRAINING.load(Ordering::Relaxed)
 }
 
 fn shared_pool() -> &'static RtpFastBufferPool {

@@ -457,7 +457,8 @@ fn outcaps_structure<C: NalCodec>(state: &PayState<C>) -> gst::Structure {
 }
 
 /// One buffer list of RTP packets from the packetizer's plan: pooled header
-/// memory (RTP header + inline bytes), then `input[payload]` shared.
+/// memory (RTP header + inline bytes), then `input[payload]` as a recycled
+/// zero-copy view (see `pool::PayloadViews`).
 fn build_list(
     packets: &[Packet],
     scratch: &[u8],
@@ -466,6 +467,11 @@ fn build_list(
 ) -> Result<gst::BufferList, gst::FlowError> {
     let mut list = gst::BufferList::new_sized(packets.len());
     let list_ref = list.get_mut().unwrap();
+    // One memory (what encoders and parsers push): views on it. Several:
+    // `copy_region` finds the memories each range spans.
+    let views = input
+        .filter(|b| b.n_memory() == 1)
+        .map(|b| crate::pool::PayloadViews::new(b.peek_memory(0)));
     for pkt in packets {
         // Pooled header memory: seq/timestamp/ssrc/pt are the base class's
         // to write in push_list.
@@ -477,7 +483,10 @@ fn build_list(
         if let Some(input) = input {
             let payload = pkt.payload();
             if !payload.is_empty() {
-                append_shared(out_ref, input, payload)?;
+                match &views {
+                    Some(views) => out_ref.append_memory(views.view(payload)),
+                    None => append_region(out_ref, input, payload)?,
+                }
             }
             out_ref.set_pts(input.pts());
             out_ref.set_dts(input.dts());
@@ -490,23 +499,18 @@ fn build_list(
     Ok(list)
 }
 
-/// Append `input[range]` to `out` as shared memory (no copy).
-#[inline]
-fn append_shared(
+/// Append `input[range]` of a multi-memory input to `out` as shared
+/// memories (no copy).
+fn append_region(
     out: &mut gst::BufferRef,
     input: &gst::Buffer,
     range: std::ops::Range<usize>,
 ) -> Result<(), gst::FlowError> {
-    if input.n_memory() == 1 {
-        let mem = input.peek_memory(0);
-        out.append_memory(mem.share(range));
-    } else {
-        let region = input
-            .copy_region(gst::BufferCopyFlags::MEMORY, range)
-            .map_err(|_| gst::FlowError::Error)?;
-        for mem in region.iter_memories_owned() {
-            out.append_memory(mem);
-        }
+    let region = input
+        .copy_region(gst::BufferCopyFlags::MEMORY, range)
+        .map_err(|_| gst::FlowError::Error)?;
+    for mem in region.iter_memories_owned() {
+        out.append_memory(mem);
     }
     Ok(())
 }
