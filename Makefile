@@ -1,5 +1,5 @@
 # The two commands of the README.
-.PHONY: deps demo test build meson
+.PHONY: deps demo test build meson loom
 
 deps:
 	@bash scripts/install-deps.sh
@@ -16,7 +16,13 @@ test: deps
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --features performance -- -D warnings
 	cargo test --all-targets --features performance
+	$(MAKE) loom
 	$(MAKE) meson
+
+# Model-check the pool core with loom (its own target dir: --cfg loom
+# rebuilds every crate).
+loom:
+	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_pool_core
 
 meson:
 	rm -rf build/meson

@@ -19,10 +19,21 @@
 //! (handed to a user). [`Core::pop`] and [`Core::push`] count; the
 //! `*_uncounted` variants are for internal moves (trim, undressing).
 
-use crossbeam_queue::ArrayQueue;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
+
+// With `--cfg loom` the core runs on loom's model-checked atomics and mutex
+// (tests/loom_pool_core.rs explores every interleaving of small scenarios).
+#[cfg(loom)]
+use loom::sync::{
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    Mutex,
+};
+#[cfg(not(loom))]
+use std::sync::{
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    Mutex,
+};
 
 /// Number of size classes.
 pub const NUM_CLASSES: usize = 8;
@@ -115,11 +126,84 @@ pub enum Miss {
     Busy,
 }
 
+/// Bounded lock-free free list of one class: a `crossbeam_queue::ArrayQueue`
+/// allocated on first use (classes nobody uses cost nothing).
+#[cfg(not(loom))]
+struct FreeList {
+    cap: usize,
+    queue: OnceLock<crossbeam_queue::ArrayQueue<Block>>,
+}
+
+#[cfg(not(loom))]
+impl FreeList {
+    fn new(cap: usize) -> Self {
+        FreeList {
+            cap,
+            queue: OnceLock::new(),
+        }
+    }
+    #[inline]
+    fn queue(&self) -> &crossbeam_queue::ArrayQueue<Block> {
+        self.queue
+            .get_or_init(|| crossbeam_queue::ArrayQueue::new(self.cap))
+    }
+    #[inline]
+    fn pop(&self) -> Option<Block> {
+        self.queue().pop()
+    }
+    #[inline]
+    fn push(&self, b: Block) -> Result<(), Block> {
+        self.queue().push(b)
+    }
+    fn len(&self) -> usize {
+        self.queue.get().map_or(0, |q| q.len())
+    }
+    fn in_use(&self) -> bool {
+        self.queue.get().is_some()
+    }
+}
+
+/// Under loom: the same bounded FIFO behind a loom mutex. crossbeam's queue is
+/// not loom-instrumented (and is tested upstream); what the model checks is
+/// the core's own protocol around it: counters, ceiling, growth, trimming.
+#[cfg(loom)]
+struct FreeList {
+    cap: usize,
+    queue: Mutex<std::collections::VecDeque<Block>>,
+}
+
+#[cfg(loom)]
+impl FreeList {
+    fn new(cap: usize) -> Self {
+        FreeList {
+            cap,
+            queue: Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+    fn pop(&self) -> Option<Block> {
+        self.queue.lock().unwrap().pop_front()
+    }
+    fn push(&self, b: Block) -> Result<(), Block> {
+        let mut q = self.queue.lock().unwrap();
+        if q.len() == self.cap {
+            return Err(b);
+        }
+        q.push_back(b);
+        Ok(())
+    }
+    fn len(&self) -> usize {
+        self.queue.lock().unwrap().len()
+    }
+    fn in_use(&self) -> bool {
+        true
+    }
+}
+
 #[repr(align(128))]
 struct Class {
     size: usize,
     max_blocks: usize,
-    free: OnceLock<ArrayQueue<Block>>,
+    free: FreeList,
     /// Slabs; locked only to grow or trim (never on the pop/push fast path).
     slabs: Mutex<Vec<memmap2::MmapMut>>,
     blocks: AtomicUsize,
@@ -135,7 +219,7 @@ impl Class {
         Class {
             size: CLASS_SIZES[i],
             max_blocks: CLASS_MAX_BLOCKS[i],
-            free: OnceLock::new(),
+            free: FreeList::new(CLASS_MAX_BLOCKS[i]),
             slabs: Mutex::new(Vec::new()),
             blocks: AtomicUsize::new(0),
             out: AtomicUsize::new(0),
@@ -146,8 +230,8 @@ impl Class {
         }
     }
     #[inline]
-    fn free(&self) -> &ArrayQueue<Block> {
-        self.free.get_or_init(|| ArrayQueue::new(self.max_blocks))
+    fn free(&self) -> &FreeList {
+        &self.free
     }
     fn slab_len(&self) -> usize {
         let want = (self.size * 64).clamp(MIN_SLAB, MAX_SLAB).max(self.size);
@@ -433,7 +517,7 @@ impl Core {
     /// at once if the class is being grown or trimmed (for streaming threads).
     pub fn trim_class(&self, class: usize, undress: &mut dyn FnMut(Block), wait: bool) -> u64 {
         let c = &self.classes[class];
-        if c.free.get().is_none() {
+        if !c.free.in_use() {
             return 0;
         }
         let mut slabs = if wait {
@@ -486,7 +570,7 @@ impl Core {
 
     /// Entries in the free list of `class` right now.
     pub fn free_len(&self, class: usize) -> usize {
-        self.classes[class].free.get().map_or(0, |q| q.len())
+        self.classes[class].free.len()
     }
 
     pub fn stats(&self) -> CoreStats {
