@@ -1,7 +1,7 @@
 //! acquire + release cost: our pool (`pool::acquire` + drop) vs a default
 //! `gst::BufferPool` vs plain `gst::Buffer::with_size`, single-threaded and
 //! with 2 threads (the machine has 2 cores), for an RTP header (14 B) and a
-//! depayloader access unit (256 KiB). Run:
+//! depayloader access unit (256 KiB), one at a time and 64 in flight. Run:
 //! `cargo bench --features performance --bench pool`.
 
 mod common;
@@ -38,6 +38,55 @@ fn single(c: &mut Criterion) {
             BenchmarkId::new("buffer_with_size", size),
             &size,
             |b, &s| b.iter(|| black_box(gst::Buffer::with_size(s).unwrap())),
+        );
+    }
+    g.finish();
+}
+
+/// 64 buffers in flight (a frame's packets, or a jitterbuffer's worth):
+/// acquire 64, then drop them all. Reported per buffer.
+fn burst(c: &mut Criterion) {
+    gst::init().unwrap();
+    let _h = pool::StreamHandle::new();
+    const N: usize = 64;
+    let mut g = c.benchmark_group("acquire_release_burst64");
+    let mut held: Vec<gst::Buffer> = Vec::with_capacity(N);
+    for size in [1400usize, 256 << 10] {
+        g.bench_with_input(BenchmarkId::new("rtpfast_pool", size), &size, |b, &s| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    held.extend((0..N).map(|_| pool::acquire(s)));
+                    held.clear();
+                }
+                t.elapsed() / N as u32
+            })
+        });
+        let dp = default_pool(size as u32);
+        g.bench_with_input(BenchmarkId::new("gst_default_pool", size), &size, |b, _| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    held.extend((0..N).map(|_| dp.acquire_buffer(None).unwrap()));
+                    held.clear();
+                }
+                t.elapsed() / N as u32
+            })
+        });
+        dp.set_active(false).unwrap();
+        g.bench_with_input(
+            BenchmarkId::new("buffer_with_size", size),
+            &size,
+            |b, &s| {
+                b.iter_custom(|iters| {
+                    let t = Instant::now();
+                    for _ in 0..iters {
+                        held.extend((0..N).map(|_| gst::Buffer::with_size(s).unwrap()));
+                        held.clear();
+                    }
+                    t.elapsed() / N as u32
+                })
+            },
         );
     }
     g.finish();
@@ -89,5 +138,5 @@ fn config() -> Criterion {
         .sample_size(20)
 }
 
-criterion_group! { name = benches; config = config(); targets = single, multi }
+criterion_group! { name = benches; config = config(); targets = single, burst, multi }
 criterion_main!(benches);
