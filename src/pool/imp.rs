@@ -12,8 +12,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Condvar, Mutex};
 
 pub struct RtpFastBufferPool {
-    /// The hidden process-wide instance behind `pool::acquire`.
-    pub(super) shared: AtomicBool,
     flushing: AtomicBool,
     /// Config: buffer size, max buffers (0 = unbounded, our default).
     size: AtomicUsize,
@@ -31,7 +29,6 @@ pub struct RtpFastBufferPool {
 impl Default for RtpFastBufferPool {
     fn default() -> Self {
         RtpFastBufferPool {
-            shared: AtomicBool::new(false),
             flushing: AtomicBool::new(true),
             size: AtomicUsize::new(0),
             max: AtomicU32::new(0),
@@ -158,9 +155,6 @@ impl BufferPoolImpl for RtpFastBufferPool {
             }
             _ => self.size.load(Ordering::Relaxed),
         };
-        if self.shared.load(Ordering::Relaxed) {
-            return Ok(self.take(size));
-        }
         let max = self.max.load(Ordering::Relaxed);
         if max > 0 {
             self.wait_for_slot(max, params)?;
@@ -198,13 +192,11 @@ impl BufferPoolImpl for RtpFastBufferPool {
         if self.passthrough.load(Ordering::Relaxed) {
             return self.parent_release_buffer(buffer);
         }
-        if !self.shared.load(Ordering::Relaxed) {
-            let prev = self.outstanding.fetch_sub(1, Ordering::AcqRel);
-            let max = self.max.load(Ordering::Relaxed);
-            if max > 0 && prev >= max {
-                let _g = self.wait.lock().unwrap_or_else(|e| e.into_inner());
-                self.cond.notify_all();
-            }
+        let prev = self.outstanding.fetch_sub(1, Ordering::AcqRel);
+        let max = self.max.load(Ordering::Relaxed);
+        if max > 0 && prev >= max {
+            let _g = self.wait.lock().unwrap_or_else(|e| e.into_inner());
+            self.cond.notify_all();
         }
         super::recycle(buffer);
     }
@@ -213,7 +205,7 @@ impl BufferPoolImpl for RtpFastBufferPool {
         if self.passthrough.load(Ordering::Relaxed) {
             return self.parent_start();
         }
-        if !self.shared.load(Ordering::Relaxed) && !self.registered.swap(true, Ordering::AcqRel) {
+        if !self.registered.swap(true, Ordering::AcqRel) {
             super::activate();
         }
         // Pre-warm `min` buffers of the configured size into the shared lists.
