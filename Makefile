@@ -65,6 +65,12 @@ perf-baseline:
 # rtp_perf_compare's resident bytes per stream, as one table. Installs
 # heaptrack/valgrind via apt when missing. PROFILE_ARGS="frames_small frames_large".
 PROFILE_ARGS ?=
-.PHONY: profile
+.PHONY: profile pool-profile
 profile: deps
 	bash scripts/profile.sh $(PROFILE_ARGS)
+
+# Pool alone: heap allocations per buffer and peak heap, pool::acquire vs
+# gst::Buffer::with_size on the same workload (valgrind memcheck + massif,
+# heaptrack when installed).
+pool-profile: deps
+	bash scripts/pool_massif.sh
