@@ -5,6 +5,7 @@
 
 mod common;
 use common::*;
+use gst::prelude::GstValueExt;
 
 const MTUS: [u32; 3] = [400, 1400, 8000];
 
@@ -118,4 +119,51 @@ fn h265_wire_bytes_match_stock() {
     for mtu in MTUS {
         same_bytes_as_stock(Codec::H265, &format!("mtu={mtu}"));
     }
+}
+
+/// Our payloader's RTP caps equal the stock one's, field for field, for
+/// byte-stream input and for packed input with codec_data (where rtph264pay
+/// adds `profile-level-id` and `profile`, which SDP and webrtcbin read).
+fn same_caps_as_stock(codec: Codec) {
+    let media = encode(codec, 4, 320, 240);
+    let packed = match codec {
+        Codec::H264 => "avc",
+        Codec::H265 => "hvc1",
+    };
+    for format in ["byte-stream", packed] {
+        let caps_of = |pay: &str| {
+            let desc = format!(
+                "appsrc name=src ! {}parse ! {},stream-format={format},alignment=au ! {pay} seqnum-offset=100 timestamp-offset=1000 ssrc=4660 ! appsink name=sink sync=false",
+                codec.name(),
+                codec.media()
+            );
+            run_collect(&desc, Some((&media.caps, &media.frames)))
+                .0
+                .expect("payloader caps")
+        };
+        let stock = caps_of(&format!("rtp{}pay", codec.name()));
+        let ours = caps_of(&format!("rtpfast{}pay", codec.name()));
+        let (s, o) = (stock.structure(0).unwrap(), ours.structure(0).unwrap());
+        for (field, value) in s.iter() {
+            assert_eq!(
+                o.value(field).ok().map(|v| v.serialize().unwrap()),
+                Some(value.serialize().unwrap()),
+                "{format}: field {field} (stock {stock}, ours {ours})"
+            );
+        }
+        assert_eq!(s.n_fields(), o.n_fields(), "{format}: {stock} vs {ours}");
+        if codec == Codec::H264 && format == "avc" {
+            assert!(o.has_field("profile-level-id"), "{ours}");
+        }
+    }
+}
+
+#[test]
+fn h264_caps_match_stock() {
+    same_caps_as_stock(Codec::H264);
+}
+
+#[test]
+fn h265_caps_match_stock() {
+    same_caps_as_stock(Codec::H265);
 }

@@ -61,6 +61,11 @@ pub trait NalCodec: Send + Sync + 'static {
     fn build_codec_data(params: &ParamSets) -> Option<Vec<u8>>;
     /// NAL length size and parameter sets out of `codec_data`.
     fn parse_codec_data(data: &[u8]) -> Option<(usize, Vec<Vec<u8>>)>;
+    /// The `profile-level-id` a payloader advertises for this (validated)
+    /// `codec_data`: none unless the codec has one.
+    fn profile_level_id(_codec_data: &[u8]) -> Option<[u8; 3]> {
+        None
+    }
 }
 
 pub struct H264;
@@ -132,6 +137,12 @@ impl NalCodec for H264 {
     }
     fn parse_codec_data(data: &[u8]) -> Option<(usize, Vec<Vec<u8>>)> {
         parse_avcc(data)
+    }
+    /// avcC bytes 1–3: AVCProfileIndication, profile compatibility,
+    /// AVCLevelIndication (what rtph264pay advertises; 0 means unknown).
+    fn profile_level_id(data: &[u8]) -> Option<[u8; 3]> {
+        let id = [*data.get(1)?, *data.get(2)?, *data.get(3)?];
+        (id != [0; 3]).then_some(id)
     }
 }
 

@@ -56,6 +56,9 @@ pub struct PayState<C: NalCodec> {
     /// Copy of the `sprop-parameter-sets` setting, so caps can be made
     /// under the state lock alone (lock order is settings, then state).
     forced_sprop: Option<String>,
+    /// From `codec_data` (H.264 avc input), for `profile-level-id` and
+    /// `profile` in the RTP caps, as rtph264pay does.
+    profile_level: Option<[u8; 3]>,
     input: InputFormat,
     au_aligned: bool,
     segment: gst::FormattedSegment<gst::ClockTime>,
@@ -77,6 +80,7 @@ impl<C: NalCodec> Default for NalPayBase<C> {
             state: Mutex::new(PayState {
                 packetizer: NalPacketizer::new(PayConfig::default()),
                 forced_sprop: None,
+                profile_level: None,
                 input: InputFormat::ByteStream,
                 au_aligned: true,
                 segment: gst::FormattedSegment::new(),
@@ -230,6 +234,7 @@ impl<C: NalCodec> NalPayBase<C> {
         let alignment = s.get::<&str>("alignment").unwrap_or("au");
         let mut state = lock(&self.state);
         state.packetizer.reset();
+        state.profile_level = None;
         state.input = match format {
             "byte-stream" => InputFormat::ByteStream,
             packed if C::PACKED_FORMATS.contains(&packed) => {
@@ -251,6 +256,7 @@ impl<C: NalCodec> NalPayBase<C> {
                                 state.packetizer.set_param(kind, &nal);
                             }
                         }
+                        state.profile_level = C::profile_level_id(&map);
                         InputFormat::LengthPrefixed(len_size)
                     }
                     // Formats after the first carry parameter sets in-band.
@@ -451,6 +457,19 @@ fn outcaps_structure<C: NalCodec>(state: &PayState<C>) -> gst::Structure {
             .collect::<Option<Vec<_>>>()
         {
             s.set(*field, encoded.join(","));
+        }
+    }
+    // Like rtph264pay: only next to parameter sets.
+    if let Some(id) = state
+        .profile_level
+        .filter(|_| s.n_fields() > C::RTP_CAPS_FIXED.len())
+    {
+        s.set(
+            "profile-level-id",
+            format!("{:02x}{:02x}{:02x}", id[0], id[1], id[2]),
+        );
+        if let Ok(profile) = gst_pbutils::codec_utils_h264_get_profile(&id[..2]) {
+            s.set("profile", profile);
         }
     }
     s
