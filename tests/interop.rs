@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use gst::prelude::GstValueExt;
+use gst::prelude::*;
 
 const MTUS: [u32; 3] = [400, 1400, 8000];
 
@@ -166,4 +166,100 @@ fn h264_caps_match_stock() {
 #[test]
 fn h265_caps_match_stock() {
     same_caps_as_stock(Codec::H265);
+}
+
+/// Downstream switching from byte-stream to avc mid-stream (capsfilter caps
+/// change -> RECONFIGURE): the depayloader renegotiates at the next access
+/// unit, like rtph264depay, and from then on outputs avc with codec_data.
+#[test]
+fn h264depay_renegotiates_on_reconfigure() {
+    let media = encode(Codec::H264, 24, 320, 240);
+    let pipeline = gst::parse::launch(
+        "appsrc name=src format=time ! rtph264pay ! rtpfasth264depay ! capsfilter name=cf caps=video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    src.set_caps(Some(&media.caps));
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let (first, second) = media.frames.split_at(12);
+    for b in first {
+        src.push_buffer(b.clone()).unwrap();
+    }
+    let mut before = Vec::new();
+    while before.len() < first.len() {
+        before.push(
+            sink.try_pull_sample(gst::ClockTime::from_seconds(20))
+                .expect("byte-stream unit"),
+        );
+    }
+    let cf = pipeline.by_name("cf").unwrap();
+    cf.set_property(
+        "caps",
+        gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc")
+            .field("alignment", "au")
+            .build(),
+    );
+    for b in second {
+        src.push_buffer(b.clone()).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let mut after = Vec::new();
+    // A timeout instead of waiting forever if renegotiation broke the flow.
+    while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(20)) {
+        after.push(s);
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+
+    let format = |s: &gst::Sample| {
+        s.caps()
+            .unwrap()
+            .structure(0)
+            .unwrap()
+            .get::<String>("stream-format")
+            .unwrap()
+    };
+    assert!(before.iter().all(|s| format(s) == "byte-stream"));
+    assert_eq!(
+        after.len(),
+        second.len(),
+        "every access unit still comes out"
+    );
+    assert!(
+        after.iter().all(|s| format(s) == "avc"),
+        "renegotiated to avc"
+    );
+    let caps = after[0].caps().unwrap();
+    assert!(caps.structure(0).unwrap().has_field("codec_data"), "{caps}");
+    // The avc units carry the same slices as the input, length-prefixed.
+    let mut slices = Vec::new();
+    for s in &after {
+        let map = s.buffer().unwrap().map_readable().unwrap();
+        let mut rest = &map[..];
+        while rest.len() >= 4 {
+            let n = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+            assert!(n > 0 && 4 + n <= rest.len(), "bad length prefix {n}");
+            if Codec::H264.is_vcl(&rest[4..4 + n]) {
+                slices.push(rest[4..4 + n].to_vec());
+            }
+            rest = &rest[4 + n..];
+        }
+        assert!(rest.is_empty());
+    }
+    let input: Vec<_> = buffers_nals(second)
+        .into_iter()
+        .filter(|n| Codec::H264.is_vcl(n))
+        .collect();
+    assert!(slices == input, "slices differ after renegotiation");
 }

@@ -16,6 +16,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst_rtp::prelude::*;
 use smallvec::SmallVec;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
@@ -57,6 +58,9 @@ pub struct NalDepayBase<C: NalCodec> {
     pub common: ElementCommon,
     pub settings: Mutex<DepaySettings>,
     pub state: Mutex<DepayState<C>>,
+    /// No access unit is being assembled: the output format may change
+    /// before the next packet (read without the state lock).
+    at_boundary: AtomicBool,
 }
 
 impl<C: NalCodec> Default for NalDepayBase<C> {
@@ -77,6 +81,7 @@ impl<C: NalCodec> Default for NalDepayBase<C> {
                 simd: SimdLevel::resolve(None).0,
                 stats: ElementStats::default(),
             }),
+            at_boundary: AtomicBool::new(true),
         }
     }
 }
@@ -237,34 +242,10 @@ impl<C: NalCodec> NalDepayBase<C> {
                 ));
             }
         }
-        // Downstream's preference, like the stock element: first structure
-        // of the peer's caps filtered by our template.
-        let template = obj.src_pad().pad_template_caps();
-        let mut peer = obj.src_pad().peer_query_caps(Some(&template));
-        if peer.is_empty() {
-            return Err(gst::loggable_error!(
-                CAT,
-                "not-negotiated: downstream accepts none of {}",
-                template
-            ));
-        }
-        peer.fixate();
-        let p = peer.structure(0).unwrap();
-        let fmt = p.get::<&str>("stream-format").unwrap_or("avc");
-        let align = p.get::<&str>("alignment").unwrap_or("au");
-        let format = if fmt == "byte-stream" {
-            StreamFormat::ByteStream
-        } else {
-            StreamFormat::LengthPrefixed
-        };
-        let au = format == StreamFormat::LengthPrefixed || align != "nal";
-        let settings = lock(&self.settings).clone();
+        let cfg = self.downstream_config(obj)?;
         let mut state = lock(&self.state);
-        state.depacketizer.set_config(DepayConfig {
-            format,
-            au_alignment: au,
-            wait_for_keyframe: settings.wait_for_keyframe,
-        });
+        state.depacketizer.set_config(cfg);
+        let format = cfg.format;
         let mut any_sprop = false;
         for (field, _) in C::SPROP_FIELDS {
             if let Ok(value) = s.get::<&str>(*field) {
@@ -293,12 +274,77 @@ impl<C: NalCodec> NalDepayBase<C> {
         Ok(())
     }
 
+    /// Output format downstream prefers, like the stock element: the first
+    /// structure of the peer's caps filtered by our template.
+    fn downstream_config(
+        &self,
+        obj: &gst_rtp::RTPBaseDepayload,
+    ) -> Result<DepayConfig, gst::LoggableError> {
+        let template = obj.src_pad().pad_template_caps();
+        let mut peer = obj.src_pad().peer_query_caps(Some(&template));
+        if peer.is_empty() {
+            return Err(gst::loggable_error!(
+                CAT,
+                "not-negotiated: downstream accepts none of {}",
+                template
+            ));
+        }
+        peer.fixate();
+        let p = peer.structure(0).unwrap();
+        let fmt = p.get::<&str>("stream-format").unwrap_or("avc");
+        let align = p.get::<&str>("alignment").unwrap_or("au");
+        let format = if fmt == "byte-stream" {
+            StreamFormat::ByteStream
+        } else {
+            StreamFormat::LengthPrefixed
+        };
+        Ok(DepayConfig {
+            format,
+            au_alignment: format == StreamFormat::LengthPrefixed || align != "nal",
+            wait_for_keyframe: lock(&self.settings).wait_for_keyframe,
+        })
+    }
+
+    /// Downstream asked for renegotiation (RECONFIGURE): pick its preferred
+    /// format again, effective from the next access unit.
+    fn renegotiate(&self, obj: &gst_rtp::RTPBaseDepayload) {
+        let cfg = match self.downstream_config(obj) {
+            Ok(cfg) => cfg,
+            Err(err) => {
+                err.log_with_object(obj);
+                gst::warning!(
+                    CAT,
+                    obj = obj,
+                    "Renegotiation failed, keeping the current format"
+                );
+                return;
+            }
+        };
+        let mut state = lock(&self.state);
+        if cfg == state.depacketizer.config() {
+            return;
+        }
+        gst::debug!(CAT, obj = obj, "Renegotiated output: {:?}", cfg);
+        state.depacketizer.set_config(cfg);
+        state.caps_dirty = true;
+        // A byte-stream decoder gets the parameter sets in-band, once.
+        state.pending_sprop = cfg.format == StreamFormat::ByteStream
+            && C::PARAM_SETS
+                .iter()
+                .all(|k| state.depacketizer.params().get(*k).is_some());
+    }
+
     pub fn process_rtp_packet(
         &self,
         obj: &gst_rtp::RTPBaseDepayload,
         rtp: &gst_rtp::RTPBuffer<gst_rtp::rtp_buffer::Readable>,
     ) -> Option<gst::Buffer> {
         let inbuf = rtp.buffer();
+        // Checked between access units only (the flag test takes the pad's
+        // lock), so a unit is never assembled in two formats.
+        if self.at_boundary.load(Ordering::Relaxed) && obj.src_pad().check_reconfigure() {
+            self.renegotiate(obj);
+        }
         let mut guard = lock(&self.state);
         let state = &mut *guard;
         // Not `rtp.payload()`: gstreamer-rs hands subclasses a copy of the
@@ -385,6 +431,8 @@ impl<C: NalCodec> NalDepayBase<C> {
             post = state.stats.post_due(self.common.stats_interval_ms(), now);
         }
         state.gathered = gathered;
+        self.at_boundary
+            .store(state.assembly.is_empty(), Ordering::Relaxed);
         drop(guard);
         if post {
             self.common.post_stats(obj.upcast_ref(), self.stats(obj));
