@@ -356,12 +356,10 @@ unsafe fn parkable(buf: *mut ffi::GstBuffer) -> bool {
         return false;
     }
     let mem = ffi::gst_buffer_peek_memory(buf, 0);
-    match memory::as_pool_memory(mem) {
-        // Someone else still holding the memory: never recycle it; the block
-        // returns when that reference drops.
-        Some(pm) => (*mem).mini_object.refcount == 1 && (*pm).block.is_some(),
-        None => false,
-    }
+    // `as_pool_memory` only accepts root memories that own a block. Someone
+    // else still holding the memory: never recycle it; the block returns
+    // when that reference drops.
+    memory::as_pool_memory(mem).is_some() && (*mem).mini_object.refcount == 1
 }
 
 /// Park a reset, [`parkable`] buffer whose single reference the caller gives

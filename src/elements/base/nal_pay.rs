@@ -444,6 +444,7 @@ fn outcaps_structure<C: NalCodec>(state: &PayState<C>) -> gst::Structure {
         s.set(*field, *value);
     }
     let params = state.packetizer.params();
+    let mut has_sprop = false;
     for (field, kinds) in C::SPROP_FIELDS {
         let forced = state
             .forced_sprop
@@ -451,19 +452,18 @@ fn outcaps_structure<C: NalCodec>(state: &PayState<C>) -> gst::Structure {
             .filter(|_| *field == "sprop-parameter-sets");
         if let Some(sprop) = forced {
             s.set(*field, sprop);
+            has_sprop = true;
         } else if let Some(encoded) = kinds
             .iter()
             .map(|k| params.get(*k).map(|n| glib::base64_encode(n).to_string()))
             .collect::<Option<Vec<_>>>()
         {
             s.set(*field, encoded.join(","));
+            has_sprop = true;
         }
     }
     // Like rtph264pay: only next to parameter sets.
-    if let Some(id) = state
-        .profile_level
-        .filter(|_| s.n_fields() > C::RTP_CAPS_FIXED.len())
-    {
+    if let Some(id) = state.profile_level.filter(|_| has_sprop) {
         s.set(
             "profile-level-id",
             format!("{:02x}{:02x}{:02x}", id[0], id[1], id[2]),
