@@ -408,11 +408,14 @@ impl Monitor {
         }
         w.last_update = Some(now);
         w.last_packets = sample.packets;
-        println!("{}", sample.line(now.duration_since(self.start)));
+        // Publish before printing: whoever reads the line (a test, a
+        // person) may scrape /metrics at once and must find this sample.
+        let line = sample.line(now.duration_since(self.start));
         self.shared
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name.to_string(), sample);
+        println!("{line}");
     }
 
     /// The once-a-second tick: poll the elements that do not post (or have
