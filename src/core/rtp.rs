@@ -67,6 +67,51 @@ pub fn write_header(out: &mut [u8], marker: bool, pt: u8, seq: u16, ts: u32, ssr
     out[8..12].copy_from_slice(&ssrc.to_be_bytes());
 }
 
+/// What every header of one output list shares: the bulk pass writes these
+/// with a running sequence number.
+#[derive(Clone, Copy, Debug)]
+pub struct HeaderFields<'a> {
+    pub pt: u8,
+    pub ssrc: u32,
+    pub timestamp: u32,
+    /// Contributing sources (at most 15 are written).
+    pub csrc: &'a [u32],
+    /// A complete header extension block (the 4-byte profile/length word and
+    /// its 32-bit aligned data), or empty.
+    pub extension: &'a [u8],
+}
+
+impl HeaderFields<'_> {
+    /// Bytes of the header these fields make.
+    #[inline]
+    pub fn len(&self) -> usize {
+        RTP_HEADER_LEN + 4 * self.csrc.len().min(15) + self.extension.len()
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Write the header into `out[..self.len()]`; returns its length.
+    #[inline]
+    pub fn write(&self, out: &mut [u8], marker: bool, seq: u16) -> usize {
+        write_header(out, marker, self.pt, seq, self.timestamp, self.ssrc);
+        let cc = self.csrc.len().min(15);
+        if cc == 0 && self.extension.is_empty() {
+            return RTP_HEADER_LEN;
+        }
+        out[0] |= cc as u8 | if self.extension.is_empty() { 0 } else { 0x10 };
+        let mut at = RTP_HEADER_LEN;
+        for c in &self.csrc[..cc] {
+            out[at..at + 4].copy_from_slice(&c.to_be_bytes());
+            at += 4;
+        }
+        out[at..at + self.extension.len()].copy_from_slice(self.extension);
+        at + self.extension.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +155,27 @@ mod tests {
         let mut ext = [0u8; 14];
         ext[0] = 0x90;
         assert_eq!(parse(&ext), Err(RtpError::Truncated));
+    }
+
+    #[test]
+    fn header_fields_with_csrc_and_extension_parse_back() {
+        let ext = [0xbe, 0xde, 0, 1, 0x51, 0x00, 0x07, 0];
+        let fields = HeaderFields {
+            pt: 96,
+            ssrc: 7,
+            timestamp: 90_000,
+            csrc: &[1, 2],
+            extension: &ext,
+        };
+        let mut buf = vec![0u8; fields.len() + 3];
+        assert_eq!(fields.write(&mut buf, true, 65535), 12 + 8 + 8);
+        buf[28..].copy_from_slice(b"abc");
+        let pkt = rtp_types::RtpPacket::parse(&buf[..]).unwrap();
+        assert_eq!(pkt.csrc().collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(pkt.extension(), Some((0xbede, &ext[4..])));
+        assert_eq!(pkt.sequence_number(), 65535);
+        assert!(pkt.marker_bit());
+        assert_eq!(pkt.payload(), b"abc");
     }
 
     proptest! {

@@ -3,6 +3,7 @@
 pub mod element_macros;
 pub mod nal_depay;
 pub mod nal_pay;
+pub mod pay;
 #[cfg(test)]
 pub mod pay_fast_path_tests;
 pub mod pooled_au;

@@ -1,21 +1,16 @@
-//! Shared implementation of the NAL-unit payloaders (H.264, H.265): caps,
-//! properties, and building one buffer list per input buffer from the core
-//! packetizer's plan — pooled header memory + the input's memory shared.
+//! What the NAL-unit payloaders (H.264, H.265) share on top of
+//! `GstRtpFastBasePay`: their properties, input formats, and turning the
+//! core packetizer's plan into `OutPacket`s for the base class to push.
 
-use super::stats::{parent_stats, ElementStats};
-use super::{lock, ElementCommon};
+use super::lock;
+use super::pay::{OutPacket, RtpFastBasePay};
 use crate::core::nal::{length_prefixed_nals, NalCodec};
-
-use crate::core::packetizer::{AggregateMode, NalPacketizer, Packet, PayConfig};
-use crate::core::rtp::{write_header, RTP_HEADER_LEN};
-use crate::core::simd::SimdLevel;
+use crate::core::packetizer::{AggregateMode, NalPacketizer, PayConfig};
 use crate::core::startcode::nal_units;
-use crate::elements::SimdMode;
 use gst::glib;
 use gst::prelude::*;
-use gst_rtp::prelude::*;
+use gst::subclass::prelude::*;
 use std::sync::{LazyLock, Mutex};
-use std::time::Instant;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -25,24 +20,12 @@ pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct PaySettings {
     pub aggregate: AggregateMode,
     pub config_interval: i32,
-    pub simd: SimdMode,
     /// H.264 only: `sprop-parameter-sets` forced by the application.
     pub sprop: Option<String>,
-}
-
-impl Default for PaySettings {
-    fn default() -> Self {
-        PaySettings {
-            aggregate: AggregateMode::None,
-            config_interval: 0,
-            simd: SimdMode::Auto,
-            sprop: None,
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,33 +44,30 @@ pub struct PayState<C: NalCodec> {
     profile_level: Option<[u8; 3]>,
     input: InputFormat,
     au_aligned: bool,
-    segment: gst::FormattedSegment<gst::ClockTime>,
-    simd: SimdLevel,
-    pub stats: ElementStats,
+    /// PTS/DTS of the last input, for packets pushed at EOS.
+    last_pts: Option<gst::ClockTime>,
+    last_dts: Option<gst::ClockTime>,
 }
 
-pub struct NalPayBase<C: NalCodec> {
-    pub common: ElementCommon,
+/// The NAL payloader part of an element (its imp holds one).
+pub struct NalPay<C: NalCodec> {
     pub settings: Mutex<PaySettings>,
     pub state: Mutex<PayState<C>>,
 }
 
-impl<C: NalCodec> Default for NalPayBase<C> {
+impl<C: NalCodec> Default for NalPay<C> {
     fn default() -> Self {
-        let settings = PaySettings::default();
-        NalPayBase {
-            common: ElementCommon::default(),
+        NalPay {
             state: Mutex::new(PayState {
                 packetizer: NalPacketizer::new(PayConfig::default()),
                 forced_sprop: None,
                 profile_level: None,
                 input: InputFormat::ByteStream,
                 au_aligned: true,
-                segment: gst::FormattedSegment::new(),
-                simd: SimdLevel::resolve(settings.simd.requested()).0,
-                stats: ElementStats::default(),
+                last_pts: None,
+                last_dts: None,
             }),
-            settings: Mutex::new(settings),
+            settings: Mutex::new(PaySettings::default()),
         }
     }
 }
@@ -104,9 +84,9 @@ pub fn pad_templates<C: NalCodec>() -> Vec<gst::PadTemplate> {
 }
 
 /// Properties every NAL payloader has besides the base class's:
-/// `aggregate-mode` (its enum type is per codec) comes first, then ours.
+/// `aggregate-mode` (its enum type is per codec) and `config-interval`.
 pub fn properties(aggregate_mode: glib::ParamSpec) -> Vec<glib::ParamSpec> {
-    let mut v = vec![
+    vec![
         aggregate_mode,
         glib::ParamSpecInt::builder("config-interval")
             .nick("Parameter set interval")
@@ -119,11 +99,7 @@ pub fn properties(aggregate_mode: glib::ParamSpec) -> Vec<glib::ParamSpec> {
             .default_value(0)
             .mutable_playing()
             .build(),
-    ];
-    v.extend(super::common_properties(
-        "SIMD level for start-code scanning (auto honours RSRTPFAST_SIMD)",
-    ));
-    v
+    ]
 }
 
 /// The deprecated `sprop-parameter-sets` property rtph264pay has.
@@ -137,59 +113,18 @@ pub fn sprop_parameter_sets_property() -> glib::ParamSpec {
         .build()
 }
 
-impl<C: NalCodec> NalPayBase<C> {
-    /// `aggregate-mode` as a value of the element's own enum type.
-    pub fn aggregate_value(&self, pspec: &glib::ParamSpec) -> glib::Value {
-        let class = glib::EnumClass::with_type(pspec.value_type()).expect("aggregate-mode enum");
-        class
-            .to_value(lock(&self.settings).aggregate as i32)
-            .expect("aggregate-mode value")
-    }
-
-    pub fn set_aggregate_value(&self, value: &glib::Value) {
-        let v = glib::EnumValue::from_value(value).map_or(0, |(_, v)| v.value());
-        self.set_aggregate(AggregateMode::from_value(v));
-    }
-
-    pub fn set_common_property(
-        &self,
-        obj: &gst_rtp::RTPBasePayload,
-        value: &glib::Value,
-        pspec: &glib::ParamSpec,
-    ) {
-        if self.common.set_property(value, pspec) {
-            return;
-        }
+impl<C: NalCodec> NalPay<C> {
+    pub fn set_property(&self, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut settings = lock(&self.settings);
         match pspec.name() {
-            "config-interval" => settings.config_interval = value.get().unwrap(),
-            "simd" => {
-                settings.simd = value.get().unwrap();
-                let (level, fell_back) = SimdLevel::resolve(settings.simd.requested());
-                if fell_back {
-                    gst::warning!(
-                        CAT,
-                        obj = obj,
-                        "SIMD level {:?} not available here, using {}",
-                        settings.simd,
-                        level.nick()
-                    );
-                }
-                lock(&self.state).simd = level;
+            "aggregate-mode" => {
+                let v = glib::EnumValue::from_value(value).map_or(0, |(_, v)| v.value());
+                settings.aggregate = AggregateMode::from_value(v);
             }
+            "config-interval" => settings.config_interval = value.get().unwrap(),
             "sprop-parameter-sets" => settings.sprop = value.get().unwrap(),
-            _ => unimplemented!("property {}", pspec.name()),
+            other => unreachable!("property {other}"),
         }
-        self.apply_settings(&settings);
-    }
-
-    pub fn set_aggregate(&self, mode: AggregateMode) {
-        let mut settings = lock(&self.settings);
-        settings.aggregate = mode;
-        self.apply_settings(&settings);
-    }
-
-    fn apply_settings(&self, settings: &PaySettings) {
         let mut state = lock(&self.state);
         let mut cfg = state.packetizer.config();
         cfg.aggregate = settings.aggregate;
@@ -198,35 +133,28 @@ impl<C: NalCodec> NalPayBase<C> {
         state.forced_sprop.clone_from(&settings.sprop);
     }
 
-    pub fn common_property(
-        &self,
-        obj: &gst_rtp::RTPBasePayload,
-        pspec: &glib::ParamSpec,
-    ) -> glib::Value {
-        if let Some(v) = self.common.property(pspec) {
-            return v;
-        }
+    pub fn property(&self, pspec: &glib::ParamSpec) -> glib::Value {
         let settings = lock(&self.settings);
         match pspec.name() {
+            "aggregate-mode" => {
+                // The element's own enum type, same values as ours.
+                let class = glib::EnumClass::with_type(pspec.value_type()).expect("enum type");
+                class
+                    .to_value(settings.aggregate as i32)
+                    .expect("aggregate-mode value")
+            }
             "config-interval" => settings.config_interval.to_value(),
-            "simd" => settings.simd.to_value(),
             "sprop-parameter-sets" => settings.sprop.to_value(),
-            "stats" => self.stats(obj).to_value(),
-            _ => unimplemented!("property {}", pspec.name()),
+            other => unreachable!("property {other}"),
         }
-    }
-
-    fn stats(&self, obj: &gst_rtp::RTPBasePayload) -> gst::Structure {
-        let base = parent_stats(obj, gst_rtp::RTPBasePayload::static_type());
-        let state = lock(&self.state);
-        state.stats.to_structure(base, state.simd)
     }
 
     pub fn set_caps(
         &self,
-        obj: &gst_rtp::RTPBasePayload,
+        obj: &RtpFastBasePay,
         caps: &gst::Caps,
     ) -> Result<(), gst::LoggableError> {
+        let base = obj.imp();
         let s = caps
             .structure(0)
             .ok_or_else(|| gst::loggable_error!(CAT, "not-negotiated: empty caps"))?;
@@ -279,26 +207,24 @@ impl<C: NalCodec> NalPayBase<C> {
             }
         };
         state.au_aligned = alignment != "nal";
-        obj.set_options("video", true, C::ENCODING_NAME, 90000);
         state.packetizer.take_params_changed();
         let outcaps = outcaps_structure(&state);
         drop(state);
-        obj.set_outcaps(Some(&outcaps)).map_err(|_| {
-            gst::loggable_error!(CAT, "not-negotiated: downstream refused {}", outcaps)
-        })
+        base.set_options("video", C::ENCODING_NAME, 90000);
+        base.set_outcaps(&outcaps)
     }
 
     pub fn handle_buffer(
         &self,
-        obj: &gst_rtp::RTPBasePayload,
+        obj: &RtpFastBasePay,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let base = obj.imp();
+        let mtu = base.plan_mtu();
+        let simd = base.simd_level();
+        let running_time = base.running_time(buffer.pts()).map(|t| t.nseconds());
         let mut guard = lock(&self.state);
         let state = &mut *guard;
-        // One buffer is a whole frame here: timing each costs well under 2%.
-        let timer = state.stats.sample_now(1).then(Instant::now);
-        state.stats.buffers_in += 1;
-        let mtu = obj.mtu() as usize;
         if state.packetizer.config().mtu != mtu {
             let mut cfg = state.packetizer.config();
             cfg.mtu = mtu;
@@ -314,7 +240,7 @@ impl<C: NalCodec> NalPayBase<C> {
         })?;
         let data = map.as_slice();
         if data.len() > NalPacketizer::<C>::MAX_INPUT {
-            state.stats.malformed += 1;
+            base.count_malformed();
             gst::warning!(
                 CAT,
                 obj = obj,
@@ -323,14 +249,12 @@ impl<C: NalCodec> NalPayBase<C> {
             );
             return Ok(gst::FlowSuccess::Ok);
         }
-        let running_time = buffer
-            .pts()
-            .and_then(|pts| state.segment.to_running_time(pts))
-            .map(|t| t.nseconds());
+        state.last_pts = buffer.pts();
+        state.last_dts = buffer.dts();
         state.packetizer.begin_for(data.len());
         match state.input {
             InputFormat::ByteStream => {
-                for range in nal_units(data, state.simd) {
+                for range in nal_units(data, simd) {
                     state.packetizer.push_nal(data, range, running_time);
                 }
             }
@@ -339,7 +263,7 @@ impl<C: NalCodec> NalPayBase<C> {
                     match range {
                         Ok(range) => state.packetizer.push_nal(data, range, running_time),
                         Err(()) => {
-                            state.stats.malformed += 1;
+                            base.count_malformed();
                             gst::warning!(
                                 CAT,
                                 obj = obj,
@@ -357,30 +281,24 @@ impl<C: NalCodec> NalPayBase<C> {
             .packetizer
             .take_params_changed()
             .then(|| outcaps_structure(state));
-        let list = build_list(
-            state.packetizer.packets(),
-            state.packetizer.scratch(),
+        let scratch = state.packetizer.scratch();
+        let list = base.build_list(
             Some(&buffer),
-            &mut state.stats,
+            buffer.pts(),
+            buffer.dts(),
+            state.packetizer.packets().iter().map(|p| OutPacket {
+                marker: p.marker,
+                inline: &scratch[p.inline()],
+                payload: p.payload(),
+            }),
         )?;
         state.packetizer.release_large();
-        let n_packets = list.len();
-        let mut post = false;
-        if let Some(t) = timer {
-            let now = Instant::now();
-            if n_packets > 0 {
-                let ns = now.duration_since(t).as_nanos() as u64 / n_packets as u64;
-                state.stats.window.record(ns.min(u32::MAX as u64) as u32);
-            }
-            post = state.stats.post_due(self.common.stats_interval_ms(), now);
-        }
         drop(map);
+        // Caps and the push happen without our lock: downstream may call
+        // back into the element (properties, upstream events).
         drop(guard);
-        if post {
-            self.common.post_stats(obj.upcast_ref(), self.stats(obj));
-        }
         if let Some(caps) = new_caps {
-            if obj.set_outcaps(Some(&caps)).is_err() {
+            if base.set_outcaps(&caps).is_err() {
                 gst::warning!(
                     CAT,
                     obj = obj,
@@ -388,52 +306,40 @@ impl<C: NalCodec> NalPayBase<C> {
                 );
             }
         }
-        if n_packets == 0 {
-            return Ok(gst::FlowSuccess::Ok);
-        }
-        obj.push_list(list)
-    }
-
-    /// Called before the base class handles the event.
-    pub fn sink_event(
-        &self,
-        obj: &gst_rtp::RTPBasePayload,
-        event: &gst::Event,
-    ) -> Option<Result<gst::FlowSuccess, gst::FlowError>> {
-        match event.view() {
-            gst::EventView::Segment(seg) => {
-                if let Ok(seg) = seg.segment().clone().downcast::<gst::ClockTime>() {
-                    lock(&self.state).segment = seg;
-                }
-                None
-            }
-            gst::EventView::FlushStop(_) => {
-                lock(&self.state).packetizer.reset();
-                None
-            }
-            gst::EventView::Eos(_) => Some(self.drain(obj)),
-            _ => None,
+        match list {
+            Some(list) => base.push_list(list),
+            None => Ok(gst::FlowSuccess::Ok),
         }
     }
 
     /// Push a pending aggregation packet (EOS).
-    fn drain(&self, obj: &gst_rtp::RTPBasePayload) -> Result<gst::FlowSuccess, gst::FlowError> {
+    pub fn drain(&self, obj: &RtpFastBasePay) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let base = obj.imp();
         let mut guard = lock(&self.state);
         let state = &mut *guard;
         state.packetizer.begin();
         state.packetizer.end_au();
-        if state.packetizer.packets().is_empty() {
-            return Ok(gst::FlowSuccess::Ok);
-        }
+        let scratch = state.packetizer.scratch();
         // Aggregated bytes are all inline: no input buffer to share from.
-        let list = build_list(
-            state.packetizer.packets(),
-            state.packetizer.scratch(),
+        let list = base.build_list(
             None,
-            &mut state.stats,
+            state.last_pts,
+            state.last_dts,
+            state.packetizer.packets().iter().map(|p| OutPacket {
+                marker: p.marker,
+                inline: &scratch[p.inline()],
+                payload: 0..0,
+            }),
         )?;
         drop(guard);
-        obj.push_list(list)
+        match list {
+            Some(list) => base.push_list(list),
+            None => Ok(gst::FlowSuccess::Ok),
+        }
+    }
+
+    pub fn flush(&self) {
+        lock(&self.state).packetizer.reset();
     }
 }
 
@@ -473,63 +379,4 @@ fn outcaps_structure<C: NalCodec>(state: &PayState<C>) -> gst::Structure {
         }
     }
     s
-}
-
-/// One buffer list of RTP packets from the packetizer's plan: pooled header
-/// memory (RTP header + inline bytes), then `input[payload]` as a recycled
-/// zero-copy view (see `pool::PayloadViews`).
-fn build_list(
-    packets: &[Packet],
-    scratch: &[u8],
-    input: Option<&gst::Buffer>,
-    stats: &mut ElementStats,
-) -> Result<gst::BufferList, gst::FlowError> {
-    let mut list = gst::BufferList::new_sized(packets.len());
-    let list_ref = list.get_mut().unwrap();
-    // One memory (what encoders and parsers push): views on it. Several:
-    // `copy_region` finds the memories each range spans.
-    let views = input
-        .filter(|b| b.n_memory() == 1)
-        .map(|b| crate::pool::PayloadViews::new(b.peek_memory(0)));
-    for pkt in packets {
-        // Pooled header memory: seq/timestamp/ssrc/pt are the base class's
-        // to write in push_list.
-        let mut out = crate::pool::acquire_filled(RTP_HEADER_LEN + pkt.inline().len(), |m| {
-            write_header(m, pkt.marker, 0, 0, 0, 0);
-            m[RTP_HEADER_LEN..].copy_from_slice(&scratch[pkt.inline()]);
-        });
-        let out_ref = out.get_mut().unwrap();
-        if let Some(input) = input {
-            let payload = pkt.payload();
-            if !payload.is_empty() {
-                match &views {
-                    Some(views) => out_ref.append_memory(views.view(payload)),
-                    None => append_region(out_ref, input, payload)?,
-                }
-            }
-            out_ref.set_pts(input.pts());
-            out_ref.set_dts(input.dts());
-        }
-        stats.bytes += (RTP_HEADER_LEN + pkt.payload_len()) as u64;
-        list_ref.add(out);
-    }
-    stats.packets += packets.len() as u64;
-    stats.units_out += packets.len() as u64;
-    Ok(list)
-}
-
-/// Append `input[range]` of a multi-memory input to `out` as shared
-/// memories (no copy).
-fn append_region(
-    out: &mut gst::BufferRef,
-    input: &gst::Buffer,
-    range: std::ops::Range<usize>,
-) -> Result<(), gst::FlowError> {
-    let region = input
-        .copy_region(gst::BufferCopyFlags::MEMORY, range)
-        .map_err(|_| gst::FlowError::Error)?;
-    for mem in region.iter_memories_owned() {
-        out.append_memory(mem);
-    }
-    Ok(())
 }

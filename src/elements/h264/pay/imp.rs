@@ -1,12 +1,88 @@
-use crate::elements::base::element_macros::nal_payloader_imp;
+//! `rtpfasth264pay`: a NAL payloader on `GstRtpFastBasePay`.
 
-nal_payloader_imp! {
-    type: RtpFastH264Pay,
-    codec: crate::core::nal::H264,
-    gtype: "GstRtpFastH264Pay",
-    aggregate_enum: super::AggregateMode,
-    aggregate_blurb: "Bundle suitable SPS/PPS NAL units into STAP-A aggregate packets",
-    long_name: "RTP H264 payloader (rsrtpfast)",
-    description: "Payload-encode H264 video into RTP packets (RFC 6184), drop-in for rtph264pay",
-    extra_properties: [crate::elements::base::nal_pay::sprop_parameter_sets_property()],
+use crate::core::nal::H264;
+use crate::elements::base::nal_pay::{self, NalPay};
+use crate::elements::base::pay::{RtpFastBasePay, RtpFastBasePayImpl};
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use std::sync::LazyLock;
+
+#[derive(Default)]
+pub struct RtpFastH264Pay {
+    nal: NalPay<H264>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for RtpFastH264Pay {
+    const NAME: &'static str = "GstRtpFastH264Pay";
+    type Type = super::RtpFastH264Pay;
+    type ParentType = RtpFastBasePay;
+}
+
+impl ObjectImpl for RtpFastH264Pay {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let aggregate = glib::ParamSpecEnum::builder_with_default(
+                "aggregate-mode",
+                super::AggregateMode::default(),
+            )
+            .nick("Attempt to use aggregate packets")
+            .blurb("Bundle suitable SPS/PPS NAL units into STAP-A aggregate packets")
+            .mutable_playing()
+            .build();
+            let mut v = nal_pay::properties(aggregate);
+            v.extend([nal_pay::sprop_parameter_sets_property()]);
+            v
+        });
+        PROPS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        self.nal.set_property(value, pspec);
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        self.nal.property(pspec)
+    }
+}
+
+impl GstObjectImpl for RtpFastH264Pay {}
+
+impl ElementImpl for RtpFastH264Pay {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "RTP H264 payloader (rsrtpfast)",
+                "Codec/Payloader/Network/RTP",
+                "Payload-encode H264 video into RTP packets (RFC 6184), drop-in for rtph264pay",
+                "rsrtpfast developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(nal_pay::pad_templates::<H264>);
+        TEMPLATES.as_ref()
+    }
+}
+
+impl RtpFastBasePayImpl for RtpFastH264Pay {
+    fn set_sink_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        self.nal.set_caps(self.obj().upcast_ref(), caps)
+    }
+
+    fn handle_buffer(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.nal.handle_buffer(self.obj().upcast_ref(), buffer)
+    }
+
+    fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.nal.drain(self.obj().upcast_ref())
+    }
+
+    fn flush(&self) {
+        self.nal.flush()
+    }
 }

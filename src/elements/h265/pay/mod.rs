@@ -6,7 +6,7 @@ mod performance;
 
 glib::wrapper! {
     pub struct RtpFastH265Pay(ObjectSubclass<imp::RtpFastH265Pay>)
-        @extends gst_rtp::RTPBasePayload, gst::Element, gst::Object;
+        @extends crate::elements::base::pay::RtpFastBasePay, gst::Element, gst::Object;
 }
 
 /// `aggregate-mode`, same values and nicks as rtph265pay's.

@@ -1,0 +1,112 @@
+//! `GstRtpFastBasePay`: the abstract base class of every rsrtpfast
+//! payloader (a GstElement, not GstRTPBasePayload).
+//!
+//! It owns what every payloader shares, with GstRTPBasePayload's property
+//! names, types, defaults and signals: pads and negotiation of the output
+//! caps with downstream, seqnum / timestamp / ssrc / pt, segment to RTP time,
+//! CSRCs from `source-info`, header extensions, `stats`, and building the
+//! output: a format hands it a plan of packets (inline bytes + a range of the
+//! input) and the base writes every header of the list in one pass into
+//! pooled memory and pushes one buffer list.
+//!
+//! A format implements [`RtpFastBasePayImpl`] and reaches the base through
+//! `self.obj().upcast_ref::<RtpFastBasePay>().imp()`.
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+pub mod imp;
+
+pub use imp::OutPacket;
+
+glib::wrapper! {
+    pub struct RtpFastBasePay(ObjectSubclass<imp::RtpFastBasePay>)
+        @extends gst::Element, gst::Object;
+}
+
+/// What a payloader implements.
+pub trait RtpFastBasePayImpl: ElementImpl + ObjectSubclass<Type: IsA<RtpFastBasePay>> {
+    /// New caps on the sink pad: configure the format and call
+    /// `base().set_options()` and `base().set_outcaps()`.
+    fn set_sink_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError>;
+
+    /// One input buffer: plan its packets and `base().push_packets()` them.
+    fn handle_buffer(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError>;
+
+    /// EOS: push what is still pending.
+    fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    /// FLUSH_STOP: forget pending data.
+    fn flush(&self) {}
+
+    /// The sink pad's CAPS query: what upstream may send, knowing what
+    /// downstream accepts (`allowed`, the src pad peer's caps). Default: the
+    /// template, filtered.
+    fn sink_caps(
+        &self,
+        template: &gst::Caps,
+        _allowed: Option<&gst::Caps>,
+        filter: Option<&gst::Caps>,
+    ) -> gst::Caps {
+        match filter {
+            Some(f) => f.intersect_with_mode(template, gst::CapsIntersectMode::First),
+            None => template.clone(),
+        }
+    }
+}
+
+/// Class struct: the format's entry points, filled in `class_init`.
+#[repr(C)]
+pub struct Class {
+    parent: gst::ffi::GstElementClass,
+    set_sink_caps: fn(&RtpFastBasePay, &gst::Caps) -> Result<(), gst::LoggableError>,
+    handle_buffer: fn(&RtpFastBasePay, gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError>,
+    drain: fn(&RtpFastBasePay) -> Result<gst::FlowSuccess, gst::FlowError>,
+    flush: fn(&RtpFastBasePay),
+    sink_caps: fn(&RtpFastBasePay, &gst::Caps, Option<&gst::Caps>, Option<&gst::Caps>) -> gst::Caps,
+}
+
+// SAFETY: FFI edge. `Class` starts with the parent's class struct, as GObject
+// requires, and is the class struct of `imp::RtpFastBasePay`.
+unsafe impl ClassStruct for Class {
+    type Type = imp::RtpFastBasePay;
+}
+
+impl std::ops::Deref for Class {
+    type Target = glib::Class<gst::Element>;
+
+    fn deref(&self) -> &Self::Target {
+        // SAFETY: FFI edge. `parent` is a GstElementClass, the first field of
+        // a `#[repr(C)]` struct, which is what glib::Class<Element> wraps.
+        unsafe { &*(&self.parent as *const _ as *const _) }
+    }
+}
+
+// SAFETY: FFI edge. class_init chains up first and then only stores Rust
+// function pointers in our own class struct fields.
+unsafe impl<T: RtpFastBasePayImpl> IsSubclassable<T> for RtpFastBasePay {
+    fn class_init(class: &mut glib::Class<Self>) {
+        Self::parent_class_init::<T>(class);
+        let class = class.as_mut();
+        // SAFETY (all below): the instance is a `T::Type`, the subclass this
+        // class struct was initialised for.
+        class.set_sink_caps =
+            |obj, caps| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().set_sink_caps(caps) };
+        class.handle_buffer =
+            |obj, buf| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().handle_buffer(buf) };
+        class.drain = |obj| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().drain() };
+        class.flush = |obj| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().flush() };
+        class.sink_caps = |obj, templ, allowed, filter| unsafe {
+            obj.unsafe_cast_ref::<T::Type>()
+                .imp()
+                .sink_caps(templ, allowed, filter)
+        };
+    }
+}
+
+pub fn register_type() -> glib::Type {
+    RtpFastBasePay::static_type()
+}
