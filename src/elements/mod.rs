@@ -2,12 +2,15 @@
 //! pay/depay bases in `base/`.
 
 use gst::glib;
+use gst::prelude::*;
 
 pub mod base;
 pub mod h264;
 pub mod h265;
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    // The abstract base classes, documented as plugin API like GStreamer's.
+    base::pay::RtpFastBasePay::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     h264::register(plugin)?;
     h265::register(plugin)?;
     Ok(())

@@ -97,7 +97,6 @@ pub fn properties(aggregate_mode: glib::ParamSpec) -> Vec<glib::ParamSpec> {
             .minimum(-1)
             .maximum(3600)
             .default_value(0)
-            .mutable_playing()
             .build(),
     ]
 }

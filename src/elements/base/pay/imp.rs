@@ -955,8 +955,7 @@ impl RtpFastBasePay {
         let now = Instant::now();
         let mut s = lock(&self.state);
         let n = s.stats.packets - packets_before;
-        if n > 0 {
-            let ns = now.duration_since(start).as_nanos() as u64 / n;
+        if let Some(ns) = (now.duration_since(start).as_nanos() as u64).checked_div(n) {
             s.stats.window.record(ns.min(u32::MAX as u64) as u32);
         }
         let post = s.stats.post_due(self.common.stats_interval_ms(), now);
@@ -1272,21 +1271,17 @@ impl RtpFastBasePay {
                 gst::warning!(CAT, imp = self, "could not get extmap uri for field {name}");
                 return false;
             };
-            let mut found = false;
-            for ext in current.iter().filter(|e| e.id() == id) {
+            // The first extension with this id: still the same uri (update
+            // its attributes), or replaced by another one.
+            if let Some(ext) = current.iter().find(|e| e.id() == id) {
                 if ext.uri().as_deref() == Some(uri.as_str()) {
                     if !ext.set_attributes_from_caps(srccaps) {
                         gst::warning!(CAT, imp = self, "failed to configure {}", ext.name());
                         return false;
                     }
-                    found = true;
-                } else {
-                    to_remove.push(ext.clone());
+                    continue;
                 }
-                break;
-            }
-            if found {
-                continue;
+                to_remove.push(ext.clone());
             }
             let ext = self
                 .obj()

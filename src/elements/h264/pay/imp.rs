@@ -29,7 +29,6 @@ impl ObjectImpl for RtpFastH264Pay {
             )
             .nick("Attempt to use aggregate packets")
             .blurb("Bundle suitable SPS/PPS NAL units into STAP-A aggregate packets")
-            .mutable_playing()
             .build();
             let mut v = nal_pay::properties(aggregate);
             v.extend([nal_pay::sprop_parameter_sets_property()]);

@@ -29,7 +29,6 @@ impl ObjectImpl for RtpFastH265Pay {
             )
             .nick("Attempt to use aggregate packets")
             .blurb("Bundle suitable SPS/PPS NAL units into aggregate packets.")
-            .mutable_playing()
             .build();
             let mut v = nal_pay::properties(aggregate);
             v.extend([]);
