@@ -649,6 +649,13 @@ impl RtpFastBasePay {
             }
         };
         let ext_layout = exts.as_ref().map(|e| extension_layout(e, input_meta));
+        let ext_placeholder = ext_layout.map(|(_, unit, block)| {
+            let mut v = vec![0u8; block];
+            let pattern: u16 = if unit == 1 { 0xBEDE } else { 0x1000 };
+            v[..2].copy_from_slice(&pattern.to_be_bytes());
+            v[2..4].copy_from_slice(&(((block - 4) / 4) as u16).to_be_bytes());
+            v
+        });
 
         let mut list = gst::BufferList::new_sized(packets.len());
         let list_ref = list.get_mut().unwrap();
@@ -660,36 +667,20 @@ impl RtpFastBasePay {
         let mut bytes = 0u64;
         let n = packets.len() as u64;
         for pkt in packets {
-            let mut out = match (&exts, ext_layout) {
-                (None, _) | (_, None) => {
-                    crate::pool::acquire_filled(fields.len() + pkt.inline.len(), |m| {
-                        let at = fields.write(m, pkt.marker, seq);
-                        m[at..].copy_from_slice(pkt.inline);
-                    })
-                }
-                (Some(exts), Some(layout)) => {
-                    let mut out = crate::pool::acquire(fields.len() + layout.2 + pkt.inline.len());
-                    let ext_len =
-                        write_extensions(exts, layout, input_meta, &out, &mut ext_scratch)
-                            .map_err(|err| {
-                                gst::error!(CAT, imp = self, "{err}");
-                                gst::FlowError::Error
-                            })?;
-                    let with_ext = HeaderFields {
-                        extension: &ext_scratch[..ext_len],
-                        ..fields
-                    };
-                    let len = with_ext.len() + pkt.inline.len();
-                    {
-                        let out_ref = out.get_mut().unwrap();
-                        out_ref.set_size(len);
-                        let mut map = out_ref.map_writable().map_err(|_| gst::FlowError::Error)?;
-                        let at = with_ext.write(&mut map, pkt.marker, seq);
-                        map[at..].copy_from_slice(pkt.inline);
-                    }
-                    out
-                }
+            // With extensions: first a complete packet whose extension block
+            // is a zeroed placeholder of the largest size (extensions such as
+            // TWCC map the output as RTP while writing), then the real block.
+            let hdr = match &ext_placeholder {
+                Some(block) => HeaderFields {
+                    extension: block,
+                    ..fields
+                },
+                None => fields,
             };
+            let mut out = crate::pool::acquire_filled(hdr.len() + pkt.inline.len(), |m| {
+                let at = hdr.write(m, pkt.marker, seq);
+                m[at..].copy_from_slice(pkt.inline);
+            });
             let out_ref = out.get_mut().unwrap();
             if let Some(input) = input {
                 if !pkt.payload.is_empty() {
@@ -698,6 +689,27 @@ impl RtpFastBasePay {
                         None => append_region(out_ref, input, pkt.payload)?,
                     }
                 }
+            }
+            if let (Some(exts), Some(layout)) = (&exts, ext_layout) {
+                let ext_len = write_extensions(exts, layout, input_meta, out_ref, &mut ext_scratch)
+                    .map_err(|err| {
+                        gst::error!(CAT, imp = self, "{err}");
+                        gst::FlowError::Error
+                    })?;
+                let with_ext = HeaderFields {
+                    extension: &ext_scratch[..ext_len],
+                    ..fields
+                };
+                let len = with_ext.len() + pkt.inline.len();
+                let mem = out_ref
+                    .peek_memory_mut(0)
+                    .map_err(|_| gst::FlowError::Error)?;
+                {
+                    let mut map = mem.map_writable().map_err(|_| gst::FlowError::Error)?;
+                    let at = with_ext.write(&mut map, pkt.marker, seq);
+                    map[at..len].copy_from_slice(pkt.inline);
+                }
+                mem.resize(0..len);
             }
             bytes += out_ref.size() as u64;
             out_ref.set_pts(pts);
