@@ -111,11 +111,29 @@ macro_rules! nal_payloader_imp {
             }
 
             fn query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
-                // Offer upstream the shared pool and its recycling allocator.
                 if pad.direction() == gst::PadDirection::Sink {
-                    if let gst::QueryViewMut::Allocation(q) = query.view_mut() {
-                        crate::pool::propose_allocation(q);
-                        return true;
+                    match query.view_mut() {
+                        // Offer upstream the shared pool and its recycling allocator.
+                        gst::QueryViewMut::Allocation(q) => {
+                            crate::pool::propose_allocation(q);
+                            return true;
+                        }
+                        // Sink caps follow downstream's profile / level, like stock.
+                        gst::QueryViewMut::Caps(q) => {
+                            let obj = self.obj();
+                            let allowed = gst_rtp::prelude::RTPBasePayloadExtManual::src_pad(&*obj)
+                                .peer_query_caps(None);
+                            let caps = crate::elements::base::profile_caps::nal_sink_caps::<
+                                $codec,
+                            >(
+                                &pad.pad_template_caps(),
+                                Some(&allowed),
+                                q.filter_owned().as_ref(),
+                            );
+                            q.set_result(&caps);
+                            return true;
+                        }
+                        _ => {}
                     }
                 }
                 RTPBasePayloadImplExt::parent_query(self, pad, query)
