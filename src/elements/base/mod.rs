@@ -7,6 +7,7 @@ pub mod pay;
 #[cfg(test)]
 pub mod pay_fast_path_tests;
 pub mod pooled_au;
+pub mod profile_caps;
 pub mod stats;
 
 use crate::core::nal::NalCodec;

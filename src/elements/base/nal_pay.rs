@@ -340,6 +340,16 @@ impl<C: NalCodec> NalPay<C> {
     pub fn flush(&self) {
         lock(&self.state).packetizer.reset();
     }
+
+    /// The sink CAPS query: downstream's profile fields decide the
+    /// profiles and levels upstream may use, as rtph264pay/rtph265pay do.
+    pub fn sink_caps(
+        template: &gst::Caps,
+        allowed: Option<&gst::Caps>,
+        filter: Option<&gst::Caps>,
+    ) -> gst::Caps {
+        super::profile_caps::nal_sink_caps::<C>(template, allowed, filter)
+    }
 }
 
 /// RTP caps fields for the stored (or forced) parameter sets.

@@ -84,4 +84,13 @@ impl RtpFastBasePayImpl for RtpFastH265Pay {
     fn flush(&self) {
         self.nal.flush()
     }
+
+    fn sink_caps(
+        &self,
+        template: &gst::Caps,
+        allowed: Option<&gst::Caps>,
+        filter: Option<&gst::Caps>,
+    ) -> gst::Caps {
+        NalPay::<H265>::sink_caps(template, allowed, filter)
+    }
 }
