@@ -47,7 +47,7 @@ usage: rtp_perf_compare [options]
   --frames N                               use at most N frames of each media (default all)
   --min-packets N                          repeat the input until a round has >= N RTP packets (default 30000)
   --streams N                              instances for resident memory per stream (default 50);
-                                           also reported over an identity instance fed the same
+                                           also reported over an identity instance fed the same way
   --instructions                           also count instructions per packet of the push loop under
                                            valgrind callgrind: stock, ours and (depayloaders) the
                                            floor `valve drop=true` fed the same RTP packets; two
