@@ -153,3 +153,72 @@ fn bad_option_is_an_error() {
     assert_eq!(status.code(), Some(2));
     assert!(stderr.contains("unknown option"));
 }
+
+/// `--instructions` under valgrind callgrind: positive instructions/packet
+/// for stock, ours and (depayloader) the valve floor, and the printed ratios
+/// are the quotients of the printed counts. Few frames: valgrind is ~50x
+/// slower. valgrind is required (scripts/install-deps.sh installs it).
+#[test]
+fn instructions_per_packet_under_callgrind() {
+    match Command::new("valgrind").arg("--version").output() {
+        Ok(o) if o.status.success() => {}
+        other => panic!(
+            "valgrind is required for rtp_perf_compare --instructions and this test \
+             (scripts/install-deps.sh installs it; apt-get install valgrind): {other:?}"
+        ),
+    }
+    let (status, stdout, stderr) = run_tool(&[
+        "--instructions",
+        "--only",
+        "h264pay,h264depay",
+        "--frames",
+        "2",
+        "--rounds",
+        "1",
+        "--min-packets",
+        "1",
+        "--streams",
+        "0",
+    ]);
+    assert!(status.success(), "tool failed: {stderr}\n{stdout}");
+    let table = stdout
+        .split("== summary (instructions/packet")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no instructions summary in:\n{stdout}"));
+    let row = |pair: &str| -> Vec<String> {
+        table
+            .lines()
+            .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .find(|w| w.first().map(String::as_str) == Some(pair))
+            .unwrap_or_else(|| panic!("no {pair} row in:\n{table}"))
+    };
+    let count = |w: &[String], i: usize| -> f64 {
+        let v: f64 = w[i]
+            .parse()
+            .unwrap_or_else(|_| panic!("column {i} not a count: {w:?}"));
+        assert!(v > 0.0, "column {i} not positive: {w:?}");
+        v
+    };
+    let ratio = |w: &[String], i: usize| -> f64 {
+        w[i].strip_suffix('x')
+            .and_then(|r| r.parse().ok())
+            .unwrap_or_else(|| panic!("column {i} not a ratio: {w:?}"))
+    };
+    // Columns: pair, instr stock, instr ours, instr valve, stock/ours,
+    // ours/valve, ns stock, ns ours, ns valve, ns stock/ours.
+    let close = |printed: f64, a: f64, b: f64| {
+        assert!(
+            (printed - a / b).abs() <= 0.006,
+            "printed ratio {printed} != {a}/{b} = {}\n{table}",
+            a / b
+        )
+    };
+    let d = row("h264depay");
+    let (s, o, f) = (count(&d, 1), count(&d, 2), count(&d, 3));
+    close(ratio(&d, 4), s, o);
+    close(ratio(&d, 5), o, f);
+    let p = row("h264pay");
+    let (s, o) = (count(&p, 1), count(&p, 2));
+    assert_eq!(p[3], "-", "payloaders have no floor: {p:?}");
+    close(ratio(&p, 4), s, o);
+}

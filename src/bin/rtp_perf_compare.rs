@@ -8,13 +8,18 @@
 //! Rig (DESIGN.md "driven synchronously pad-to-pad"): no pipeline, no queues;
 //! our src pad -> element -> our counting sink pad, pushes on the main thread.
 //! Input buffers are built before the timed section; only the pushes are
-//! timed with `CLOCK_THREAD_CPUTIME_ID`. Stock and ours (and `identity` for
-//! depayloaders) run interleaved over several rounds, alternating order.
+//! timed with `CLOCK_THREAD_CPUTIME_ID`. Stock and ours (and, for
+//! depayloaders, the floor `valve drop=true` and `identity`) run interleaved
+//! over several rounds, alternating order.
+//! With `--instructions`, each is also counted in instructions per packet
+//! under valgrind callgrind (`instr.rs`): noise-free where the times are not.
 //! Heap allocations are counted by a malloc interposer (`alloc_counter`,
 //! included only in this binary, never in the plugin).
 
 #[path = "../alloc_counter.rs"]
 mod alloc_counter;
+#[path = "rtp_perf_compare/instr.rs"]
+mod instr;
 #[path = "rtp_perf_compare/media.rs"]
 mod media;
 #[path = "rtp_perf_compare/report.rs"]
@@ -24,6 +29,7 @@ mod rig;
 #[path = "rtp_perf_compare/stats.rs"]
 mod stats;
 
+use instr::InstrCount;
 use media::{Media, MediaKind};
 use rig::Input;
 use std::collections::HashMap;
@@ -40,7 +46,13 @@ usage: rtp_perf_compare [options]
   --only LIST                              comma-separated pair names, e.g. h264pay,h264depay
   --frames N                               use at most N frames of each media (default all)
   --min-packets N                          repeat the input until a round has >= N RTP packets (default 30000)
-  --streams N                              instances for resident memory per stream (default 50)
+  --streams N                              instances for resident memory per stream (default 50);
+                                           also reported over an identity instance fed the same way
+  --instructions                           also count instructions per packet of the push loop under
+                                           valgrind callgrind: stock, ours and (depayloaders) the
+                                           floor `valve drop=true` fed the same RTP packets; two
+                                           child runs (input x1, x2), difference / packets
+                                           (pay: RTP out, depay: RTP in); use --frames to keep it short
   --batch-bytes N                          build input in batches of <= N bytes before each timed
                                            batch (default 262144; 0 = whole round up front, cache-cold)
   --media-dir DIR                          media cache (default <target>/rtp_perf_media)
@@ -222,7 +234,12 @@ pub struct Contender {
     pub lat_p50: u64,
     pub lat_p99: u64,
     pub lat_pushes: u64,
+    /// Resident bytes per extra stream of this element.
     pub resident: Option<f64>,
+    /// Resident bytes per extra `identity` stream, measured right after it.
+    pub resident_identity: Option<f64>,
+    /// Instructions per packet (`--instructions`), or why not.
+    pub instr: Option<Result<InstrCount, String>>,
 }
 
 impl Contender {
@@ -243,6 +260,8 @@ impl Contender {
             lat_p99: 0,
             lat_pushes: 0,
             resident: None,
+            resident_identity: None,
+            instr: None,
         }
     }
 
@@ -269,6 +288,19 @@ impl Contender {
 
     pub fn gbps(&self) -> f64 {
         stats::mean(&self.gbps_rounds)
+    }
+
+    /// Resident bytes per extra stream above an identity stream's.
+    pub fn resident_over_identity(&self) -> Option<f64> {
+        Some(self.resident? - self.resident_identity?)
+    }
+
+    /// Instructions per packet, when counted.
+    pub fn instr_per_packet(&self) -> Option<f64> {
+        match &self.instr {
+            Some(Ok(c)) => Some(c.per_packet),
+            _ => None,
+        }
     }
 }
 
@@ -313,10 +345,14 @@ pub struct PairResult {
     pub rtp_caps: String,
     pub stock: Contender,
     pub ours: Contender,
+    /// Depayloaders: `identity` (pushes every packet on again: NOT a floor).
     pub identity: Option<Contender>,
+    /// Depayloaders: `valve drop=true` (one push in, nothing out), the least
+    /// a depayloader fed one packet per push can cost.
+    pub floor: Option<Contender>,
     pub ratio: Option<RatioCi>,
-    pub ours_vs_identity: Option<RatioCi>,
-    pub stock_vs_identity: Option<RatioCi>,
+    pub ours_vs_floor: Option<RatioCi>,
+    pub stock_vs_floor: Option<RatioCi>,
     pub error: Option<String>,
     /// Sanity findings, e.g. stock and ours produced different output counts.
     pub notes: Vec<String>,
@@ -339,6 +375,8 @@ pub struct RunInfo {
     pub batch_bytes: usize,
     pub counter_active: bool,
     pub g_slice_effective: bool,
+    /// `--instructions`: the valgrind version used.
+    pub valgrind: Option<String>,
 }
 
 struct Opts {
@@ -354,6 +392,11 @@ struct Opts {
     streams: usize,
     batch_bytes: usize,
     media_dir: Option<String>,
+    instructions: bool,
+    /// Hidden: `--instr-child PAIR:ROLE:REPS`, the callgrind child.
+    instr_child: Option<(String, String, usize)>,
+    /// Hidden: depayloader input for the child (see `instr::write_rtp_file`).
+    instr_rtp: Option<String>,
 }
 
 fn parse_args() -> Result<Opts, String> {
@@ -370,6 +413,9 @@ fn parse_args() -> Result<Opts, String> {
         streams: 50,
         batch_bytes: 256 * 1024,
         media_dir: None,
+        instructions: false,
+        instr_child: None,
+        instr_rtp: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -424,6 +470,19 @@ fn parse_args() -> Result<Opts, String> {
             "--streams" => o.streams = num(val()?)?,
             "--batch-bytes" => o.batch_bytes = num(val()?)?,
             "--media-dir" => o.media_dir = Some(val()?),
+            "--instructions" => o.instructions = true,
+            "--instr-child" => {
+                let v = val()?;
+                let mut it = v.splitn(3, ':');
+                let (p, r, n) = (it.next(), it.next(), it.next());
+                match (p, r, n.and_then(|n| n.parse::<usize>().ok())) {
+                    (Some(p), Some(r), Some(n)) if n > 0 => {
+                        o.instr_child = Some((p.to_string(), r.to_string(), n))
+                    }
+                    _ => return Err(format!("--instr-child: bad value {v} (PAIR:ROLE:REPS)")),
+                }
+            }
+            "--instr-rtp" => o.instr_rtp = Some(val()?),
             _ => return Err(format!("unknown option {a}\n{USAGE}")),
         }
     }
@@ -619,9 +678,12 @@ fn run_pair(
         identity: spec
             .depay
             .then(|| Contender::new("identity", "identity", Status::Ok)),
+        floor: spec
+            .depay
+            .then(|| Contender::new("valve", "valve", Status::Ok)),
         ratio: None,
-        ours_vs_identity: None,
-        stock_vs_identity: None,
+        ours_vs_floor: None,
+        stock_vs_floor: None,
         error: None,
         notes: Vec::new(),
     };
@@ -648,12 +710,30 @@ fn run_pair(
             ));
         }
     }
+    if let (Some(Ok(s)), Some(Ok(o))) = (&res.stock.instr, &res.ours.instr) {
+        if s.packets != o.packets {
+            res.notes.push(format!(
+                "instruction runs counted different packets: stock {:?} vs ours {:?}",
+                s.packets, o.packets
+            ));
+        }
+    }
     res.ratio = ratio_ci(&res.stock, &res.ours);
-    if let Some(i) = &res.identity {
-        res.ours_vs_identity = ratio_ci(&res.ours, i);
-        res.stock_vs_identity = ratio_ci(&res.stock, i);
+    if let Some(f) = &res.floor {
+        res.ours_vs_floor = ratio_ci(&res.ours, f);
+        res.stock_vs_floor = ratio_ci(&res.stock, f);
     }
     res
+}
+
+/// Element properties for a contender: the pair's for stock and ours,
+/// `drop=true` for the valve floor, none for identity.
+fn role_props<'a>(role: &str, pair_props: &'a [(&'a str, u32)]) -> &'a [(&'a str, u32)] {
+    match role {
+        "identity" => &[],
+        "valve" => &[("drop", 1)],
+        _ => pair_props,
+    }
 }
 
 fn measure_pair(
@@ -698,22 +778,21 @@ fn measure_pair(
     };
 
     let mut contenders: Vec<&mut Contender> = vec![&mut res.stock, &mut res.ours];
+    if let Some(f) = res.floor.as_mut() {
+        contenders.push(f);
+    }
     if let Some(i) = res.identity.as_mut() {
         contenders.push(i);
     }
     let n = contenders.len();
     for round in 0..opts.rounds {
         for j in 0..n {
-            // Alternate the order every round (A B I, B I A, ...).
+            // Alternate the order every round (A B V I, B V I A, ...).
             let c = &mut *contenders[(j + round) % n];
             if !c.ok() {
                 continue;
             }
-            let props = if c.role == "identity" {
-                &[][..]
-            } else {
-                &props[..]
-            };
+            let props = role_props(c.role, &props);
             match rig::timed_pass(&c.element, props, &caps, &inputs, warm) {
                 Ok(r) => {
                     let (pk, by) = if spec.depay {
@@ -739,11 +818,7 @@ fn measure_pair(
             continue;
         }
         c.allocs_per_packet = stats::mean(&c.alloc_rounds);
-        let props = if c.role == "identity" {
-            &[][..]
-        } else {
-            &props[..]
-        };
+        let props = role_props(c.role, &props);
         match rig::latency_pass(&c.element, props, &caps, &inputs, warm) {
             Ok(lat) => {
                 c.lat_p50 = stats::percentile(&lat, 50.0);
@@ -754,20 +829,100 @@ fn measure_pair(
         }
     }
     for c in contenders.iter_mut() {
-        if !c.ok() || opts.streams == 0 {
+        // Resident memory: the elements compared, each with its identity baseline.
+        if !c.ok() || opts.streams == 0 || !matches!(c.role, "stock" | "ours") {
             continue;
         }
-        let props = if c.role == "identity" {
-            &[][..]
-        } else {
-            &props[..]
-        };
-        match rig::resident_per_stream(&c.element, props, &caps, &first, opts.streams) {
-            Ok(r) => c.resident = Some(r),
+        match rig::resident_per_stream(&c.element, &props, &caps, &first, opts.streams) {
+            Ok(r) => {
+                c.resident = Some(r.element);
+                c.resident_identity = Some(r.identity);
+            }
             Err(e) => c.status = Status::Error(e),
         }
     }
+    if opts.instructions {
+        let mut common = vec![
+            format!("--mtu={}", opts.mtu),
+            format!("--frames={}", opts.frames),
+            format!("--media-dir={}", media_dir.display()),
+            format!("--baseline={}", opts.baseline),
+        ];
+        let rtp_file = std::env::temp_dir().join(format!(
+            "rtp_perf_compare.{}.{}.rtp",
+            std::process::id(),
+            spec.name
+        ));
+        if spec.depay {
+            instr::write_rtp_file(&rtp_file, &rtp.caps.to_string(), &rtp.packets)?;
+            common.push(format!("--instr-rtp={}", rtp_file.display()));
+        }
+        for c in contenders.iter_mut() {
+            if !c.ok() || c.role == "identity" {
+                continue;
+            }
+            eprintln!("  callgrind: {} {} ...", spec.name, c.element);
+            c.instr = Some(instr::measure(spec.name, c.role, &common));
+        }
+        let _ = std::fs::remove_file(&rtp_file);
+    }
     Ok(())
+}
+
+/// Hidden child mode of `--instructions`, run under callgrind: build the
+/// element of `role` in `pair` and all input buffers (the media `reps`
+/// times over), push them in the counted loop, print the packet count.
+fn instr_child(opts: &Opts, pair: &str, role: &str, reps: usize) -> Result<u64, String> {
+    let spec = PAIRS
+        .iter()
+        .find(|p| p.name == pair)
+        .ok_or_else(|| format!("unknown pair {pair}"))?;
+    let element = match role {
+        "stock" if opts.baseline == "rust_rsrtp" => rsrtp_name(spec.stock),
+        "stock" => spec.stock.to_string(),
+        "ours" => spec.fast.to_string(),
+        "valve" if spec.depay => "valve".to_string(),
+        _ => return Err(format!("unknown role {role} for {pair}")),
+    };
+    let pair_props: Vec<(&str, u32)> = if spec.depay {
+        Vec::new()
+    } else {
+        vec![("mtu", opts.mtu)]
+    };
+    let props = role_props(role, &pair_props);
+    let (caps, inputs) = if spec.depay {
+        let path = opts
+            .instr_rtp
+            .as_ref()
+            .ok_or("depayloader child needs --instr-rtp")?;
+        let (caps, packets) = instr::read_rtp_file(std::path::Path::new(path))?;
+        let caps: gst::Caps = caps.parse().map_err(|e| format!("bad caps {caps}: {e}"))?;
+        let rtp = RtpInput {
+            caps,
+            packets: packets.into_iter().map(Arc::new).collect(),
+        };
+        let inputs = packet_inputs(&rtp, reps);
+        (rtp.caps, inputs)
+    } else {
+        let dir = opts
+            .media_dir
+            .as_ref()
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(media::default_cache_dir);
+        let mut m = media::load_or_generate(spec.media, &dir)?;
+        m.truncate(opts.frames);
+        let inputs = frame_inputs(&m, reps);
+        (m.caps, inputs)
+    };
+    let rig = rig::Rig::new(&element, props, &caps, false)?;
+    let bufs: Vec<gst::Buffer> = inputs.iter().map(rig::build_buffer).collect();
+    rig.reset();
+    instr::rtp_perf_instr_push_loop(&rig, bufs)?;
+    Ok(if spec.depay {
+        inputs.len() as u64
+    } else {
+        rig.packets()
+    })
 }
 
 /// Make sure GLib's slice allocator is off so GstBuffer/GstMemory
@@ -821,6 +976,29 @@ fn main() {
     if let Err(e) = gstrsrtpfast::plugin_register_static() {
         eprintln!("rtp_perf_compare: registering rsrtpfast elements failed: {e}");
     }
+    if let Some((pair, role, reps)) = &opts.instr_child {
+        match instr_child(&opts, pair, role, *reps) {
+            Ok(n) => {
+                println!("{}{n}", instr::CHILD_LINE);
+                return;
+            }
+            Err(e) => {
+                eprintln!("rtp_perf_compare: --instr-child {pair}:{role}:{reps}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let valgrind = if opts.instructions {
+        match instr::valgrind_version() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                eprintln!("rtp_perf_compare: {e}");
+                std::process::exit(2);
+            }
+        }
+    } else {
+        None
+    };
 
     if opts.baseline == "rust_rsrtp" {
         let any = PAIRS.iter().any(|p| element_exists(&rsrtp_name(p.stock)));
@@ -865,6 +1043,7 @@ fn main() {
         batch_bytes: opts.batch_bytes,
         counter_active,
         g_slice_effective,
+        valgrind,
     };
     rig::BATCH_BYTES.store(opts.batch_bytes, std::sync::atomic::Ordering::Relaxed);
     if !opts.json {

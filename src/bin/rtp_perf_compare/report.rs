@@ -61,6 +61,9 @@ fn contender_json(c: &Contender) -> Value {
                 },
                 "allocs_per_packet": num(c.allocs_per_packet),
                 "resident_bytes_per_stream": c.resident.map(num),
+                "resident_identity_bytes_per_stream": c.resident_identity.map(num),
+                "resident_kb_per_stream_over_identity":
+                    c.resident_over_identity().map(|b| num(b / 1000.0)),
             });
             if let (Value::Object(o), Value::Object(m)) = (&mut o, m) {
                 o.extend(m);
@@ -69,7 +72,39 @@ fn contender_json(c: &Contender) -> Value {
         Status::Error(e) => o["error"] = json!(e),
         _ => {}
     }
+    match &c.instr {
+        None => {}
+        Some(Ok(i)) => {
+            o["instructions_per_packet"] = num(i.per_packet);
+            o["callgrind"] = json!({
+                "instructions": i.ir,
+                "packets": i.packets,
+                "input_repeats": [1, 2],
+            });
+        }
+        Some(Err(e)) => {
+            o["instructions_per_packet"] = Value::Null;
+            o["callgrind"] = json!({ "error": e });
+        }
+    }
     o
+}
+
+/// `a / b` when both are there and `b` > 0.
+fn quotient(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+/// Instruction counts of a pair: (stock, ours, floor).
+fn instr_counts(p: &PairResult) -> (Option<f64>, Option<f64>, Option<f64>) {
+    (
+        p.stock.instr_per_packet(),
+        p.ours.instr_per_packet(),
+        p.floor.as_ref().and_then(|f| f.instr_per_packet()),
+    )
 }
 
 pub fn json(info: &RunInfo, pairs: &[PairResult]) -> String {
@@ -85,10 +120,12 @@ pub fn json(info: &RunInfo, pairs: &[PairResult]) -> String {
                 "rtp_caps": p.rtp_caps,
                 "stock": contender_json(&p.stock),
                 "ours": contender_json(&p.ours),
+                "floor": p.floor.as_ref().map(contender_json),
                 "identity": p.identity.as_ref().map(contender_json),
                 "ratio_stock_over_ours": ratio_json(&p.ratio),
-                "ours_over_identity": ratio_json(&p.ours_vs_identity),
-                "stock_over_identity": ratio_json(&p.stock_vs_identity),
+                "ours_over_floor": ratio_json(&p.ours_vs_floor),
+                "stock_over_floor": ratio_json(&p.stock_vs_floor),
+                "instructions_per_packet": instr_json(p),
                 "error": p.error,
                 "notes": p.notes,
             })
@@ -96,7 +133,7 @@ pub fn json(info: &RunInfo, pairs: &[PairResult]) -> String {
         .collect();
     to_text(&json!({
         "tool": "rtp_perf_compare",
-        "schema_version": 1,
+        "schema_version": 2,
         "machine": {
             "cpu": info.cpu,
             "cores": info.cores,
@@ -119,10 +156,35 @@ pub fn json(info: &RunInfo, pairs: &[PairResult]) -> String {
             "batch_bytes": info.batch_bytes,
             "timing": "thread CPU time (CLOCK_THREAD_CPUTIME_ID) of the pushes only; \
                        latency from a separate pass with CLOCK_MONOTONIC",
+            "floor": "depayloaders: valve drop=true fed the same RTP packets (one push in, nothing out)",
+            "instructions": info.valgrind.as_ref().map(|v| json!({
+                "tool": v,
+                "method": INSTR_METHOD,
+            })),
         },
         "pairs": pairs,
     }))
 }
+
+fn instr_json(p: &PairResult) -> Value {
+    if p.stock.instr.is_none() && p.ours.instr.is_none() {
+        return Value::Null;
+    }
+    let (s, o, f) = instr_counts(p);
+    json!({
+        "stock": s.map(num),
+        "ours": o.map(num),
+        "floor": f.map(num),
+        "stock_over_ours": quotient(s, o).map(num),
+        "ours_over_floor": quotient(o, f).map(num),
+        "stock_over_floor": quotient(s, f).map(num),
+    })
+}
+
+/// How `--instructions` counts (header and JSON).
+const INSTR_METHOD: &str = "valgrind callgrind, push loop only (--toggle-collect); \
+    per packet = (Ir(input x2) - Ir(input x1)) / (packets(x2) - packets(x1)); \
+    packets: pay = RTP out, depay = RTP in";
 
 // ---------------------------------------------------------------- text ----
 
@@ -169,7 +231,7 @@ fn contender_row(out: &mut String, c: &Contender) {
         Status::Ok => {
             let _ = writeln!(
                 out,
-                "  {label} {:>9.1} ±{:>6.1} {:>12} {:>7.2} {:>10} {:>10} {:>8.2} {:>12}",
+                "  {label} {:>9.1} ±{:>6.1} {:>12} {:>7.2} {:>10} {:>10} {:>8.2} {:>12} {:>11}",
                 c.ns_mean(),
                 c.ns_sd(),
                 group(c.packets_per_s()),
@@ -178,6 +240,9 @@ fn contender_row(out: &mut String, c: &Contender) {
                 dur(c.lat_p99),
                 c.allocs_per_packet,
                 c.resident.map(group).unwrap_or_else(|| "-".into()),
+                c.resident_over_identity()
+                    .map(|b| format!("{:+.1}", b / 1000.0))
+                    .unwrap_or_else(|| "-".into()),
             );
         }
         s => {
@@ -226,6 +291,14 @@ pub fn header(info: &RunInfo) -> String {
             b => format!("in batches of <= {} KiB / {} buffers", b / 1024, crate::rig::BATCH_MAX),
         }
     );
+    if let Some(v) = &info.valgrind {
+        let _ = writeln!(out, "instructions: {v}; {INSTR_METHOD}");
+    }
+    let _ = writeln!(
+        out,
+        "depayloader floor = valve drop=true fed the same RTP packets (one push in, nothing out); \
+         identity pushes every packet on again and is no floor"
+    );
     out
 }
 
@@ -247,7 +320,7 @@ pub fn pair_text(p: &PairResult) -> String {
     }
     let _ = writeln!(
         out,
-        "  {:<8} {:<18} {:>17} {:>12} {:>7} {:>10} {:>10} {:>8} {:>12}",
+        "  {:<8} {:<18} {:>17} {:>12} {:>7} {:>10} {:>10} {:>8} {:>12} {:>11}",
         "role",
         "element",
         "ns/packet ±sd",
@@ -256,10 +329,14 @@ pub fn pair_text(p: &PairResult) -> String {
         "p50 push",
         "p99 push",
         "allocs/p",
-        "resident B/s"
+        "resident B/s",
+        "KB/s >ident"
     );
     contender_row(&mut out, &p.stock);
     contender_row(&mut out, &p.ours);
+    if let Some(f) = &p.floor {
+        contender_row(&mut out, f);
+    }
     if let Some(i) = &p.identity {
         contender_row(&mut out, i);
     }
@@ -267,17 +344,44 @@ pub fn pair_text(p: &PairResult) -> String {
     for n in &p.notes {
         let _ = writeln!(out, "  NOTE: {n}");
     }
-    if p.identity.is_some() {
+    if p.floor.is_some() {
         let _ = writeln!(
             out,
-            "  ours/identity:       {}   (target ≤ 1.20)",
-            ratio_text(&p.ours_vs_identity)
+            "  ours/valve (floor):  {}   (target ≤ 1.30)",
+            ratio_text(&p.ours_vs_floor)
         );
         let _ = writeln!(
             out,
-            "  stock/identity:      {}",
-            ratio_text(&p.stock_vs_identity)
+            "  stock/valve (floor): {}",
+            ratio_text(&p.stock_vs_floor)
         );
+    }
+    let mut cs = vec![&p.stock, &p.ours];
+    cs.extend(p.floor.as_ref());
+    for c in cs {
+        match &c.instr {
+            None => {}
+            Some(Ok(i)) => {
+                let _ = writeln!(
+                    out,
+                    "  instructions/packet {:<8} {:<18} {:>10}   (Ir {} / {} packets -> {} / {})",
+                    c.role,
+                    c.element,
+                    group(i.per_packet),
+                    i.ir[0],
+                    i.packets[0],
+                    i.ir[1],
+                    i.packets[1]
+                );
+            }
+            Some(Err(e)) => {
+                let _ = writeln!(
+                    out,
+                    "  instructions/packet {:<8} {:<18} ERROR: {e}",
+                    c.role, c.element
+                );
+            }
+        }
     }
     out
 }
@@ -291,9 +395,9 @@ pub fn summary_text(pairs: &[PairResult]) -> String {
         "pair",
         "stock",
         "ours",
-        "identity",
+        "valve",
         "stock/ours (95% CI)",
-        "ours/ident",
+        "ours/valve",
         "alloc/p st",
         "alloc/p us"
     );
@@ -311,7 +415,7 @@ pub fn summary_text(pairs: &[PairResult]) -> String {
             Some(r) => format!("{:.2}x", r.mean),
             None => "-".into(),
         };
-        let ri = match &p.ours_vs_identity {
+        let ri = match &p.ours_vs_floor {
             Some(r) => format!("{:.2}x", r.mean),
             None => "-".into(),
         };
@@ -321,12 +425,112 @@ pub fn summary_text(pairs: &[PairResult]) -> String {
             p.name,
             ns(&p.stock),
             ns(&p.ours),
-            p.identity.as_ref().map(ns).unwrap_or_else(|| "-".into()),
+            p.floor.as_ref().map(ns).unwrap_or_else(|| "-".into()),
             ratio,
             ri,
             al(&p.stock),
             al(&p.ours),
         );
+    }
+    if pairs
+        .iter()
+        .any(|p| p.stock.instr.is_some() || p.ours.instr.is_some())
+    {
+        out.push_str(&instr_summary_text(pairs));
+    }
+    if pairs
+        .iter()
+        .any(|p| p.stock.resident.is_some() || p.ours.resident.is_some())
+    {
+        out.push_str(&resident_summary_text(pairs));
+    }
+    out
+}
+
+/// Instructions per packet next to the time figures of the same run.
+fn instr_summary_text(pairs: &[PairResult]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n== summary (instructions/packet, valgrind callgrind, push loop; ns/packet thread CPU, this run)"
+    );
+    let head = [
+        "pair",
+        "instr stock",
+        "instr ours",
+        "instr valve",
+        "stock/ours",
+        "ours/valve",
+        "ns stock",
+        "ns ours",
+        "ns valve",
+        "ns st/ours",
+    ];
+    let _ = writeln!(
+        out,
+        "  {:<11} {:>12} {:>12} {:>12} {:>11} {:>11} {:>10} {:>10} {:>10} {:>11}",
+        head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7], head[8], head[9]
+    );
+    let dash = || "-".to_string();
+    for p in pairs {
+        let (s, o, f) = instr_counts(p);
+        let count = |c: &Contender, v: Option<f64>| match (&c.instr, v) {
+            (_, Some(v)) => format!("{v:.0}"),
+            (Some(Err(_)), _) => "error".into(),
+            _ => c.status.word().to_string(),
+        };
+        let ratio = |r: Option<f64>| r.map(|r| format!("{r:.2}x")).unwrap_or_else(dash);
+        let ns = |c: &Contender| match c.status {
+            Status::Ok if !c.ns_per_packet.is_empty() => format!("{:.1}", c.ns_mean()),
+            _ => dash(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<11} {:>12} {:>12} {:>12} {:>11} {:>11} {:>10} {:>10} {:>10} {:>11}",
+            p.name,
+            count(&p.stock, s),
+            count(&p.ours, o),
+            p.floor.as_ref().map(|c| count(c, f)).unwrap_or_else(dash),
+            ratio(quotient(s, o)),
+            ratio(quotient(o, f)),
+            ns(&p.stock),
+            ns(&p.ours),
+            p.floor.as_ref().map(ns).unwrap_or_else(dash),
+            p.ratio
+                .as_ref()
+                .map(|r| format!("{:.2}x", r.mean))
+                .unwrap_or_else(dash),
+        );
+    }
+    out
+}
+
+/// Resident memory per extra stream, and over an identity stream.
+fn resident_summary_text(pairs: &[PairResult]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n== resident memory per extra stream (KB = 1000 bytes; target ≤ 1 KB over identity)"
+    );
+    let _ = writeln!(
+        out,
+        "  {:<11} {:<18} {:>10} {:>12} {:>14}",
+        "pair", "element", "KB/stream", "identity KB", "KB over ident"
+    );
+    for p in pairs {
+        for c in [&p.stock, &p.ours] {
+            if let (Some(r), Some(i)) = (c.resident, c.resident_identity) {
+                let _ = writeln!(
+                    out,
+                    "  {:<11} {:<18} {:>10.1} {:>12.1} {:>+14.1}",
+                    p.name,
+                    c.element,
+                    r / 1000.0,
+                    i / 1000.0,
+                    (r - i) / 1000.0
+                );
+            }
+        }
     }
     out
 }
@@ -349,15 +553,15 @@ pub fn svg(info: &RunInfo, pairs: &[PairResult]) -> String {
     let colors = [
         ("stock", "#d9534f"),
         ("ours", "#2e86de"),
+        ("valve", "#555555"),
         ("identity", "#9e9e9e"),
     ];
     let rows: Vec<(&PairResult, Vec<&Contender>)> = pairs
         .iter()
         .map(|p| {
             let mut v = vec![&p.stock, &p.ours];
-            if let Some(i) = &p.identity {
-                v.push(i);
-            }
+            v.extend(p.floor.as_ref());
+            v.extend(p.identity.as_ref());
             (p, v)
         })
         .collect();

@@ -78,6 +78,9 @@ impl Rig {
                     element.set_property(name, *value as i32);
                 } else if pspec.value_type() == u64::static_type() {
                     element.set_property(name, *value as u64);
+                } else if pspec.value_type() == bool::static_type() {
+                    // e.g. `valve drop=true` as ("drop", 1)
+                    element.set_property(name, *value != 0);
                 }
             }
         }
@@ -376,9 +379,33 @@ pub fn latency_pass(
     Ok(lat)
 }
 
+/// Resident bytes per extra stream of an element, and of `identity` fed the
+/// same caps and input in the same way right after it: the baseline the
+/// project's target is stated against (≤ 1 KB per extra live stream over an
+/// identity element).
+#[derive(Clone, Copy, Debug)]
+pub struct ResidentPerStream {
+    pub element: f64,
+    pub identity: f64,
+}
+
+/// Resident bytes per extra stream for `factory`, with the `identity`
+/// baseline measured the same way ([`resident_one`]) right after it.
+pub fn resident_per_stream(
+    factory: &str,
+    props: &[(&str, u32)],
+    caps: &gst::Caps,
+    first: &[Input],
+    n: usize,
+) -> Result<ResidentPerStream, String> {
+    let element = resident_one(factory, props, caps, first, n)?;
+    let identity = resident_one("identity", &[], caps, first, n)?;
+    Ok(ResidentPerStream { element, identity })
+}
+
 /// Resident bytes per stream: RSS before and after creating, negotiating and
 /// pushing `first` into `n` instances, divided by `n`.
-pub fn resident_per_stream(
+pub fn resident_one(
     factory: &str,
     props: &[(&str, u32)],
     caps: &gst::Caps,
