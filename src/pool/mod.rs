@@ -17,6 +17,7 @@
 pub mod core;
 mod imp;
 pub mod memory;
+mod packet;
 mod view;
 
 use self::core::{Block, Core, CoreStats};
@@ -29,6 +30,7 @@ use std::sync::OnceLock;
 
 pub use self::core::ClassStats;
 pub use self::memory::allocator;
+pub use self::packet::acquire_packet;
 pub use self::view::PayloadViews;
 
 glib::wrapper! {
@@ -112,7 +114,13 @@ impl CoreStats {
 
 /// Snapshot of the shared pool's counters.
 pub fn stats() -> PoolStats {
-    Core::global().stats()
+    let mut s = Core::global().stats();
+    // Packet buffers parked whole (header block + view) bypass the core's
+    // free lists: count their reuse as acquired and recycled too.
+    let (reused, parked) = packet::counters();
+    s.acquired += reused;
+    s.recycled += parked;
+    s
 }
 
 /// Process-wide ceiling on pooled bytes (env `RSRTPFAST_POOL_MAX_BYTES`,
@@ -132,6 +140,7 @@ pub fn max_bytes() -> u64 {
 
 /// Give every idle slab back to the OS now (never needed for correctness).
 pub fn trim() -> u64 {
+    packet::drain();
     view::drain();
     Core::global().trim(&mut undress)
 }
@@ -176,6 +185,7 @@ pub(crate) fn deactivate() {
     let core = Core::global();
     if core.deactivate() {
         DRAINING.store(true, Ordering::Release);
+        packet::drain();
         core.trim(&mut undress);
         view::drain();
     }
@@ -318,6 +328,16 @@ pub(crate) fn reset(buffer: &mut gst::BufferRef) {
         if n > 1 {
             ffi::gst_buffer_remove_memory_range(buf, 1, -1);
         }
+    }
+    reset_fields(buffer);
+}
+
+/// [`reset`] without touching the memories: flags, timestamps, offsets,
+/// metas.
+#[inline]
+pub(crate) fn reset_fields(buffer: &mut gst::BufferRef) {
+    unsafe {
+        let buf = buffer.as_mut_ptr();
         (*buf).mini_object.flags &=
             ffi::GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED | ffi::GST_MINI_OBJECT_FLAG_LOCKABLE;
         (*buf).pts = ffi::GST_CLOCK_TIME_NONE;
@@ -351,7 +371,7 @@ pub(crate) fn recycle(buffer: gst::Buffer) {
 /// # Safety
 /// `buf` must point to a valid GstBuffer with at least one memory.
 #[inline]
-unsafe fn parkable(buf: *mut ffi::GstBuffer) -> bool {
+pub(crate) unsafe fn parkable(buf: *mut ffi::GstBuffer) -> bool {
     if DRAINING.load(Ordering::Relaxed) {
         return false;
     }
@@ -369,7 +389,7 @@ unsafe fn parkable(buf: *mut ffi::GstBuffer) -> bool {
 /// `buf` must be reset, have exactly one memory and pass [`parkable`]; the
 /// caller's reference is transferred to the free list.
 #[inline]
-unsafe fn park(buf: *mut ffi::GstBuffer) {
+pub(crate) unsafe fn park(buf: *mut ffi::GstBuffer) {
     let mem = ffi::gst_buffer_peek_memory(buf, 0);
     let pm = mem as *mut memory::PoolMemory;
     let Some(block) = (*pm).block.as_ref() else {
@@ -394,13 +414,40 @@ static BUFFER_DISPOSE: OnceLock<Option<DisposeFn>> = OnceLock::new();
 /// # Safety
 /// FFI edge: `buf` must be a fresh, exclusively owned GstBuffer.
 unsafe fn install_recycling_dispose(buf: *mut ffi::GstBuffer) {
-    BUFFER_DISPOSE.get_or_init(|| (*buf).mini_object.dispose);
-    (*buf).mini_object.dispose = Some(recycling_dispose);
+    install_dispose(buf, recycling_dispose);
+}
+
+/// Set `hook` as `buf`'s dispose function, remembering GstBuffer's own.
+///
+/// # Safety
+/// FFI edge: `buf` must be an exclusively owned GstBuffer whose dispose is
+/// GstBuffer's own or one of our hooks.
+pub(crate) unsafe fn install_dispose(buf: *mut ffi::GstBuffer, hook: DisposeFn) {
+    BUFFER_DISPOSE.get_or_init(|| {
+        let current = (*buf).mini_object.dispose;
+        // A recycled buffer already carries one of our hooks; GstBuffer's
+        // own was recorded when its first pooled buffer was made.
+        debug_assert!(current.is_some());
+        current
+    });
+    (*buf).mini_object.dispose = Some(hook);
+}
+
+/// Free a parked buffer for real: with GstBuffer's own dispose restored,
+/// unref drops it and its memories.
+///
+/// # Safety
+/// FFI edge: `obj` must be a parked buffer, exclusively ours.
+pub(crate) unsafe fn free_for_real(obj: *mut ffi::GstMiniObject) {
+    (*obj).dispose = BUFFER_DISPOSE.get().copied().flatten();
+    ffi::gst_mini_object_unref(obj);
 }
 
 /// Dispose hook of pooled buffers: runs when the refcount reached zero.
 /// Returning FALSE keeps the (resurrected) buffer alive.
-unsafe extern "C" fn recycling_dispose(obj: *mut ffi::GstMiniObject) -> glib::ffi::gboolean {
+pub(crate) unsafe extern "C" fn recycling_dispose(
+    obj: *mut ffi::GstMiniObject,
+) -> glib::ffi::gboolean {
     let buf = obj as *mut ffi::GstBuffer;
     // SAFETY: FFI edge. GStreamer calls this with refcount 0 on a buffer no
     // one else can reach. Acquired through a GstBufferPool instance: let
@@ -423,12 +470,8 @@ unsafe extern "C" fn recycling_dispose(obj: *mut ffi::GstMiniObject) -> glib::ff
 
 /// Free a parked buffer popped by `trim` (its memory returns the bare block).
 fn undress(token: Block) {
-    unsafe {
-        let obj = token.cookie as *mut ffi::GstMiniObject;
-        // Free it for real: without this its dispose hook would park it again.
-        (*obj).dispose = BUFFER_DISPOSE.get().copied().flatten();
-        ffi::gst_mini_object_unref(obj);
-    }
+    // Free it for real: without this its dispose hook would park it again.
+    unsafe { free_for_real(token.cookie as *mut ffi::GstMiniObject) }
 }
 
 /// A root pool memory was freed: its block goes back to the core.

@@ -192,3 +192,67 @@ pub(crate) unsafe fn view_freed(pm: *mut PoolMemory) {
         }
     }
 }
+
+/// Whether `mem` is one of our payload views still holding its target.
+///
+/// # Safety
+/// `mem` must point to a valid GstMemory.
+pub(crate) unsafe fn is_live_view(mem: *mut ffi::GstMemory) -> bool {
+    unsafe { (*mem).allocator == allocator_ptr() && !(*(mem as *mut PoolMemory)).target.is_null() }
+}
+
+/// Let go of a view's target (unlock, unref) while keeping the view memory
+/// itself, so a recycled packet buffer can be re-pointed with
+/// [`PayloadViews::retarget`]. A view without a target frees as a plain box.
+///
+/// # Safety
+/// `pm` must be a live view (see [`is_live_view`]) that only the caller's
+/// buffer references.
+pub(crate) unsafe fn release_target(pm: *mut PoolMemory) {
+    unsafe {
+        let target = std::mem::replace(&mut (*pm).target, ptr::null_mut());
+        ffi::gst_mini_object_unlock(
+            target as *mut ffi::GstMiniObject,
+            ffi::GST_LOCK_FLAG_EXCLUSIVE,
+        );
+        ffi::gst_mini_object_unref(target as *mut ffi::GstMiniObject);
+        (*pm).data = ptr::null_mut();
+    }
+}
+
+impl PayloadViews<'_> {
+    /// Re-point a released view (still inside a recycled packet buffer) at
+    /// `range` of our memory: the same bookkeeping as [`PayloadViews::view`]
+    /// without a new GstMemory. False when this memory is not viewable.
+    ///
+    /// # Safety
+    /// `pm` must be a view released by [`release_target`] that only the
+    /// caller's (exclusively owned) buffer references.
+    pub(crate) unsafe fn retarget(&self, pm: *mut PoolMemory, range: Range<usize>) -> bool {
+        assert!(
+            range.start <= range.end && range.end <= self.mem.size(),
+            "view {range:?} out of a memory of {} bytes",
+            self.mem.size()
+        );
+        let Some(base) = self.base else {
+            return false;
+        };
+        let target = self.mem.as_ptr() as *mut ffi::GstMemory;
+        REUSED.fetch_add(1, Ordering::Relaxed);
+        unsafe {
+            (*pm).data = base;
+            (*pm).target = target;
+            ffi::gst_mini_object_ref(target as *mut ffi::GstMiniObject);
+            ffi::gst_mini_object_lock(
+                target as *mut ffi::GstMiniObject,
+                ffi::GST_LOCK_FLAG_EXCLUSIVE,
+            );
+            let mem = &mut (*pm).mem;
+            mem.maxsize = (*target).maxsize;
+            mem.align = (*target).align;
+            mem.offset = (*target).offset + range.start;
+            mem.size = range.len();
+        }
+        true
+    }
+}

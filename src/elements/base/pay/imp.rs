@@ -677,19 +677,24 @@ impl RtpFastBasePay {
                 },
                 None => fields,
             };
-            let mut out = crate::pool::acquire_filled(hdr.len() + pkt.inline.len(), |m| {
+            let fill = |m: &mut [u8]| {
                 let at = hdr.write(m, pkt.marker, seq);
                 m[at..].copy_from_slice(pkt.inline);
-            });
-            let out_ref = out.get_mut().unwrap();
-            if let Some(input) = input {
-                if !pkt.payload.is_empty() {
-                    match &views {
-                        Some(views) => out_ref.append_memory(views.view(pkt.payload)),
-                        None => append_region(out_ref, input, pkt.payload)?,
-                    }
+            };
+            let header_len = hdr.len() + pkt.inline.len();
+            let mut out = match (&views, input) {
+                // The common case: a recycled header + view packet buffer.
+                (Some(views), Some(_)) if !pkt.payload.is_empty() => {
+                    crate::pool::acquire_packet(header_len, fill, views, pkt.payload)
                 }
-            }
+                (None, Some(input)) if !pkt.payload.is_empty() => {
+                    let mut out = crate::pool::acquire_filled(header_len, fill);
+                    append_region(out.get_mut().unwrap(), input, pkt.payload)?;
+                    out
+                }
+                _ => crate::pool::acquire_filled(header_len, fill),
+            };
+            let out_ref = out.get_mut().unwrap();
             if let (Some(exts), Some(layout)) = (&exts, ext_layout) {
                 let ext_len = write_extensions(exts, layout, input_meta, out_ref, &mut ext_scratch)
                     .map_err(|err| {
