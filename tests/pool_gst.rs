@@ -245,9 +245,23 @@ fn buffers_recycle_from_any_thread_while_streams_come_and_go() {
         std::thread::spawn(move || {
             for (list, tag) in rx {
                 for b in list.iter() {
-                    let m = b.map_readable().unwrap();
+                    // Memory 0 only: mapping a packet buffer (header + view)
+                    // whole would merge its memories.
+                    let m = b.peek_memory(0).map_readable().unwrap();
                     if m[..8] != tag.to_le_bytes() {
                         violations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if b.n_memory() == 2 {
+                        // A packet's view shows the producer's input bytes
+                        // at the offset it carries in its header.
+                        let at = u32::from_le_bytes(m[8..12].try_into().unwrap()) as usize;
+                        let v = b.peek_memory(1).map_readable().unwrap();
+                        if v.iter()
+                            .enumerate()
+                            .any(|(i, x)| *x != ((at + i) % 251) as u8)
+                        {
+                            violations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                     }
                 }
                 drop(list); // the last references drop on this thread
@@ -272,10 +286,26 @@ fn buffers_recycle_from_any_thread_while_streams_come_and_go() {
         .map(|p| {
             let tx = tx.clone();
             std::thread::spawn(move || {
+                let input = gst::Buffer::from_mut_slice(
+                    (0..4096usize).map(|i| (i % 251) as u8).collect::<Vec<u8>>(),
+                );
+                let views = pool::PayloadViews::new(input.peek_memory(0));
                 for i in 0..PER_PRODUCER / 4 {
                     let tag = (p + 1) << 48 | i;
-                    let mut list = gst::BufferList::new_sized(4);
+                    let mut list = gst::BufferList::new_sized(5);
                     let l = list.get_mut().unwrap();
+                    // A packet buffer: header (tag, offset) + a view that is
+                    // parked with it and re-pointed on reuse.
+                    let at = (i as usize * 7) % 3000;
+                    l.add(pool::acquire_packet(
+                        14,
+                        |h| {
+                            h[..8].copy_from_slice(&tag.to_le_bytes());
+                            h[8..12].copy_from_slice(&(at as u32).to_le_bytes());
+                        },
+                        &views,
+                        at..at + 1000,
+                    ));
                     for k in 0..4usize {
                         let size = [14, 1400, 9000, 60_000][k];
                         let mut b = pool::acquire(size);
@@ -306,6 +336,9 @@ fn buffers_recycle_from_any_thread_while_streams_come_and_go() {
     finished.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(cycles > 0);
     assert_eq!(violations.load(std::sync::atomic::Ordering::Relaxed), 0);
+    // Packet buffers parked after the last drain (a drop racing the churn
+    // thread's last trim) hold their blocks until the next drain.
+    pool::trim();
     let s = pool::stats();
     assert_eq!(s.bytes_in_use, 0, "blocks still out: {s:?}");
     for c in &s.classes {

@@ -30,7 +30,7 @@ use std::sync::OnceLock;
 
 pub use self::core::ClassStats;
 pub use self::memory::allocator;
-pub use self::packet::acquire_packet;
+pub use self::packet::{acquire_packet, counters as packet_counters};
 pub use self::view::PayloadViews;
 
 glib::wrapper! {
