@@ -8,6 +8,7 @@ pub mod h264;
 pub mod h265;
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    base::depay::register();
     h264::register(plugin)?;
     h265::register(plugin)?;
     Ok(())
