@@ -195,10 +195,10 @@ mod tests {
                         prop_assert_eq!(ours, Err(RtpError::BadPadding));
                     } else {
                         let info = ours.unwrap();
-                        prop_assert_eq!(info.payload, start..data.len() - padding);
+                        prop_assert_eq!(info.payload.clone(), start..data.len() - padding);
                         prop_assert_eq!(info.seq, pkt.sequence_number());
                         prop_assert_eq!(info.ssrc, pkt.ssrc());
-                        prop_assert_eq!(info.csrc_count(), pkt.csrc_count() as usize);
+                        prop_assert_eq!(info.csrc_count(), pkt.csrc().count());
                     }
                 }
                 Err(_) => prop_assert!(ours.is_err()),

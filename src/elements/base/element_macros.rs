@@ -1,6 +1,7 @@
-//! The GObject boilerplate of a NAL payloader / depayloader element, written
-//! once: each element's `imp.rs` names its type, codec and metadata, and all
-//! behaviour lives in `NalPayBase` / `NalDepayBase`.
+//! The GObject boilerplate of a NAL payloader element, written once: each
+//! element's `imp.rs` names its type, codec and metadata, and all behaviour
+//! lives in `NalPayBase`. (The depayloaders are small
+//! `RtpFastBaseDepayImpl`s over `NalDepayBase`.)
 
 /// The whole `imp` of a NAL payloader element.
 macro_rules! nal_payloader_imp {
@@ -136,113 +137,4 @@ macro_rules! nal_payloader_imp {
     };
 }
 
-/// The whole `imp` of a NAL depayloader element.
-macro_rules! nal_depayloader_imp {
-    (
-        type: $ty:ident,
-        codec: $codec:ty,
-        gtype: $gtype:literal,
-        long_name: $long:literal,
-        description: $desc:literal $(,)?
-    ) => {
-        use crate::elements::base::nal_depay::{pad_templates, properties, NalDepayBase};
-        use gst::glib;
-        use gst::prelude::*;
-        use gst::subclass::prelude::*;
-        use gst_rtp::subclass::prelude::*;
-        use std::sync::LazyLock;
-
-        #[derive(Default)]
-        pub struct $ty {
-            base: NalDepayBase<$codec>,
-        }
-
-        #[glib::object_subclass]
-        impl ObjectSubclass for $ty {
-            const NAME: &'static str = $gtype;
-            type Type = super::$ty;
-            type ParentType = gst_rtp::RTPBaseDepayload;
-        }
-
-        impl ObjectImpl for $ty {
-            fn properties() -> &'static [glib::ParamSpec] {
-                static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(properties);
-                PROPS.as_ref()
-            }
-
-            fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-                self.base.set_property(value, pspec)
-            }
-
-            fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-                self.base.property(self.obj().upcast_ref(), pspec)
-            }
-
-            fn constructed(&self) {
-                self.parent_constructed();
-                NalDepayBase::<$codec>::install_allocation_answer(self.obj().upcast_ref());
-            }
-        }
-
-        impl GstObjectImpl for $ty {}
-
-        impl ElementImpl for $ty {
-            fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-                static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-                    gst::subclass::ElementMetadata::new(
-                        $long,
-                        "Codec/Depayloader/Network/RTP",
-                        $desc,
-                        "rsrtpfast developers",
-                    )
-                });
-                Some(&*META)
-            }
-
-            fn pad_templates() -> &'static [gst::PadTemplate] {
-                static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
-                    LazyLock::new(pad_templates::<$codec>);
-                TEMPLATES.as_ref()
-            }
-
-            fn change_state(
-                &self,
-                transition: gst::StateChange,
-            ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-                self.base.common.change_state(transition);
-                self.parent_change_state(transition)
-            }
-
-            fn post_message(&self, msg: gst::Message) -> bool {
-                self.base.note_message(self.obj().upcast_ref(), &msg);
-                self.parent_post_message(msg)
-            }
-        }
-
-        impl RTPBaseDepayloadImpl for $ty {
-            fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
-                self.base.set_caps(self.obj().upcast_ref(), caps)
-            }
-
-            fn process_rtp_packet(
-                &self,
-                rtp_buffer: &gst_rtp::RTPBuffer<gst_rtp::rtp_buffer::Readable>,
-            ) -> Option<gst::Buffer> {
-                self.base
-                    .process_rtp_packet(self.obj().upcast_ref(), rtp_buffer)
-            }
-
-            fn packet_lost(&self, event: &gst::EventRef) -> bool {
-                self.base.packet_lost();
-                self.parent_packet_lost(event)
-            }
-
-            fn handle_event(&self, event: gst::Event) -> bool {
-                self.base.handle_event(&event);
-                self.parent_handle_event(event)
-            }
-        }
-    };
-}
-
-pub(crate) use {nal_depayloader_imp, nal_payloader_imp};
+pub(crate) use nal_payloader_imp;

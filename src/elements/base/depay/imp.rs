@@ -204,13 +204,25 @@ impl RtpFastBaseDepay {
             if info.ssrc != hot.last_ssrc.load(Relaxed)
                 || info.payload_type as u32 != hot.last_pt.load(Relaxed)
             {
-                gst::debug!(CAT, imp = self, "New ssrc {:08x} / pt {}: sender restarted", info.ssrc, info.payload_type);
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "New ssrc {:08x} / pt {}: sender restarted",
+                    info.ssrc,
+                    info.payload_type
+                );
                 discont = true;
             } else {
                 // > 0: older than expected; < 0: packets are missing.
                 let gap = (next as u16).wrapping_sub(info.seq) as i16;
                 if gap < 0 {
-                    gst::log!(CAT, imp = self, "{} missing packets before {}", -(gap as i32), info.seq);
+                    gst::log!(
+                        CAT,
+                        imp = self,
+                        "{} missing packets before {}",
+                        -(gap as i32),
+                        info.seq
+                    );
                     discont = true;
                 } else if gap > 0 {
                     if gap as i32 <= self.max_reorder.load(Relaxed) {
@@ -225,18 +237,27 @@ impl RtpFastBaseDepay {
                         hot.dropped.store(hot.dropped.load(Relaxed) + 1, Relaxed);
                         return Ok(gst::FlowSuccess::Ok);
                     }
-                    gst::warning!(CAT, imp = self, "got old packet {}, expected {}: sender restarted, marking discont", info.seq, next);
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "got old packet {}, expected {}: sender restarted, marking discont",
+                        info.seq,
+                        next
+                    );
                     discont = true;
                 }
             }
         }
-        hot.next_seqnum.store(info.seq.wrapping_add(1) as u32, Relaxed);
+        hot.next_seqnum
+            .store(info.seq.wrapping_add(1) as u32, Relaxed);
         hot.last_ssrc.store(info.ssrc, Relaxed);
         hot.last_pt.store(info.payload_type as u32, Relaxed);
         hot.last_seqnum.store(info.seq as u32, Relaxed);
         hot.last_rtptime.store(info.timestamp, Relaxed);
-        hot.pts.store(buffer.pts().map_or(NO_TIME, |t| t.nseconds()), Relaxed);
-        hot.dts.store(buffer.dts().map_or(NO_TIME, |t| t.nseconds()), Relaxed);
+        hot.pts
+            .store(buffer.pts().map_or(NO_TIME, |t| t.nseconds()), Relaxed);
+        hot.dts
+            .store(buffer.dts().map_or(NO_TIME, |t| t.nseconds()), Relaxed);
         if discont {
             hot.discont.store(true, Relaxed);
         }
@@ -269,17 +290,17 @@ impl RtpFastBaseDepay {
             csrcs: info.csrcs.clone(),
         };
         let obj = self.obj();
-        let handle = vtable(&obj).handle_packet.expect("subclass sets handle_packet");
+        let handle = vtable(&obj)
+            .handle_packet
+            .expect("subclass sets handle_packet");
         handle(&obj, &packet)
     }
 
     #[cold]
-    fn malformed(
-        &self,
-        why: Option<rtp::RtpError>,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn malformed(&self, why: Option<rtp::RtpError>) -> Result<gst::FlowSuccess, gst::FlowError> {
         let hot = &self.hot;
-        hot.malformed.store(hot.malformed.load(Relaxed) + 1, Relaxed);
+        hot.malformed
+            .store(hot.malformed.load(Relaxed) + 1, Relaxed);
         hot.dropped.store(hot.dropped.load(Relaxed) + 1, Relaxed);
         gst::warning!(
             CAT,
@@ -368,12 +389,21 @@ impl RtpFastBaseDepay {
                 (id as u32, len)
             };
             if at + len > data.len() {
-                gst::warning!(CAT, imp = self, "Extension element past the end of the extension data");
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "Extension element past the end of the extension data"
+                );
                 break;
             }
             if let Some(ext) = exts.iter().find(|e| e.id() == id) {
                 if !ext.read(flags, &data[at..at + len], out) {
-                    gst::warning!(CAT, imp = self, "RTP header extension ({}) could not read payloaded data", ext.name());
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "RTP header extension ({}) could not read payloaded data",
+                        ext.name()
+                    );
                     break;
                 }
                 update_caps |= ext.wants_update_non_rtp_src_caps();
@@ -393,7 +423,10 @@ impl RtpFastBaseDepay {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Decode,
-                    ("RTP header extension ({}) could not update src caps", ext.name())
+                    (
+                        "RTP header extension ({}) could not update src caps",
+                        ext.name()
+                    )
                 );
                 return false;
             }
@@ -422,10 +455,7 @@ impl RtpFastBaseDepay {
         self.srcpad.push(buffer)
     }
 
-    pub fn push_list(
-        &self,
-        mut list: gst::BufferList,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+    pub fn push_list(&self, mut list: gst::BufferList) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut update = false;
         list.make_mut().foreach_mut(|mut b, _| {
             update |= self.decorate_output(b.make_mut());
@@ -471,10 +501,14 @@ impl RtpFastBaseDepay {
             }
         }
         let stop = match st.npt_stop {
-            Some(npt_stop) => Some(start + gst::ClockTime::from_nseconds(npt_stop.saturating_sub(st.npt_start))),
+            Some(npt_stop) => {
+                Some(start + gst::ClockTime::from_nseconds(npt_stop.saturating_sub(st.npt_start)))
+            }
             None => upstream.stop(),
         };
-        let running_time = upstream.to_running_time(start).unwrap_or(gst::ClockTime::ZERO);
+        let running_time = upstream
+            .to_running_time(start)
+            .unwrap_or(gst::ClockTime::ZERO);
         let mut seg = gst::FormattedSegment::<gst::ClockTime>::new();
         seg.set_rate(st.play_speed);
         seg.set_applied_rate(st.play_scale);
@@ -533,7 +567,9 @@ impl RtpFastBaseDepay {
             return false;
         }
         let obj = self.obj();
-        let set_caps = vtable(&obj).set_sink_caps.expect("subclass sets set_sink_caps");
+        let set_caps = vtable(&obj)
+            .set_sink_caps
+            .expect("subclass sets set_sink_caps");
         match set_caps(&obj, caps) {
             Ok(()) => {
                 self.hot.negotiated.store(true, Relaxed);
@@ -561,7 +597,12 @@ impl RtpFastBaseDepay {
                 continue;
             };
             let Ok(id) = id.parse::<u32>() else {
-                gst::warning!(CAT, imp = self, "not-negotiated: could not parse the id of {}", field);
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "not-negotiated: could not parse the id of {}",
+                    field
+                );
                 return false;
             };
             let uri = if let Ok(uri) = value.get::<String>() {
@@ -570,18 +611,34 @@ impl RtpFastBaseDepay {
                 match arr.get(1).and_then(|v| v.get::<String>().ok()) {
                     Some(uri) => uri,
                     None => {
-                        gst::warning!(CAT, imp = self, "not-negotiated: no extmap URI in {}", field);
+                        gst::warning!(
+                            CAT,
+                            imp = self,
+                            "not-negotiated: no extmap URI in {}",
+                            field
+                        );
                         return false;
                     }
                 }
             } else {
-                gst::warning!(CAT, imp = self, "not-negotiated: no extmap URI in {}", field);
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "not-negotiated: no extmap URI in {}",
+                    field
+                );
                 return false;
             };
             match current.iter().find(|e| e.id() == id) {
                 Some(ext) if ext.uri().as_deref() == Some(uri.as_str()) => {
                     if !ext.set_attributes_from_caps(caps) {
-                        gst::warning!(CAT, imp = self, "not-negotiated: extension {} rejected the attributes in {}", uri, field);
+                        gst::warning!(
+                            CAT,
+                            imp = self,
+                            "not-negotiated: extension {} rejected the attributes in {}",
+                            uri,
+                            field
+                        );
                         return false;
                     }
                     continue;
@@ -591,7 +648,10 @@ impl RtpFastBaseDepay {
             }
             let ext = self
                 .obj()
-                .emit_by_name::<Option<gst_rtp::RTPHeaderExtension>>("request-extension", &[&id, &uri]);
+                .emit_by_name::<Option<gst_rtp::RTPHeaderExtension>>(
+                    "request-extension",
+                    &[&id, &uri],
+                );
             let Some(ext) = ext else {
                 continue;
             };
@@ -605,7 +665,13 @@ impl RtpFastBaseDepay {
                 continue;
             }
             if !ext.set_attributes_from_caps(caps) {
-                gst::warning!(CAT, imp = self, "not-negotiated: extension {} rejected the attributes in {}", uri, field);
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "not-negotiated: extension {} rejected the attributes in {}",
+                    uri,
+                    field
+                );
                 return false;
             }
             to_add.push(ext);
@@ -645,7 +711,11 @@ impl RtpFastBaseDepay {
                 let mut st = lock(&self.stream);
                 let segment = s.segment().clone();
                 if segment.format() != gst::Format::Time {
-                    gst::error!(CAT, imp = self, "Segment with non-TIME format not supported");
+                    gst::error!(
+                        CAT,
+                        imp = self,
+                        "Segment with non-TIME format not supported"
+                    );
                     return false;
                 }
                 st.segment = segment;
@@ -670,9 +740,7 @@ impl RtpFastBaseDepay {
                     }
                 }
             }
-            EventView::CustomDownstream(_)
-                if event.has_name("GstRTPPacketLost") =>
-            {
+            EventView::CustomDownstream(_) if event.has_name("GstRTPPacketLost") => {
                 let obj = self.obj();
                 let lost = vtable(&obj).packet_lost.expect("subclass sets packet_lost");
                 return lost(&obj, &event);
@@ -696,15 +764,19 @@ impl RtpFastBaseDepay {
             s.get::<Option<gst::ClockTime>>("timestamp"),
             s.get::<Option<gst::ClockTime>>("duration"),
         ) else {
-            gst::error!(CAT, imp = self, "Packet loss event without timestamp or duration");
+            gst::error!(
+                CAT,
+                imp = self,
+                "Packet loss event without timestamp or duration"
+            );
             return false;
         };
-        if self
-            .srcpad
-            .sticky_event::<gst::event::Segment>(0)
-            .is_none()
-        {
-            gst::debug!(CAT, imp = self, "Ignoring packet loss before the first segment");
+        if self.srcpad.sticky_event::<gst::event::Segment>(0).is_none() {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "Ignoring packet loss before the first segment"
+            );
             return false;
         }
         if s.get::<bool>("might-have-been-fec").unwrap_or(false) {
@@ -979,10 +1051,21 @@ impl RtpFastBaseDepay {
         let ext = gst_rtp::RTPHeaderExtension::create_from_uri(uri?);
         match &ext {
             Some(ext) => {
-                gst::debug!(CAT, imp = self, "Automatically enabled extension {} for uri '{}'", ext.name(), uri.unwrap_or(""));
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "Automatically enabled extension {} for uri '{}'",
+                    ext.name(),
+                    uri.unwrap_or("")
+                );
                 ext.set_id(id);
             }
-            None => gst::debug!(CAT, imp = self, "No extension implements uri '{}'", uri.unwrap_or("")),
+            None => gst::debug!(
+                CAT,
+                imp = self,
+                "No extension implements uri '{}'",
+                uri.unwrap_or("")
+            ),
         }
         ext
     }

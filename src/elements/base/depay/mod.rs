@@ -68,15 +68,16 @@ impl RtpPacket<'_> {
 /// Class struct: the virtual methods a format overrides. `Option`s, so the
 /// zero-filled class struct GObject creates is a valid value (None until a
 /// subclass's `class_init` fills them in).
+type Flow = Result<gst::FlowSuccess, gst::FlowError>;
+type SetCapsFn = fn(&RtpFastBaseDepay, &gst::Caps) -> Result<(), gst::LoggableError>;
+type HandlePacketFn = fn(&RtpFastBaseDepay, &RtpPacket<'_>) -> Flow;
+
 #[repr(C)]
 pub struct Class {
     parent: gst::ffi::GstElementClass,
-    pub(crate) set_sink_caps:
-        Option<fn(&RtpFastBaseDepay, &gst::Caps) -> Result<(), gst::LoggableError>>,
-    pub(crate) handle_packet: Option<
-        fn(&RtpFastBaseDepay, &RtpPacket<'_>) -> Result<gst::FlowSuccess, gst::FlowError>,
-    >,
-    pub(crate) drain: Option<fn(&RtpFastBaseDepay) -> Result<gst::FlowSuccess, gst::FlowError>>,
+    pub(crate) set_sink_caps: Option<SetCapsFn>,
+    pub(crate) handle_packet: Option<HandlePacketFn>,
+    pub(crate) drain: Option<fn(&RtpFastBaseDepay) -> Flow>,
     pub(crate) flush: Option<fn(&RtpFastBaseDepay)>,
     pub(crate) packet_lost: Option<fn(&RtpFastBaseDepay, &gst::EventRef) -> bool>,
     pub(crate) sink_event: Option<fn(&RtpFastBaseDepay, gst::Event) -> bool>,
@@ -147,17 +148,23 @@ pub trait RtpFastBaseDepayImpl: ElementImpl + ObjectSubclass<Type: IsA<RtpFastBa
 pub trait RtpFastBaseDepayImplExt: RtpFastBaseDepayImpl {
     fn parent_packet_lost(&self, event: &gst::EventRef) -> bool {
         let obj = self.obj();
-        obj.upcast_ref::<RtpFastBaseDepay>().imp().default_packet_lost(event)
+        obj.upcast_ref::<RtpFastBaseDepay>()
+            .imp()
+            .default_packet_lost(event)
     }
 
     fn parent_sink_event(&self, event: gst::Event) -> bool {
         let obj = self.obj();
-        obj.upcast_ref::<RtpFastBaseDepay>().imp().default_sink_event(event)
+        obj.upcast_ref::<RtpFastBaseDepay>()
+            .imp()
+            .default_sink_event(event)
     }
 
     fn parent_src_event(&self, event: gst::Event) -> bool {
         let obj = self.obj();
-        obj.upcast_ref::<RtpFastBaseDepay>().imp().default_src_event(event)
+        obj.upcast_ref::<RtpFastBaseDepay>()
+            .imp()
+            .default_src_event(event)
     }
 }
 
