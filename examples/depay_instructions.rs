@@ -107,9 +107,11 @@ fn run(element: &str, path: &str, n: usize) {
     e.set_state(gst::State::Playing).unwrap();
     assert!(src.push_event(gst::event::StreamStart::new("callgrind")));
     assert!(src.push_event(gst::event::Caps::new(&caps)));
-    assert!(src.push_event(gst::event::Segment::new(
-        &gst::FormattedSegment::<gst::ClockTime>::new()
-    )));
+    assert!(
+        src.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+            gst::ClockTime,
+        >::new()))
+    );
     let mut buffers: Vec<gst::Buffer> = packets[..WARM + n]
         .iter()
         .enumerate()

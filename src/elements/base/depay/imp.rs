@@ -198,6 +198,14 @@ impl RtpFastBaseDepay {
             Err(e) => return self.malformed(Some(e)),
         };
         let hot = &self.hot;
+        // Like the stock base class: the last seen seqnum/time, even of a
+        // packet dropped below.
+        hot.last_seqnum.store(info.seq as u32, Relaxed);
+        hot.last_rtptime.store(info.timestamp, Relaxed);
+        hot.pts
+            .store(buffer.pts().map_or(NO_TIME, |t| t.nseconds()), Relaxed);
+        hot.dts
+            .store(buffer.dts().map_or(NO_TIME, |t| t.nseconds()), Relaxed);
         let mut discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
         let next = hot.next_seqnum.load(Relaxed);
         if next != NO_SEQNUM {
@@ -252,12 +260,6 @@ impl RtpFastBaseDepay {
             .store(info.seq.wrapping_add(1) as u32, Relaxed);
         hot.last_ssrc.store(info.ssrc, Relaxed);
         hot.last_pt.store(info.payload_type as u32, Relaxed);
-        hot.last_seqnum.store(info.seq as u32, Relaxed);
-        hot.last_rtptime.store(info.timestamp, Relaxed);
-        hot.pts
-            .store(buffer.pts().map_or(NO_TIME, |t| t.nseconds()), Relaxed);
-        hot.dts
-            .store(buffer.dts().map_or(NO_TIME, |t| t.nseconds()), Relaxed);
         if discont {
             hot.discont.store(true, Relaxed);
         }
