@@ -318,3 +318,52 @@ fn segment_from_caps_npt_and_play_speed() {
     assert_eq!(seg.time(), Some(gst::ClockTime::from_seconds(5)));
     assert_eq!(seg.rate(), 2.0);
 }
+
+#[test]
+fn flush_resets_seqnum_tracking_like_stock() {
+    let mut results = Vec::new();
+    for element in ["rtpfasth264depay", "rtph264depay"] {
+        let mut h = harness(element, RTP_CAPS, &[]);
+        let mut out = run(&mut h, &[Pkt::simple(50), Pkt::simple(51)]);
+        assert!(h.push_event(gst::event::FlushStart::new()));
+        assert!(h.push_event(gst::event::FlushStop::new(true)));
+        // 40 < 52 would be "old" (dropped) without the reset.
+        assert!(
+            h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+                gst::ClockTime,
+            >::new()))
+        );
+        out.extend(run(&mut h, &[Pkt::simple(40), Pkt::simple(41)]));
+        assert_eq!(
+            out,
+            [Some(false), Some(false), Some(false), Some(false)],
+            "{element}"
+        );
+        results.push(out);
+    }
+    assert_eq!(results[0], results[1]);
+}
+
+#[test]
+fn packet_lost_event_pushes_gap_and_marks_discont_like_stock() {
+    for element in ["rtpfasth264depay", "rtph264depay"] {
+        let mut h = harness(element, RTP_CAPS, &[]);
+        run(&mut h, &[Pkt::simple(1)]);
+        while h.try_pull_event().is_some() {}
+        let lost = gst::event::CustomDownstream::new(
+            gst::Structure::builder("GstRTPPacketLost")
+                .field("timestamp", gst::ClockTime::from_mseconds(2))
+                .field("duration", gst::ClockTime::from_mseconds(1))
+                .field("seqnum", 2u32)
+                .build(),
+        );
+        h.push_event(lost);
+        let mut gap = false;
+        while let Some(ev) = h.try_pull_event() {
+            gap |= ev.type_() == gst::EventType::Gap;
+        }
+        assert!(gap, "{element}: GAP for the lost packet");
+        let out = run(&mut h, &[Pkt::simple(3)]);
+        assert_eq!(out, [Some(true)], "{element}: DISCONT after the loss");
+    }
+}
