@@ -735,6 +735,11 @@ impl RtpFastBaseDepay {
                 }
             }
             EventView::Eos(_) => {
+                // What is drained has no current packet (as stock: no
+                // source meta or extensions on it).
+                if self.hot.decorate.load(Relaxed) {
+                    lock(&self.decoration).valid = false;
+                }
                 let obj = self.obj();
                 if let Some(drain) = vtable(&obj).drain {
                     if let Err(err) = drain(&obj) {
