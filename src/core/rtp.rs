@@ -1,6 +1,6 @@
-//! RTP fixed header: writing (into pooled header memory) and validation
-//! (parsing is `rtp-types`; we only add the checks and the error taxonomy
-//! the elements count in `stats`).
+//! RTP header: writing (into pooled header memory), and parsing with
+//! validation (fixed header, CSRCs, extension, padding) and the error
+//! taxonomy the elements count in `stats`.
 
 /// Size of the fixed RTP header we write (no CSRC, no extension).
 pub const RTP_HEADER_LEN: usize = 12;
@@ -21,38 +21,90 @@ pub struct RtpInfo {
     pub seq: u16,
     pub timestamp: u32,
     pub ssrc: u32,
+    /// The CSRC list within the packet (4 bytes each, big-endian).
+    pub csrcs: std::ops::Range<usize>,
+    /// The header extension: its 16-bit profile ("defined by profile", 0xBEDE
+    /// for one-byte extensions) and its data within the packet.
+    pub extension: Option<(u16, std::ops::Range<usize>)>,
     /// Payload bytes within the packet (after CSRCs/extension, before padding).
     pub payload: std::ops::Range<usize>,
 }
 
-/// Validate a packet with the same rules as `gst_rtp_buffer_validate`:
-/// version 2, CSRC list, extension and padding all inside the packet.
-pub fn parse(data: &[u8]) -> Result<RtpInfo, RtpError> {
-    use rtp_types::{RtpPacket, RtpParseError};
-    let pkt = RtpPacket::parse(data).map_err(|e| match e {
-        RtpParseError::UnsupportedVersion(_) => RtpError::BadVersion,
-        RtpParseError::PaddingInvalid(_) => RtpError::BadPadding,
-        RtpParseError::Truncated { .. } => {
-            if data.len() >= RTP_HEADER_LEN && data[0] & 0x20 != 0 {
-                RtpError::BadPadding
-            } else {
-                RtpError::Truncated
-            }
-        }
-    })?;
-    let start = pkt.payload_offset();
-    let padding = pkt.padding().unwrap_or(0) as usize;
-    // rtp-types accepts padding that eats into the header; GStreamer does not.
-    if start + padding > data.len() {
-        return Err(RtpError::BadPadding);
+impl RtpInfo {
+    /// The `i`-th CSRC of `packet` (the bytes this info was parsed from).
+    pub fn csrc(&self, packet: &[u8], i: usize) -> u32 {
+        let at = self.csrcs.start + 4 * i;
+        u32::from_be_bytes([packet[at], packet[at + 1], packet[at + 2], packet[at + 3]])
     }
+
+    pub fn csrc_count(&self) -> usize {
+        self.csrcs.len() / 4
+    }
+}
+
+/// Validate a packet with the same rules as `gst_rtp_buffer_validate`:
+/// version 2, CSRC list, extension and padding all inside the packet, a
+/// non-zero padding length. Reads the header once, allocates nothing.
+/// Hand-written rather than `rtp-types` (which the differential proptest
+/// below checks it against): the depayloader base needs the CSRC list's and
+/// the extension's positions in the packet, GStreamer's stricter padding
+/// rule, and one pass on its per-packet hot path.
+#[inline]
+pub fn parse(data: &[u8]) -> Result<RtpInfo, RtpError> {
+    let len = data.len();
+    let Some(fixed) = data.first_chunk::<RTP_HEADER_LEN>() else {
+        return Err(RtpError::Truncated);
+    };
+    let b0 = fixed[0];
+    if b0 >> 6 != 2 {
+        return Err(RtpError::BadVersion);
+    }
+    let has_padding = b0 & 0x20 != 0;
+    // A packet that claims padding and is cut short is reported as bad
+    // padding (its length field cannot be trusted).
+    let truncated = if has_padding {
+        RtpError::BadPadding
+    } else {
+        RtpError::Truncated
+    };
+    let csrc_end = RTP_HEADER_LEN + 4 * (b0 & 0x0f) as usize;
+    if csrc_end > len {
+        return Err(truncated);
+    }
+    let mut start = csrc_end;
+    let extension = if b0 & 0x10 != 0 {
+        if start + 4 > len {
+            return Err(truncated);
+        }
+        let profile = u16::from_be_bytes([data[start], data[start + 1]]);
+        let words = u16::from_be_bytes([data[start + 2], data[start + 3]]) as usize;
+        let ext = start + 4..start + 4 + 4 * words;
+        if ext.end > len {
+            return Err(truncated);
+        }
+        start = ext.end;
+        Some((profile, ext))
+    } else {
+        None
+    };
+    let padding = if has_padding {
+        let p = data[len - 1] as usize;
+        if p == 0 || start + p > len {
+            return Err(RtpError::BadPadding);
+        }
+        p
+    } else {
+        0
+    };
     Ok(RtpInfo {
-        marker: pkt.marker_bit(),
-        payload_type: pkt.payload_type(),
-        seq: pkt.sequence_number(),
-        timestamp: pkt.timestamp(),
-        ssrc: pkt.ssrc(),
-        payload: start..data.len() - padding,
+        marker: fixed[1] & 0x80 != 0,
+        payload_type: fixed[1] & 0x7f,
+        seq: u16::from_be_bytes([fixed[2], fixed[3]]),
+        timestamp: u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]),
+        ssrc: u32::from_be_bytes([fixed[8], fixed[9], fixed[10], fixed[11]]),
+        csrcs: RTP_HEADER_LEN..csrc_end,
+        extension,
+        payload: start..len - padding,
     })
 }
 
@@ -178,7 +230,52 @@ mod tests {
         assert_eq!(pkt.payload(), b"abc");
     }
 
+    #[test]
+    fn csrcs_and_extension() {
+        // 2 CSRCs, a one-byte-header extension of one word, 2 bytes padding.
+        let mut p = vec![0xb2, 96, 0, 7, 0, 0, 0, 9, 0, 0, 0, 5];
+        p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2]);
+        p.extend_from_slice(&[0xbe, 0xde, 0, 1, 0x10, 0xaa, 0, 0]);
+        p.extend_from_slice(b"xyz");
+        p.extend_from_slice(&[0, 2]);
+        let info = parse(&p).unwrap();
+        assert_eq!(info.csrc_count(), 2);
+        assert_eq!((info.csrc(&p, 0), info.csrc(&p, 1)), (1, 2));
+        let (profile, ext) = info.extension.clone().unwrap();
+        assert_eq!(profile, 0xbede);
+        assert_eq!(&p[ext], &[0x10, 0xaa, 0, 0]);
+        assert_eq!(&p[info.payload], b"xyz");
+    }
+
     proptest! {
+        /// Same accept/reject decision and payload as rtp-types, except
+        /// where GStreamer is stricter (padding reaching into the header).
+        #[test]
+        fn agrees_with_rtp_types(data in proptest::collection::vec(any::<u8>(), 0..64), first in 0u8..=255) {
+            let mut data = data;
+            if let Some(b) = data.first_mut() {
+                *b = first;
+            }
+            let ours = parse(&data);
+            match rtp_types::RtpPacket::parse(&data) {
+                Ok(pkt) => {
+                    let start = pkt.payload_offset();
+                    let padding = pkt.padding().unwrap_or(0) as usize;
+                    if start + padding > data.len() {
+                        prop_assert_eq!(ours, Err(RtpError::BadPadding));
+                    } else {
+                        let info = ours.unwrap();
+                        prop_assert_eq!(info.payload.clone(), start..data.len() - padding);
+                        prop_assert_eq!(info.seq, pkt.sequence_number());
+                        prop_assert_eq!(info.ssrc, pkt.ssrc());
+                        prop_assert_eq!(info.csrc_count(), pkt.csrc().count());
+                    }
+                }
+                Err(_) => prop_assert!(ours.is_err()),
+            }
+        }
+
+
         #[test]
         fn parse_never_panics_and_payload_in_bounds(data in proptest::collection::vec(any::<u8>(), 0..64)) {
             if let Ok(info) = parse(&data) {

@@ -11,6 +11,7 @@ pub mod h265;
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // The abstract base classes, documented as plugin API like GStreamer's.
     base::pay::RtpFastBasePay::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    base::depay::register();
     h264::register(plugin)?;
     h265::register(plugin)?;
     Ok(())

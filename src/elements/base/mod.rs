@@ -1,6 +1,6 @@
 //! Shared machinery of all rsrtpfast payloaders and depayloaders.
 
-pub mod element_macros;
+pub mod depay;
 pub mod nal_depay;
 pub mod nal_pay;
 pub mod pay;

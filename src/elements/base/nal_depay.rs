@@ -1,10 +1,11 @@
-//! Shared implementation of the NAL-unit depayloaders (H.264, H.265): RTP
-//! validation before the base class sees a packet, output negotiation
-//! (byte-stream or avc/hvc1), and access-unit assembly straight into the
-//! output buffer.
+//! Shared implementation of the NAL-unit depayloaders (H.264, H.265) on
+//! `GstRtpFastBaseDepay`: output negotiation (byte-stream or avc/hvc1) and
+//! access-unit assembly straight into the output buffer. The base class has
+//! parsed and validated each packet before it gets here.
 
+use super::depay::{RtpFastBaseDepay, RtpFastBaseDepayExt, RtpPacket};
 use super::pooled_au::PooledAu;
-use super::stats::{parent_stats, ElementStats};
+use super::stats::ElementStats;
 use super::{lock, ElementCommon};
 use crate::core::depacketizer::{
     AuInfo, AuSink, DepayConfig, NalDepacketizer, PacketIn, StreamFormat,
@@ -14,7 +15,6 @@ use crate::core::simd::SimdLevel;
 use crate::elements::SimdMode;
 use gst::glib;
 use gst::prelude::*;
-use gst_rtp::prelude::*;
 use smallvec::SmallVec;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex};
@@ -45,8 +45,6 @@ pub struct DepayState<C: NalCodec> {
     /// Parameter sets from sprop-* still to be sent in-band (byte-stream).
     pending_sprop: bool,
     loss_pending: bool,
-    /// Reused to gather packets that arrive split over several memories.
-    gathered: Vec<u8>,
     /// Copy of the setting, read on the streaming thread under the state
     /// lock alone (lock order is settings, then state).
     request_keyframe: bool,
@@ -76,7 +74,6 @@ impl<C: NalCodec> Default for NalDepayBase<C> {
                 caps_dirty: true,
                 pending_sprop: false,
                 loss_pending: false,
-                gathered: Vec::new(),
                 request_keyframe: false,
                 simd: SimdLevel::resolve(None).0,
                 stats: ElementStats::default(),
@@ -99,9 +96,12 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .default_value(false)
             .build(),
     ];
-    v.extend(super::common_properties(
-        "SIMD level for bulk work (auto honours RSRTPFAST_SIMD)",
-    ));
+    // `stats` is the base class's (it calls `extend_stats` for ours).
+    v.extend(
+        super::common_properties("SIMD level for bulk work (auto honours RSRTPFAST_SIMD)")
+            .into_iter()
+            .filter(|p| p.name() != "stats"),
+    );
     v
 }
 
@@ -131,11 +131,7 @@ impl<C: NalCodec> NalDepayBase<C> {
         }
     }
 
-    pub fn property(
-        &self,
-        obj: &gst_rtp::RTPBaseDepayload,
-        pspec: &glib::ParamSpec,
-    ) -> glib::Value {
+    pub fn property(&self, pspec: &glib::ParamSpec) -> glib::Value {
         if let Some(v) = self.common.property(pspec) {
             return v;
         }
@@ -144,79 +140,28 @@ impl<C: NalCodec> NalDepayBase<C> {
             "wait-for-keyframe" => settings.wait_for_keyframe.to_value(),
             "request-keyframe" => settings.request_keyframe.to_value(),
             "simd" => settings.simd.to_value(),
-            "stats" => self.stats(obj).to_value(),
             _ => unimplemented!("property {}", pspec.name()),
         }
     }
 
-    fn stats(&self, obj: &gst_rtp::RTPBaseDepayload) -> gst::Structure {
-        let base = parent_stats(obj, gst_rtp::RTPBaseDepayload::static_type());
+    /// Our counters added to the base class's `stats` (which already
+    /// counts the packets it dropped as malformed or reordered).
+    pub fn extend_stats(&self, s: &mut gst::Structure) {
         let state = lock(&self.state);
         let mut st = state.stats.clone();
         let core = state.depacketizer.stats();
+        let simd = state.simd;
+        drop(state);
         st.units_out = core.units_out;
         st.lost_fragments = core.lost_fragments;
-        st.dropped += core.dropped + core.dropped_units;
-        st.to_structure(base, state.simd)
-    }
-
-    /// Count the packets the base class drops as invalid RTP. It validates
-    /// every packet when it maps it and posts this warning for each one it
-    /// rejects, so watching our own messages counts them at no cost to
-    /// valid packets. (Validating again in a pad probe cost ~90 ns/packet:
-    /// any probe sends every push down GStreamer's slow path; wrapping the
-    /// chain function still cost ~45 ns for the second map.)
-    pub fn note_message(&self, obj: &gst_rtp::RTPBaseDepayload, msg: &gst::Message) {
-        if let gst::MessageView::Warning(w) = msg.view() {
-            let invalid_rtp = w
-                .debug()
-                .is_some_and(|d| d.contains("Received invalid RTP payload"));
-            if invalid_rtp && msg.src() == Some(obj.upcast_ref()) {
-                self.count_malformed(obj);
-            }
-        }
-    }
-
-    /// Offer upstream the shared pool and its recycling allocator. The base
-    /// class has no propose_allocation hook, so its sink pad query function
-    /// is wrapped: a pad probe would cost every packet ~20 ns (any probe
-    /// sends all pushes down GStreamer's slow path).
-    pub fn install_allocation_answer(obj: &gst_rtp::RTPBaseDepayload) {
-        let pad = obj.sink_pad();
-        // SAFETY: FFI edge. The base class installed this function on its own
-        // sink pad with no user data (GStreamer 1.22: gst_pad_query_default);
-        // we call it with the arguments GStreamer hands us, as the pad would.
-        let Some(original) = (unsafe { (*pad.as_ptr()).queryfunc }) else {
-            return;
-        };
-        // SAFETY: see above; `query` stays owned by the caller throughout.
-        unsafe {
-            pad.set_query_function(move |pad, parent, query| {
-                if let gst::QueryViewMut::Allocation(alloc) = query.view_mut() {
-                    crate::pool::propose_allocation(alloc);
-                    return true;
-                }
-                use glib::translate::*;
-                from_glib(original(
-                    pad.to_glib_none().0,
-                    parent.to_glib_none().0,
-                    query.as_mut_ptr(),
-                ))
-            });
-        }
-    }
-
-    pub fn count_malformed(&self, obj: &gst_rtp::RTPBaseDepayload) {
-        let mut state = lock(&self.state);
-        state.stats.malformed += 1;
-        state.stats.dropped += 1;
-        drop(state);
-        gst::warning!(CAT, obj = obj, "Dropping malformed RTP packet");
+        st.malformed += s.get::<u64>("malformed").unwrap_or(0);
+        st.dropped += core.dropped + core.dropped_units + s.get::<u64>("dropped").unwrap_or(0);
+        *s = st.to_structure(Some(s.clone()), simd);
     }
 
     pub fn set_caps(
         &self,
-        obj: &gst_rtp::RTPBaseDepayload,
+        obj: &RtpFastBaseDepay,
         caps: &gst::Caps,
     ) -> Result<(), gst::LoggableError> {
         let s = caps
@@ -233,6 +178,7 @@ impl<C: NalCodec> NalDepayBase<C> {
                 ))
             }
         }
+        // Present: the base class requires it.
         if let Ok(rate) = s.get::<i32>("clock-rate") {
             if rate != 90000 {
                 return Err(gst::loggable_error!(
@@ -263,7 +209,7 @@ impl<C: NalCodec> NalDepayBase<C> {
         let out = output_caps(&mut state);
         drop(state);
         if let Some(out) = out {
-            if !obj.src_pad().push_event(gst::event::Caps::new(&out)) {
+            if !obj.set_src_caps(&out) {
                 return Err(gst::loggable_error!(
                     CAT,
                     "not-negotiated: downstream refused {}",
@@ -276,10 +222,7 @@ impl<C: NalCodec> NalDepayBase<C> {
 
     /// Output format downstream prefers, like the stock element: the first
     /// structure of the peer's caps filtered by our template.
-    fn downstream_config(
-        &self,
-        obj: &gst_rtp::RTPBaseDepayload,
-    ) -> Result<DepayConfig, gst::LoggableError> {
+    fn downstream_config(&self, obj: &RtpFastBaseDepay) -> Result<DepayConfig, gst::LoggableError> {
         let template = obj.src_pad().pad_template_caps();
         let mut peer = obj.src_pad().peer_query_caps(Some(&template));
         if peer.is_empty() {
@@ -307,7 +250,7 @@ impl<C: NalCodec> NalDepayBase<C> {
 
     /// Downstream asked for renegotiation (RECONFIGURE): pick its preferred
     /// format again, effective from the next access unit.
-    fn renegotiate(&self, obj: &gst_rtp::RTPBaseDepayload) {
+    fn renegotiate(&self, obj: &RtpFastBaseDepay) {
         let cfg = match self.downstream_config(obj) {
             Ok(cfg) => cfg,
             Err(err) => {
@@ -334,47 +277,28 @@ impl<C: NalCodec> NalDepayBase<C> {
                 .all(|k| state.depacketizer.params().get(*k).is_some());
     }
 
-    pub fn process_rtp_packet(
+    pub fn handle_packet(
         &self,
-        obj: &gst_rtp::RTPBaseDepayload,
-        rtp: &gst_rtp::RTPBuffer<gst_rtp::rtp_buffer::Readable>,
-    ) -> Option<gst::Buffer> {
-        let inbuf = rtp.buffer();
+        obj: &RtpFastBaseDepay,
+        packet: &RtpPacket<'_>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         // Checked between access units only (the flag test takes the pad's
         // lock), so a unit is never assembled in two formats.
         if self.at_boundary.load(Ordering::Relaxed) && obj.src_pad().check_reconfigure() {
             self.renegotiate(obj);
         }
+        let payload = packet.payload;
         let mut guard = lock(&self.state);
         let state = &mut *guard;
-        // Not `rtp.payload()`: gstreamer-rs hands subclasses a copy of the
-        // C GstRTPBuffer that is never unmapped, so each payload mapping
-        // (a merged copy when the payload spans memories, as it does for
-        // packets from an in-process payloader) leaked: ~1.5 KB per packet.
-        // Map it ourselves instead; a multi-memory packet is gathered into a
-        // reused scratch buffer (no allocation).
-        let mut gathered = std::mem::take(&mut state.gathered);
-        let single;
-        let packet: &[u8] = if inbuf.n_memory() == 1 {
-            single = inbuf.peek_memory(0).map_readable().ok()?;
-            &single
-        } else {
-            gathered.resize(inbuf.size(), 0);
-            inbuf.copy_to_slice(0, &mut gathered).ok()?;
-            &gathered
-        };
-        // The base class validated the packet; this only locates the payload.
-        let payload = &packet[crate::core::rtp::parse(packet).ok()?.payload];
         let timer = state.stats.sample_now(16).then(Instant::now);
         state.stats.buffers_in += 1;
         state.stats.packets += 1;
         state.stats.bytes += payload.len() as u64;
-        let discont = inbuf.flags().contains(gst::BufferFlags::DISCONT)
-            || std::mem::take(&mut state.loss_pending);
+        let discont = packet.discont || std::mem::take(&mut state.loss_pending);
         let pkt = PacketIn {
             payload,
-            timestamp: rtp.timestamp(),
-            marker: rtp.is_marker(),
+            timestamp: packet.timestamp,
+            marker: packet.marker,
             discont,
         };
         let was_empty = state.assembly.is_empty();
@@ -395,13 +319,13 @@ impl<C: NalCodec> NalDepayBase<C> {
                 CAT,
                 obj = obj,
                 "Dropping packet seq {}: {:?}",
-                rtp.seq(),
+                packet.seq,
                 reason
             );
         }
         if !state.assembly.is_empty() && (was_empty || !units.is_empty()) {
-            state.au_pts = inbuf.pts();
-            state.au_dts = inbuf.dts();
+            state.au_pts = packet.pts();
+            state.au_dts = packet.dts();
         }
         let request = state.depacketizer.take_loss() && state.request_keyframe;
         let caps = if units.is_empty() {
@@ -430,12 +354,11 @@ impl<C: NalCodec> NalDepayBase<C> {
             state.stats.window.record(ns);
             post = state.stats.post_due(self.common.stats_interval_ms(), now);
         }
-        state.gathered = gathered;
         self.at_boundary
             .store(state.assembly.is_empty(), Ordering::Relaxed);
         drop(guard);
         if post {
-            self.common.post_stats(obj.upcast_ref(), self.stats(obj));
+            self.common.post_stats(obj.upcast_ref(), obj.stats());
         }
 
         if request {
@@ -448,10 +371,10 @@ impl<C: NalCodec> NalDepayBase<C> {
             obj.sink_pad().push_event(ev);
         }
         if let Some(caps) = caps {
-            obj.src_pad().push_event(gst::event::Caps::new(&caps));
+            obj.set_src_caps(&caps);
         }
         if units.is_empty() {
-            return None;
+            return Ok(gst::FlowSuccess::Ok);
         }
         if needs_caps {
             gst::warning!(
@@ -460,8 +383,25 @@ impl<C: NalCodec> NalDepayBase<C> {
                 "No parameter sets yet for codec_data, dropping {} unit(s)",
                 units.len()
             );
-            return None;
+            return Ok(gst::FlowSuccess::Ok);
         }
+        self.push_units(obj, units, sprop, was_empty, au_pts, au_dts, Some(packet))
+    }
+
+    /// Push completed units. The first unit, when it was begun by earlier
+    /// packets, carries their time; a unit begun by this packet carries
+    /// this one's (`packet` None at EOS: the assembled unit's time).
+    #[allow(clippy::too_many_arguments)]
+    fn push_units(
+        &self,
+        obj: &RtpFastBaseDepay,
+        units: SmallVec<[(gst::Buffer, AuInfo); 2]>,
+        sprop: Option<Vec<u8>>,
+        was_empty: bool,
+        au_pts: Option<gst::ClockTime>,
+        au_dts: Option<gst::ClockTime>,
+        packet: Option<&RtpPacket<'_>>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut sprop = sprop;
         for (i, (unit, info)) in units.into_iter().enumerate() {
             let mut buf = match sprop.take() {
@@ -477,12 +417,15 @@ impl<C: NalCodec> NalDepayBase<C> {
                 let b = buf.get_mut().unwrap();
                 // The first unit, when it was begun by earlier packets, carries
                 // their time; a unit begun by this packet carries this one's.
-                if i == 0 && !was_empty && au_pts.is_some() {
-                    b.set_pts(au_pts);
-                    b.set_dts(au_dts);
-                } else {
-                    b.set_pts(inbuf.pts());
-                    b.set_dts(inbuf.dts());
+                match packet {
+                    Some(p) if !(i == 0 && !was_empty && au_pts.is_some()) => {
+                        b.set_pts(p.pts());
+                        b.set_dts(p.dts());
+                    }
+                    _ => {
+                        b.set_pts(au_pts);
+                        b.set_dts(au_dts);
+                    }
                 }
                 if !info.keyframe {
                     b.set_flags(gst::BufferFlags::DELTA_UNIT);
@@ -493,23 +436,45 @@ impl<C: NalCodec> NalDepayBase<C> {
             }
             if let Err(err) = obj.push(buf) {
                 gst::debug!(CAT, obj = obj, "push failed: {:?}", err);
-                break;
+                return Err(err);
             }
         }
-        None
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    /// EOS: output the access unit in progress if it is complete.
+    pub fn drain(&self, obj: &RtpFastBaseDepay) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut guard = lock(&self.state);
+        let state = &mut *guard;
+        let mut units: SmallVec<[(gst::Buffer, AuInfo); 2]> = SmallVec::new();
+        state
+            .depacketizer
+            .drain(&mut state.assembly, &mut |sink: &mut PooledAu, info| {
+                if let Some(unit) = sink.take() {
+                    units.push((unit, info));
+                }
+            });
+        let (au_pts, au_dts) = (state.au_pts.take(), state.au_dts.take());
+        self.at_boundary.store(true, Ordering::Relaxed);
+        if units.is_empty() || state.caps_dirty {
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        drop(guard);
+        self.push_units(obj, units, None, false, au_pts, au_dts, None)
     }
 
     pub fn packet_lost(&self) {
         lock(&self.state).loss_pending = true;
     }
 
-    pub fn handle_event(&self, event: &gst::Event) {
-        if let gst::EventView::FlushStop(_) = event.view() {
-            let mut state = lock(&self.state);
-            let state = &mut *state;
-            state.depacketizer.reset(&mut state.assembly);
-            state.au_pts = None;
-        }
+    /// Flush: drop the unit in progress.
+    pub fn flush(&self) {
+        let mut state = lock(&self.state);
+        let state = &mut *state;
+        state.depacketizer.reset(&mut state.assembly);
+        state.au_pts = None;
+        state.au_dts = None;
+        self.at_boundary.store(true, Ordering::Relaxed);
     }
 }
 

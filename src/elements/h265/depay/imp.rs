@@ -1,9 +1,95 @@
-use crate::elements::base::element_macros::nal_depayloader_imp;
+//! `rtpfasth265depay`: the H.265 format on `GstRtpFastBaseDepay`.
 
-nal_depayloader_imp! {
-    type: RtpFastH265Depay,
-    codec: crate::core::nal::H265,
-    gtype: "GstRtpFastH265Depay",
-    long_name: "RTP H265 depayloader (rsrtpfast)",
-    description: "Extracts H265 video from RTP packets (RFC 7798), drop-in for rtph265depay",
+use crate::core::nal::H265 as Codec;
+use crate::elements::base::depay::{
+    RtpFastBaseDepay, RtpFastBaseDepayImpl, RtpFastBaseDepayImplExt, RtpPacket,
+};
+use crate::elements::base::nal_depay::{self, NalDepayBase};
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use std::sync::LazyLock;
+
+#[derive(Default)]
+pub struct RtpFastH265Depay {
+    base: NalDepayBase<Codec>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for RtpFastH265Depay {
+    const NAME: &'static str = "GstRtpFastH265Depay";
+    type Type = super::RtpFastH265Depay;
+    type ParentType = RtpFastBaseDepay;
+}
+
+impl ObjectImpl for RtpFastH265Depay {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(nal_depay::properties);
+        PROPS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        self.base.set_property(value, pspec)
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        self.base.property(pspec)
+    }
+}
+
+impl GstObjectImpl for RtpFastH265Depay {}
+
+impl ElementImpl for RtpFastH265Depay {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "RTP H265 depayloader (rsrtpfast)",
+                "Codec/Depayloader/Network/RTP",
+                "Extracts H265 video from RTP packets (RFC 7798), drop-in for rtph265depay",
+                "rsrtpfast developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(nal_depay::pad_templates::<Codec>);
+        TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        self.base.common.change_state(transition);
+        self.parent_change_state(transition)
+    }
+}
+
+impl RtpFastBaseDepayImpl for RtpFastH265Depay {
+    fn set_sink_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        self.base.set_caps(self.obj().upcast_ref(), caps)
+    }
+
+    fn handle_packet(&self, packet: &RtpPacket<'_>) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.base.handle_packet(self.obj().upcast_ref(), packet)
+    }
+
+    fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.base.drain(self.obj().upcast_ref())
+    }
+
+    fn flush(&self) {
+        self.base.flush()
+    }
+
+    fn packet_lost(&self, event: &gst::EventRef) -> bool {
+        self.base.packet_lost();
+        self.parent_packet_lost(event)
+    }
+
+    fn extend_stats(&self, stats: &mut gst::Structure) {
+        self.base.extend_stats(stats)
+    }
 }

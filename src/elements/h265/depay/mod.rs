@@ -4,5 +4,5 @@ mod imp;
 
 glib::wrapper! {
     pub struct RtpFastH265Depay(ObjectSubclass<imp::RtpFastH265Depay>)
-        @extends gst_rtp::RTPBaseDepayload, gst::Element, gst::Object;
+        @extends crate::elements::base::depay::RtpFastBaseDepay, gst::Element, gst::Object;
 }

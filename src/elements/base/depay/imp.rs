@@ -1,0 +1,1145 @@
+//! Implementation of `GstRtpFastBaseDepay`.
+//!
+//! Hot path (`sink_chain`): one memory map, `core::rtp::parse`, seqnum
+//! tracking in atomics written only by the streaming thread (readers are the
+//! `stats` property), then one call into the format. No lock is taken here
+//! unless the packet spans several memories or `source-info` / header
+//! extensions are in use.
+
+use super::{Class, RtpPacket};
+use crate::core::rtp;
+use crate::elements::base::lock;
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_rtp::prelude::*;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{LazyLock, Mutex};
+
+pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "rtpfastbasedepay",
+        gst::DebugColorFlags::empty(),
+        Some("rsrtpfast depayloader base class"),
+    )
+});
+
+const DEFAULT_SOURCE_INFO: bool = false;
+const DEFAULT_MAX_REORDER: i32 = 100;
+const DEFAULT_AUTO_HEADER_EXTENSION: bool = true;
+/// `next_seqnum` before the first packet (and after a flush).
+const NO_SEQNUM: u32 = u32::MAX;
+const NO_TIME: u64 = u64::MAX;
+
+/// Per-packet state. Written only by the streaming thread (chain and
+/// serialized events hold the sink pad's stream lock), read by `stats`:
+/// plain relaxed loads and stores, no read-modify-write.
+struct Hot {
+    negotiated: AtomicBool,
+    next_seqnum: AtomicU32,
+    last_ssrc: AtomicU32,
+    last_pt: AtomicU32,
+    last_seqnum: AtomicU32,
+    last_rtptime: AtomicU32,
+    pts: AtomicU64,
+    dts: AtomicU64,
+    /// The next output buffer gets DISCONT.
+    discont: AtomicBool,
+    /// A segment must be made from the next packet.
+    need_segment: AtomicBool,
+    /// `Stream::segment_event` holds a segment to push before the next buffer.
+    segment_pending: AtomicBool,
+    /// `source-info` on or extensions registered: keep the current packet's
+    /// ssrc/CSRCs/extension for the output.
+    decorate: AtomicBool,
+    clock_rate: AtomicU32,
+    malformed: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl Default for Hot {
+    fn default() -> Self {
+        Hot {
+            negotiated: AtomicBool::new(false),
+            next_seqnum: AtomicU32::new(NO_SEQNUM),
+            last_ssrc: AtomicU32::new(0),
+            last_pt: AtomicU32::new(0),
+            last_seqnum: AtomicU32::new(0),
+            last_rtptime: AtomicU32::new(0),
+            pts: AtomicU64::new(NO_TIME),
+            dts: AtomicU64::new(NO_TIME),
+            discont: AtomicBool::new(false),
+            need_segment: AtomicBool::new(true),
+            segment_pending: AtomicBool::new(false),
+            decorate: AtomicBool::new(false),
+            clock_rate: AtomicU32::new(0),
+            malformed: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        }
+    }
+}
+
+/// What the caps and upstream segment said (touched per caps/segment event,
+/// once per stream for the output segment, and by `stats`).
+struct Stream {
+    npt_start: u64,
+    npt_stop: Option<u64>,
+    play_speed: f64,
+    play_scale: f64,
+    clock_base: Option<u32>,
+    onvif_mode: bool,
+    last_caps: Option<gst::Caps>,
+    /// Upstream's segment (not forwarded unless onvif-mode).
+    segment: gst::Segment,
+    segment_seqnum: Option<gst::Seqnum>,
+    segment_event: Option<gst::Event>,
+}
+
+impl Default for Stream {
+    fn default() -> Self {
+        Stream {
+            npt_start: 0,
+            npt_stop: None,
+            play_speed: 1.0,
+            play_scale: 1.0,
+            clock_base: None,
+            onvif_mode: false,
+            last_caps: None,
+            segment: gst::Segment::new(),
+            segment_seqnum: None,
+            segment_event: None,
+        }
+    }
+}
+
+/// The current packet's source and extension data, for the output (only
+/// kept while `Hot::decorate`).
+#[derive(Default)]
+struct Decoration {
+    valid: bool,
+    ssrc: u32,
+    csrcs: smallvec::SmallVec<[u32; 15]>,
+    ext_profile: u16,
+    ext: Vec<u8>,
+}
+
+/// The virtual methods of `obj`'s class.
+fn vtable(obj: &super::RtpFastBaseDepay) -> &Class {
+    obj.class().as_ref()
+}
+
+pub struct RtpFastBaseDepay {
+    sinkpad: gst::Pad,
+    srcpad: gst::Pad,
+    hot: Hot,
+    stream: Mutex<Stream>,
+    source_info: AtomicBool,
+    max_reorder: AtomicI32,
+    auto_header_extension: AtomicBool,
+    extensions: Mutex<Vec<gst_rtp::RTPHeaderExtension>>,
+    decoration: Mutex<Decoration>,
+    /// Reused to gather packets that span several memories.
+    gathered: Mutex<Vec<u8>>,
+}
+
+impl RtpFastBaseDepay {
+    pub fn src_pad(&self) -> &gst::Pad {
+        &self.srcpad
+    }
+
+    pub fn sink_pad(&self) -> &gst::Pad {
+        &self.sinkpad
+    }
+
+    pub fn clock_rate(&self) -> u32 {
+        self.hot.clock_rate.load(Relaxed)
+    }
+
+    // ---- hot path ----
+
+    fn sink_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if !self.hot.negotiated.load(Relaxed) {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ("No RTP format was negotiated."),
+                ["Input buffers need to have RTP caps set on them (set the caps on the upstream source or a capsfilter)."]
+            );
+            return Err(gst::FlowError::NotNegotiated);
+        }
+        match buffer.n_memory() {
+            1 => {
+                let Ok(map) = buffer.peek_memory(0).map_readable() else {
+                    return self.malformed(None);
+                };
+                self.process(&buffer, map.as_slice())
+            }
+            0 => self.malformed(Some(rtp::RtpError::Truncated)),
+            _ => {
+                let mut gathered = lock(&self.gathered);
+                gathered.resize(buffer.size(), 0);
+                if buffer.copy_to_slice(0, &mut gathered).is_err() {
+                    return self.malformed(None);
+                }
+                self.process(&buffer, &gathered)
+            }
+        }
+    }
+
+    #[inline]
+    fn process(
+        &self,
+        buffer: &gst::BufferRef,
+        data: &[u8],
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let info = match rtp::parse(data) {
+            Ok(info) => info,
+            Err(e) => return self.malformed(Some(e)),
+        };
+        let hot = &self.hot;
+        // Like the stock base class: the last seen seqnum/time, even of a
+        // packet dropped below.
+        hot.last_seqnum.store(info.seq as u32, Relaxed);
+        hot.last_rtptime.store(info.timestamp, Relaxed);
+        hot.pts
+            .store(buffer.pts().map_or(NO_TIME, |t| t.nseconds()), Relaxed);
+        hot.dts
+            .store(buffer.dts().map_or(NO_TIME, |t| t.nseconds()), Relaxed);
+        let mut discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
+        let next = hot.next_seqnum.load(Relaxed);
+        if next != NO_SEQNUM {
+            if info.ssrc != hot.last_ssrc.load(Relaxed)
+                || info.payload_type as u32 != hot.last_pt.load(Relaxed)
+            {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "New ssrc {:08x} / pt {}: sender restarted",
+                    info.ssrc,
+                    info.payload_type
+                );
+                discont = true;
+            } else {
+                // > 0: older than expected; < 0: packets are missing.
+                let gap = (next as u16).wrapping_sub(info.seq) as i16;
+                if gap < 0 {
+                    gst::log!(
+                        CAT,
+                        imp = self,
+                        "{} missing packets before {}",
+                        -(gap as i32),
+                        info.seq
+                    );
+                    discont = true;
+                } else if gap > 0 {
+                    if gap as i32 <= self.max_reorder.load(Relaxed) {
+                        gst::warning!(
+                            CAT,
+                            imp = self,
+                            "got old packet {}, expected {}, gap {} <= max-reorder, dropping",
+                            info.seq,
+                            next,
+                            gap
+                        );
+                        hot.dropped.store(hot.dropped.load(Relaxed) + 1, Relaxed);
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "got old packet {}, expected {}: sender restarted, marking discont",
+                        info.seq,
+                        next
+                    );
+                    discont = true;
+                }
+            }
+        }
+        hot.next_seqnum
+            .store(info.seq.wrapping_add(1) as u32, Relaxed);
+        hot.last_ssrc.store(info.ssrc, Relaxed);
+        hot.last_pt.store(info.payload_type as u32, Relaxed);
+        if discont {
+            hot.discont.store(true, Relaxed);
+        }
+        if hot.need_segment.load(Relaxed) {
+            self.prepare_segment(info.timestamp, buffer.pts());
+        }
+        if hot.decorate.load(Relaxed) {
+            let mut d = lock(&self.decoration);
+            d.valid = true;
+            d.ssrc = info.ssrc;
+            d.csrcs.clear();
+            d.csrcs
+                .extend((0..info.csrc_count()).map(|i| info.csrc(data, i)));
+            d.ext.clear();
+            if let Some((profile, range)) = &info.extension {
+                d.ext_profile = *profile;
+                d.ext.extend_from_slice(&data[range.clone()]);
+            }
+        }
+        let packet = RtpPacket {
+            marker: info.marker,
+            payload_type: info.payload_type,
+            seq: info.seq,
+            timestamp: info.timestamp,
+            ssrc: info.ssrc,
+            discont,
+            payload: &data[info.payload.clone()],
+            buffer,
+            data,
+            csrcs: info.csrcs.clone(),
+        };
+        let obj = self.obj();
+        let handle = vtable(&obj)
+            .handle_packet
+            .expect("subclass sets handle_packet");
+        handle(&obj, &packet)
+    }
+
+    #[cold]
+    fn malformed(&self, why: Option<rtp::RtpError>) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let hot = &self.hot;
+        hot.malformed
+            .store(hot.malformed.load(Relaxed) + 1, Relaxed);
+        hot.dropped.store(hot.dropped.load(Relaxed) + 1, Relaxed);
+        gst::warning!(
+            CAT,
+            imp = self,
+            "Dropping malformed RTP packet ({})",
+            why.map_or("unmappable".to_string(), |e| format!("{e:?}"))
+        );
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    // ---- output ----
+
+    /// Timestamps, DISCONT and (when enabled) source meta and header
+    /// extensions of the current packet on an output buffer. True when a
+    /// header extension asked to update the src caps.
+    fn decorate_output(&self, b: &mut gst::BufferRef) -> bool {
+        let hot = &self.hot;
+        if b.pts().is_none() {
+            let pts = hot.pts.load(Relaxed);
+            if pts != NO_TIME {
+                b.set_pts(gst::ClockTime::from_nseconds(pts));
+            }
+        }
+        if b.dts().is_none() {
+            let dts = hot.dts.load(Relaxed);
+            if dts != NO_TIME {
+                b.set_dts(gst::ClockTime::from_nseconds(dts));
+            }
+        }
+        if hot.discont.load(Relaxed) {
+            hot.discont.store(false, Relaxed);
+            b.set_flags(gst::BufferFlags::DISCONT);
+        }
+        if !hot.decorate.load(Relaxed) {
+            return false;
+        }
+        let d = lock(&self.decoration);
+        if !d.valid {
+            return false;
+        }
+        if self.source_info.load(Relaxed) {
+            while let Some(m) = b.meta_mut::<gst_rtp::RTPSourceMeta>() {
+                m.remove().ok();
+            }
+            gst_rtp::RTPSourceMeta::add(b, Some(d.ssrc), &d.csrcs);
+        }
+        if d.ext.is_empty() {
+            return false;
+        }
+        self.read_extensions(d.ext_profile, &d.ext, b)
+    }
+
+    /// Hand each extension element to the registered extension of its id,
+    /// as the stock base class does (one- and two-byte forms, RFC 8285).
+    fn read_extensions(&self, profile: u16, data: &[u8], out: &mut gst::BufferRef) -> bool {
+        let (unit, flags) = if profile == 0xBEDE {
+            (1, gst_rtp::RTPHeaderExtensionFlags::ONE_BYTE)
+        } else if profile >> 4 == 0x100 {
+            (2, gst_rtp::RTPHeaderExtensionFlags::TWO_BYTE)
+        } else {
+            gst::debug!(CAT, imp = self, "Unknown extension profile {:04x}", profile);
+            return false;
+        };
+        let exts = lock(&self.extensions);
+        let mut update_caps = false;
+        let mut at = 0;
+        while at + unit < data.len() {
+            let (id, len) = if unit == 1 {
+                let b = data[at];
+                at += 1;
+                if b >> 4 == 0 {
+                    continue; // padding
+                }
+                if b >> 4 == 15 {
+                    break; // reserved
+                }
+                ((b >> 4) as u32, (b & 0x0f) as usize + 1)
+            } else {
+                let id = data[at];
+                at += 1;
+                if id == 0 {
+                    continue;
+                }
+                let len = data[at] as usize;
+                at += 1;
+                (id as u32, len)
+            };
+            if at + len > data.len() {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "Extension element past the end of the extension data"
+                );
+                break;
+            }
+            if let Some(ext) = exts.iter().find(|e| e.id() == id) {
+                if !ext.read(flags, &data[at..at + len], out) {
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "RTP header extension ({}) could not read payloaded data",
+                        ext.name()
+                    );
+                    break;
+                }
+                update_caps |= ext.wants_update_non_rtp_src_caps();
+            }
+            at += len;
+        }
+        update_caps
+    }
+
+    fn update_src_caps_from_extensions(&self) -> bool {
+        let Some(current) = self.srcpad.current_caps() else {
+            return true;
+        };
+        let mut caps = current.copy();
+        for ext in lock(&self.extensions).iter() {
+            if !ext.update_non_rtp_src_caps(caps.make_mut()) {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Decode,
+                    (
+                        "RTP header extension ({}) could not update src caps",
+                        ext.name()
+                    )
+                );
+                return false;
+            }
+        }
+        if caps != current {
+            self.srcpad.push_event(gst::event::Caps::new(&caps));
+        }
+        true
+    }
+
+    fn push_pending_segment(&self) {
+        if self.hot.segment_pending.load(Relaxed) {
+            self.hot.segment_pending.store(false, Relaxed);
+            if let Some(ev) = lock(&self.stream).segment_event.take() {
+                gst::debug!(CAT, imp = self, "Pushing segment before the first buffer");
+                self.srcpad.push_event(ev);
+            }
+        }
+    }
+
+    pub fn push(&self, mut buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if self.decorate_output(buffer.make_mut()) && !self.update_src_caps_from_extensions() {
+            return Err(gst::FlowError::Error);
+        }
+        self.push_pending_segment();
+        self.srcpad.push(buffer)
+    }
+
+    pub fn push_list(&self, mut list: gst::BufferList) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut update = false;
+        list.make_mut().foreach_mut(|mut b, _| {
+            update |= self.decorate_output(b.make_mut());
+            ControlFlow::Continue(Some(b))
+        });
+        if update && !self.update_src_caps_from_extensions() {
+            return Err(gst::FlowError::Error);
+        }
+        self.push_pending_segment();
+        self.srcpad.push_list(list)
+    }
+
+    pub fn set_src_caps(&self, caps: &gst::Caps) -> bool {
+        self.srcpad.push_event(gst::event::Caps::new(caps))
+    }
+
+    // ---- segment ----
+
+    /// The output segment, made from the caps (npt-*, play-*, clock-base)
+    /// and upstream's segment at the first packet, as the stock base class
+    /// does; pushed before the first output buffer.
+    #[cold]
+    fn prepare_segment(&self, rtptime: u32, position: Option<gst::ClockTime>) {
+        self.hot.need_segment.store(false, Relaxed);
+        let clock_rate = self.clock_rate() as u64;
+        let mut st = lock(&self.stream);
+        let upstream = st
+            .segment
+            .downcast_ref::<gst::ClockTime>()
+            .cloned()
+            .unwrap_or_else(gst::FormattedSegment::<gst::ClockTime>::new);
+        let mut start = upstream.start().unwrap_or(gst::ClockTime::ZERO);
+        if let (Some(base), Some(pos)) = (st.clock_base, position) {
+            // RTP time elapsed since clock-base (first wraparound handled).
+            let elapsed = rtptime.wrapping_sub(base) as u64;
+            let gap = gst::ClockTime::from_nseconds(
+                elapsed
+                    .mul_div_floor(gst::ClockTime::SECOND.nseconds(), clock_rate.max(1))
+                    .unwrap_or(0),
+            );
+            if pos > gap {
+                start = pos - gap;
+            }
+        }
+        let stop = match st.npt_stop {
+            Some(npt_stop) => {
+                Some(start + gst::ClockTime::from_nseconds(npt_stop.saturating_sub(st.npt_start)))
+            }
+            None => upstream.stop(),
+        };
+        let running_time = upstream
+            .to_running_time(start)
+            .unwrap_or(gst::ClockTime::ZERO);
+        let mut seg = gst::FormattedSegment::<gst::ClockTime>::new();
+        seg.set_rate(st.play_speed);
+        seg.set_applied_rate(st.play_scale);
+        seg.set_start(start);
+        seg.set_stop(stop);
+        seg.set_time(gst::ClockTime::from_nseconds(st.npt_start));
+        seg.set_position(position.unwrap_or(start));
+        seg.set_base(running_time);
+        gst::debug!(CAT, imp = self, "Output segment {:?}", seg);
+        let mut builder = gst::event::Segment::builder(&seg);
+        if let Some(seqnum) = st.segment_seqnum {
+            builder = builder.seqnum(seqnum);
+        }
+        st.segment_event = Some(builder.build());
+        self.hot.segment_pending.store(true, Relaxed);
+    }
+
+    // ---- caps ----
+
+    fn set_sink_caps(&self, caps: &gst::Caps) -> bool {
+        let mut st = lock(&self.stream);
+        if st.last_caps.as_ref() == Some(caps) {
+            gst::debug!(CAT, imp = self, "Caps did not change");
+            return true;
+        }
+        st.last_caps = None;
+        let Some(s) = caps.structure(0) else {
+            gst::warning!(CAT, imp = self, "not-negotiated: empty caps");
+            return false;
+        };
+        let rate = match s.get::<i32>("clock-rate") {
+            Ok(rate) if rate > 0 => rate as u32,
+            other => {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "not-negotiated: clock-rate missing or invalid in {} ({:?})",
+                    caps,
+                    other
+                );
+                return false;
+            }
+        };
+        st.onvif_mode = s.get::<bool>("onvif-mode").unwrap_or(false);
+        st.npt_start = s.get::<u64>("npt-start").unwrap_or(0);
+        st.npt_stop = s.get::<u64>("npt-stop").ok();
+        st.play_speed = s.get::<f64>("play-speed").unwrap_or(1.0);
+        st.play_scale = s.get::<f64>("play-scale").unwrap_or(1.0);
+        st.clock_base = s.get::<u32>("clock-base").ok();
+        if st.onvif_mode {
+            self.hot.need_segment.store(false, Relaxed);
+        }
+        drop(st);
+        self.hot.clock_rate.store(rate, Relaxed);
+        if !self.configure_extensions(caps, s) {
+            return false;
+        }
+        let obj = self.obj();
+        let set_caps = vtable(&obj)
+            .set_sink_caps
+            .expect("subclass sets set_sink_caps");
+        match set_caps(&obj, caps) {
+            Ok(()) => {
+                self.hot.negotiated.store(true, Relaxed);
+                lock(&self.stream).last_caps = Some(caps.clone());
+                true
+            }
+            Err(err) => {
+                err.log_with_imp(self);
+                self.hot.negotiated.store(false, Relaxed);
+                false
+            }
+        }
+    }
+
+    /// extmap-N fields: keep the extensions still mapped the same way,
+    /// request the others (`request-extension`; by default created from
+    /// the URI when `auto-header-extension` is on). Extensions not in the
+    /// caps are kept, as stock does.
+    fn configure_extensions(&self, caps: &gst::Caps, s: &gst::StructureRef) -> bool {
+        let current: Vec<_> = lock(&self.extensions).clone();
+        let mut to_add = Vec::new();
+        let mut to_remove = Vec::new();
+        for (field, value) in s.iter() {
+            let Some(id) = field.strip_prefix("extmap-") else {
+                continue;
+            };
+            let Ok(id) = id.parse::<u32>() else {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "not-negotiated: could not parse the id of {}",
+                    field
+                );
+                return false;
+            };
+            let uri = if let Ok(uri) = value.get::<String>() {
+                uri
+            } else if let Ok(arr) = value.get::<gst::ArrayRef>() {
+                match arr.get(1).and_then(|v| v.get::<String>().ok()) {
+                    Some(uri) => uri,
+                    None => {
+                        gst::warning!(
+                            CAT,
+                            imp = self,
+                            "not-negotiated: no extmap URI in {}",
+                            field
+                        );
+                        return false;
+                    }
+                }
+            } else {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "not-negotiated: no extmap URI in {}",
+                    field
+                );
+                return false;
+            };
+            match current.iter().find(|e| e.id() == id) {
+                Some(ext) if ext.uri().as_deref() == Some(uri.as_str()) => {
+                    if !ext.set_attributes_from_caps(caps) {
+                        gst::warning!(
+                            CAT,
+                            imp = self,
+                            "not-negotiated: extension {} rejected the attributes in {}",
+                            uri,
+                            field
+                        );
+                        return false;
+                    }
+                    continue;
+                }
+                Some(ext) => to_remove.push(ext.clone()),
+                None => {}
+            }
+            let ext = self
+                .obj()
+                .emit_by_name::<Option<gst_rtp::RTPHeaderExtension>>(
+                    "request-extension",
+                    &[&id, &uri],
+                );
+            let Some(ext) = ext else {
+                continue;
+            };
+            if ext.id() != id {
+                glib::g_warning!(
+                    "rsrtpfast",
+                    "'request-extension' signal provided an rtp header extension for uri '{}' that does not match the requested extension id {}",
+                    uri,
+                    id
+                );
+                continue;
+            }
+            if !ext.set_attributes_from_caps(caps) {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "not-negotiated: extension {} rejected the attributes in {}",
+                    uri,
+                    field
+                );
+                return false;
+            }
+            to_add.push(ext);
+        }
+        let mut exts = lock(&self.extensions);
+        exts.retain(|e| !to_remove.contains(e));
+        exts.extend(to_add);
+        self.update_decorate(&exts);
+        true
+    }
+
+    fn update_decorate(&self, exts: &[gst_rtp::RTPHeaderExtension]) {
+        self.hot
+            .decorate
+            .store(self.source_info.load(Relaxed) || !exts.is_empty(), Relaxed);
+    }
+
+    // ---- events and queries ----
+
+    fn reset_streaming(&self) {
+        let hot = &self.hot;
+        hot.next_seqnum.store(NO_SEQNUM, Relaxed);
+        hot.discont.store(false, Relaxed);
+        hot.segment_pending.store(false, Relaxed);
+        let mut st = lock(&self.stream);
+        st.segment = gst::Segment::new();
+        st.segment_event = None;
+        hot.need_segment.store(!st.onvif_mode, Relaxed);
+        lock(&self.decoration).valid = false;
+    }
+
+    pub fn default_sink_event(&self, event: gst::Event) -> bool {
+        use gst::EventView;
+        match event.view() {
+            EventView::Caps(c) => return self.set_sink_caps(&c.caps_owned()),
+            EventView::Segment(s) => {
+                let mut st = lock(&self.stream);
+                let segment = s.segment().clone();
+                if segment.format() != gst::Format::Time {
+                    gst::error!(
+                        CAT,
+                        imp = self,
+                        "Segment with non-TIME format not supported"
+                    );
+                    return false;
+                }
+                st.segment = segment;
+                st.segment_seqnum = Some(event.seqnum());
+                if !st.onvif_mode {
+                    // We send our own, from the caps, before the first buffer.
+                    return true;
+                }
+            }
+            EventView::FlushStop(_) => {
+                self.reset_streaming();
+                let obj = self.obj();
+                if let Some(flush) = vtable(&obj).flush {
+                    flush(&obj);
+                }
+            }
+            EventView::Eos(_) => {
+                // What is drained has no current packet (as stock: no
+                // source meta or extensions on it).
+                if self.hot.decorate.load(Relaxed) {
+                    lock(&self.decoration).valid = false;
+                }
+                let obj = self.obj();
+                if let Some(drain) = vtable(&obj).drain {
+                    if let Err(err) = drain(&obj) {
+                        gst::debug!(CAT, imp = self, "drain at EOS: {:?}", err);
+                    }
+                }
+            }
+            EventView::CustomDownstream(_) if event.has_name("GstRTPPacketLost") => {
+                let obj = self.obj();
+                let lost = vtable(&obj).packet_lost.expect("subclass sets packet_lost");
+                return lost(&obj, &event);
+            }
+            _ => {}
+        }
+        self.srcpad.push_event(event)
+    }
+
+    pub fn default_src_event(&self, event: gst::Event) -> bool {
+        gst::Pad::event_default(&self.srcpad, Some(&*self.obj()), event)
+    }
+
+    /// The stock default: a GAP event for the lost time, once there is a
+    /// segment downstream.
+    pub fn default_packet_lost(&self, event: &gst::EventRef) -> bool {
+        let Some(s) = event.structure() else {
+            return false;
+        };
+        let (Ok(Some(ts)), Ok(Some(duration))) = (
+            s.get::<Option<gst::ClockTime>>("timestamp"),
+            s.get::<Option<gst::ClockTime>>("duration"),
+        ) else {
+            gst::error!(
+                CAT,
+                imp = self,
+                "Packet loss event without timestamp or duration"
+            );
+            return false;
+        };
+        if self.srcpad.sticky_event::<gst::event::Segment>(0).is_none() {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "Ignoring packet loss before the first segment"
+            );
+            return false;
+        }
+        if s.get::<bool>("might-have-been-fec").unwrap_or(false) {
+            return true;
+        }
+        let gap = gst::event::Gap::builder(ts)
+            .duration(duration)
+            .gap_flags(gst::GapFlags::DATA)
+            .build();
+        self.srcpad.push_event(gap)
+    }
+
+    fn sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        if let gst::QueryViewMut::Allocation(q) = query.view_mut() {
+            crate::pool::propose_allocation(q);
+            return true;
+        }
+        gst::Pad::query_default(pad, Some(&*self.obj()), query)
+    }
+
+    // ---- stats ----
+
+    pub fn stats(&self) -> gst::Structure {
+        let hot = &self.hot;
+        let (npt_start, npt_stop, speed, scale, segment) = {
+            let st = lock(&self.stream);
+            (
+                st.npt_start,
+                st.npt_stop,
+                st.play_speed,
+                st.play_scale,
+                st.segment.clone(),
+            )
+        };
+        let running = |v: u64| -> u64 {
+            if v == NO_TIME {
+                return NO_TIME;
+            }
+            segment
+                .downcast_ref::<gst::ClockTime>()
+                .and_then(|s| s.to_running_time(gst::ClockTime::from_nseconds(v)))
+                .map_or(NO_TIME, |t| t.nseconds())
+        };
+        let mut s = gst::Structure::builder("application/x-rtp-depayload-stats")
+            // The stock structure's spelling, and the documented one.
+            .field("clock_rate", self.clock_rate())
+            .field("clock-rate", self.clock_rate())
+            .field("npt-start", npt_start)
+            .field("npt-stop", npt_stop.unwrap_or(u64::MAX))
+            .field("play-speed", speed)
+            .field("play-scale", scale)
+            .field("running-time-dts", running(hot.dts.load(Relaxed)))
+            .field("running-time-pts", running(hot.pts.load(Relaxed)))
+            .field("seqnum", hot.last_seqnum.load(Relaxed))
+            .field("timestamp", hot.last_rtptime.load(Relaxed))
+            .field("malformed", hot.malformed.load(Relaxed))
+            .field("dropped", hot.dropped.load(Relaxed))
+            .build();
+        let obj = self.obj();
+        if let Some(extend) = vtable(&obj).extend_stats {
+            extend(&obj, &mut s);
+        }
+        s
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for RtpFastBaseDepay {
+    const NAME: &'static str = "GstRtpFastBaseDepay";
+    const ABSTRACT: bool = true;
+    type Type = super::RtpFastBaseDepay;
+    type ParentType = gst::Element;
+    type Class = Class;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let templ = klass
+            .pad_template("sink")
+            .expect("subclass has a sink pad template");
+        let sinkpad = gst::Pad::builder_from_template(&templ)
+            .chain_function(|_pad, parent, buffer| {
+                Self::streaming(parent, |imp| imp.sink_chain(buffer))
+            })
+            .chain_list_function(|_pad, parent, list| {
+                Self::streaming(parent, |imp| {
+                    let mut ret = Ok(gst::FlowSuccess::Ok);
+                    for b in list.iter_owned() {
+                        ret = imp.sink_chain(b);
+                        if ret.is_err() {
+                            break;
+                        }
+                    }
+                    ret
+                })
+            })
+            .event_function(|_pad, parent, event| {
+                Self::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| {
+                        let obj = imp.obj();
+                        let f = vtable(&obj).sink_event.expect("subclass sets sink_event");
+                        f(&obj, event)
+                    },
+                )
+            })
+            .query_function(|pad, parent, query| {
+                Self::catch_panic_pad_function(parent, || false, |imp| imp.sink_query(pad, query))
+            })
+            .build();
+        let templ = klass
+            .pad_template("src")
+            .expect("subclass has a src pad template");
+        let srcpad = gst::Pad::builder_from_template(&templ)
+            .event_function(|_pad, parent, event| {
+                Self::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| {
+                        let obj = imp.obj();
+                        let f = vtable(&obj).src_event.expect("subclass sets src_event");
+                        f(&obj, event)
+                    },
+                )
+            })
+            .build();
+        srcpad.use_fixed_caps();
+        RtpFastBaseDepay {
+            sinkpad,
+            srcpad,
+            hot: Hot::default(),
+            stream: Mutex::new(Stream::default()),
+            source_info: AtomicBool::new(DEFAULT_SOURCE_INFO),
+            max_reorder: AtomicI32::new(DEFAULT_MAX_REORDER),
+            auto_header_extension: AtomicBool::new(DEFAULT_AUTO_HEADER_EXTENSION),
+            extensions: Mutex::new(Vec::new()),
+            decoration: Mutex::new(Decoration::default()),
+            gathered: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl RtpFastBaseDepay {
+    /// The chain functions' entry: what `catch_panic_pad_function` does,
+    /// without its checked downcast (a type-system walk per packet, ~140
+    /// instructions with the rest of its bookkeeping, measured).
+    #[inline]
+    fn streaming(
+        parent: Option<&gst::Object>,
+        f: impl FnOnce(&Self) -> Result<gst::FlowSuccess, gst::FlowError>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let Some(parent) = parent else {
+            return Err(gst::FlowError::Error);
+        };
+        // SAFETY: FFI edge (GObject type system). Only our own always pads,
+        // created in `with_class` and added to this element in
+        // `constructed`, never removed, get these functions; GStreamer
+        // passes the pad's parent, so it is this element.
+        let element = unsafe { parent.unsafe_cast_ref::<super::RtpFastBaseDepay>() };
+        let imp = element.imp();
+        if imp.panicked().load(Relaxed) {
+            return Err(gst::FlowError::Error);
+        }
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(imp))) {
+            Ok(ret) => ret,
+            Err(_) => {
+                imp.panicked().store(true, Relaxed);
+                gst::element_imp_error!(imp, gst::LibraryError::Failed, ("Panicked"));
+                Err(gst::FlowError::Error)
+            }
+        }
+    }
+}
+
+impl ObjectImpl for RtpFastBaseDepay {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("Various statistics")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecBoolean::builder("source-info")
+                    .nick("RTP source information")
+                    .blurb("Add RTP source information as buffer meta")
+                    .default_value(DEFAULT_SOURCE_INFO)
+                    .build(),
+                glib::ParamSpecInt::builder("max-reorder")
+                    .nick("Max Reorder")
+                    .blurb("Max seqnum reorder before assuming sender has restarted")
+                    .minimum(0)
+                    .maximum(i32::MAX)
+                    .default_value(DEFAULT_MAX_REORDER)
+                    .build(),
+                glib::ParamSpecBoolean::builder("auto-header-extension")
+                    .nick("Automatic RTP header extension")
+                    .blurb("Whether RTP header extensions should be automatically enabled, if an implementation is available")
+                    .default_value(DEFAULT_AUTO_HEADER_EXTENSION)
+                    .build(),
+            ]
+        });
+        PROPS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        match pspec.name() {
+            "source-info" => {
+                self.source_info.store(value.get().unwrap(), Relaxed);
+                self.update_decorate(&lock(&self.extensions));
+            }
+            "max-reorder" => self.max_reorder.store(value.get().unwrap(), Relaxed),
+            "auto-header-extension" => self
+                .auto_header_extension
+                .store(value.get().unwrap(), Relaxed),
+            name => unimplemented!("property {name}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "stats" => self.stats().to_value(),
+            "source-info" => self.source_info.load(Relaxed).to_value(),
+            "max-reorder" => self.max_reorder.load(Relaxed).to_value(),
+            "auto-header-extension" => self.auto_header_extension.load(Relaxed).to_value(),
+            name => unimplemented!("property {name}"),
+        }
+    }
+
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            vec![
+                glib::subclass::Signal::builder("request-extension")
+                    .param_types([u32::static_type(), String::static_type()])
+                    .return_type::<gst_rtp::RTPHeaderExtension>()
+                    .run_last()
+                    .class_handler(|args| {
+                        let obj = args[0].get::<super::RtpFastBaseDepay>().unwrap();
+                        let id = args[1].get::<u32>().unwrap();
+                        let uri = args[2].get::<Option<String>>().unwrap();
+                        let ext = obj.imp().default_request_extension(id, uri.as_deref());
+                        Some(ext.to_value())
+                    })
+                    .accumulator(|_hint, acc, value| {
+                        // The first handler that returns an extension wins.
+                        match value.get::<Option<gst_rtp::RTPHeaderExtension>>() {
+                            Ok(Some(_)) => ControlFlow::Break(value.clone()),
+                            _ => ControlFlow::Continue(acc),
+                        }
+                    })
+                    .build(),
+                glib::subclass::Signal::builder("add-extension")
+                    .param_types([gst_rtp::RTPHeaderExtension::static_type()])
+                    .run_last()
+                    .action()
+                    .class_handler(|args| {
+                        let obj = args[0].get::<super::RtpFastBaseDepay>().unwrap();
+                        let ext = args[1].get::<gst_rtp::RTPHeaderExtension>().unwrap();
+                        obj.imp().add_extension(ext);
+                        None
+                    })
+                    .build(),
+                glib::subclass::Signal::builder("clear-extensions")
+                    .run_last()
+                    .action()
+                    .class_handler(|args| {
+                        let obj = args[0].get::<super::RtpFastBaseDepay>().unwrap();
+                        let imp = obj.imp();
+                        let mut exts = lock(&imp.extensions);
+                        exts.clear();
+                        imp.update_decorate(&exts);
+                        None
+                    })
+                    .build(),
+            ]
+        });
+        SIGNALS.as_ref()
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.add_pad(&self.sinkpad).unwrap();
+        obj.add_pad(&self.srcpad).unwrap();
+    }
+}
+
+impl RtpFastBaseDepay {
+    fn default_request_extension(
+        &self,
+        id: u32,
+        uri: Option<&str>,
+    ) -> Option<gst_rtp::RTPHeaderExtension> {
+        if !self.auto_header_extension.load(Relaxed) {
+            return None;
+        }
+        let ext = gst_rtp::RTPHeaderExtension::create_from_uri(uri?);
+        match &ext {
+            Some(ext) => {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "Automatically enabled extension {} for uri '{}'",
+                    ext.name(),
+                    uri.unwrap_or("")
+                );
+                ext.set_id(id);
+            }
+            None => gst::debug!(
+                CAT,
+                imp = self,
+                "No extension implements uri '{}'",
+                uri.unwrap_or("")
+            ),
+        }
+        ext
+    }
+
+    fn add_extension(&self, ext: gst_rtp::RTPHeaderExtension) {
+        if ext.id() == 0 {
+            glib::g_critical!("rsrtpfast", "add-extension: the extension has no id");
+            return;
+        }
+        let mut exts = lock(&self.extensions);
+        exts.push(ext);
+        self.update_decorate(&exts);
+    }
+}
+
+impl GstObjectImpl for RtpFastBaseDepay {}
+
+impl ElementImpl for RtpFastBaseDepay {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::ReadyToPaused {
+            *lock(&self.stream) = Stream::default();
+            self.reset_streaming();
+            let hot = &self.hot;
+            hot.negotiated.store(false, Relaxed);
+            hot.need_segment.store(true, Relaxed);
+            hot.pts.store(NO_TIME, Relaxed);
+            hot.dts.store(NO_TIME, Relaxed);
+        }
+        let ret = self.parent_change_state(transition)?;
+        if transition == gst::StateChange::PausedToReady {
+            let mut st = lock(&self.stream);
+            st.last_caps = None;
+            st.segment_event = None;
+            self.hot.segment_pending.store(false, Relaxed);
+            drop(st);
+            let obj = self.obj();
+            if let Some(flush) = vtable(&obj).flush {
+                flush(&obj);
+            }
+        }
+        Ok(ret)
+    }
+}
