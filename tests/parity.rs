@@ -124,7 +124,7 @@ fn signals_of(t: glib::Type) -> BTreeMap<String, String> {
                 let params: Vec<String> = q
                     .param_types()
                     .iter()
-                    .map(|p| format!("{}", p.type_().name()))
+                    .map(|p| p.type_().name().to_string())
                     .collect();
                 out.entry(q.signal_name().to_string()).or_insert(format!(
                     "flags {:?}; params ({}); returns {}",
@@ -268,6 +268,13 @@ fn parity_check_detects_differences() {
     assert!(d
         .iter()
         .any(|l| l.contains("`add-extension`") || l.contains("`pt` missing")));
+    // A signal the stock payloader has and an encoder lacks.
+    let d = parity_diff("rtph264pay", "x264enc");
+    assert!(
+        d.iter()
+            .any(|l| l.contains("signal `add-extension` missing")),
+        "{d:?}"
+    );
     let d = parity_diff("rtph264pay", "rtpfasth265pay");
     assert!(
         d.iter().any(|l| l.contains("`aggregate-mode` differs")),
