@@ -235,6 +235,13 @@ fn parity_check_detects_differences() {
     assert!(d
         .iter()
         .any(|l| l.contains("`add-extension`") || l.contains("`pt` missing")));
+    // A signal the stock payloader has and an encoder lacks.
+    let d = parity_diff("rtph264pay", "x264enc");
+    assert!(
+        d.iter()
+            .any(|l| l.contains("signal `add-extension` missing")),
+        "{d:?}"
+    );
     let d = parity_diff("rtph264pay", "rtpfasth265pay");
     assert!(
         d.iter().any(|l| l.contains("`aggregate-mode` differs")),
