@@ -1,6 +1,7 @@
 //! Shared machinery of all rsrtpfast payloaders and depayloaders.
 
 pub mod depay;
+pub mod hdrext;
 pub mod nal_depay;
 pub mod nal_pay;
 pub mod pay;

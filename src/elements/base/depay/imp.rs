@@ -8,7 +8,7 @@
 
 use super::{Class, RtpPacket};
 use crate::core::rtp;
-use crate::elements::base::lock;
+use crate::elements::base::{hdrext, lock};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -565,7 +565,7 @@ impl RtpFastBaseDepay {
         }
         drop(st);
         self.hot.clock_rate.store(rate, Relaxed);
-        if !self.configure_extensions(caps, s) {
+        if !self.configure_extensions(caps) {
             return false;
         }
         let obj = self.obj();
@@ -590,99 +590,20 @@ impl RtpFastBaseDepay {
     /// request the others (`request-extension`; by default created from
     /// the URI when `auto-header-extension` is on). Extensions not in the
     /// caps are kept, as stock does.
-    fn configure_extensions(&self, caps: &gst::Caps, s: &gst::StructureRef) -> bool {
+    fn configure_extensions(&self, caps: &gst::Caps) -> bool {
         let current: Vec<_> = lock(&self.extensions).clone();
-        let mut to_add = Vec::new();
-        let mut to_remove = Vec::new();
-        for (field, value) in s.iter() {
-            let Some(id) = field.strip_prefix("extmap-") else {
-                continue;
-            };
-            let Ok(id) = id.parse::<u32>() else {
-                gst::warning!(
-                    CAT,
-                    imp = self,
-                    "not-negotiated: could not parse the id of {}",
-                    field
-                );
-                return false;
-            };
-            let uri = if let Ok(uri) = value.get::<String>() {
-                uri
-            } else if let Ok(arr) = value.get::<gst::ArrayRef>() {
-                match arr.get(1).and_then(|v| v.get::<String>().ok()) {
-                    Some(uri) => uri,
-                    None => {
-                        gst::warning!(
-                            CAT,
-                            imp = self,
-                            "not-negotiated: no extmap URI in {}",
-                            field
-                        );
-                        return false;
-                    }
-                }
-            } else {
-                gst::warning!(
-                    CAT,
-                    imp = self,
-                    "not-negotiated: no extmap URI in {}",
-                    field
-                );
-                return false;
-            };
-            match current.iter().find(|e| e.id() == id) {
-                Some(ext) if ext.uri().as_deref() == Some(uri.as_str()) => {
-                    if !ext.set_attributes_from_caps(caps) {
-                        gst::warning!(
-                            CAT,
-                            imp = self,
-                            "not-negotiated: extension {} rejected the attributes in {}",
-                            uri,
-                            field
-                        );
-                        return false;
-                    }
-                    continue;
-                }
-                Some(ext) => to_remove.push(ext.clone()),
-                None => {}
+        match hdrext::reconcile(self.obj().upcast_ref(), &current, caps) {
+            Ok(exts) => {
+                let mut guard = lock(&self.extensions);
+                *guard = exts;
+                self.update_decorate(&guard);
+                true
             }
-            let ext = self
-                .obj()
-                .emit_by_name::<Option<gst_rtp::RTPHeaderExtension>>(
-                    "request-extension",
-                    &[&id, &uri],
-                );
-            let Some(ext) = ext else {
-                continue;
-            };
-            if ext.id() != id {
-                glib::g_warning!(
-                    "rsrtpfast",
-                    "'request-extension' signal provided an rtp header extension for uri '{}' that does not match the requested extension id {}",
-                    uri,
-                    id
-                );
-                continue;
+            Err(why) => {
+                gst::warning!(CAT, imp = self, "not-negotiated: {why}");
+                false
             }
-            if !ext.set_attributes_from_caps(caps) {
-                gst::warning!(
-                    CAT,
-                    imp = self,
-                    "not-negotiated: extension {} rejected the attributes in {}",
-                    uri,
-                    field
-                );
-                return false;
-            }
-            to_add.push(ext);
         }
-        let mut exts = lock(&self.extensions);
-        exts.retain(|e| !to_remove.contains(e));
-        exts.extend(to_add);
-        self.update_decorate(&exts);
-        true
     }
 
     fn update_decorate(&self, exts: &[gst_rtp::RTPHeaderExtension]) {
@@ -1013,51 +934,26 @@ impl ObjectImpl for RtpFastBaseDepay {
     }
 
     fn signals() -> &'static [glib::subclass::Signal] {
+        fn imp(e: &gst::Element) -> &RtpFastBaseDepay {
+            e.downcast_ref::<super::RtpFastBaseDepay>().unwrap().imp()
+        }
         static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
-            vec![
-                glib::subclass::Signal::builder("request-extension")
-                    .param_types([u32::static_type(), String::static_type()])
-                    .return_type::<gst_rtp::RTPHeaderExtension>()
-                    .run_last()
-                    .class_handler(|args| {
-                        let obj = args[0].get::<super::RtpFastBaseDepay>().unwrap();
-                        let id = args[1].get::<u32>().unwrap();
-                        let uri = args[2].get::<Option<String>>().unwrap();
-                        let ext = obj.imp().default_request_extension(id, uri.as_deref());
-                        Some(ext.to_value())
-                    })
-                    .accumulator(|_hint, acc, value| {
-                        // The first handler that returns an extension wins.
-                        match value.get::<Option<gst_rtp::RTPHeaderExtension>>() {
-                            Ok(Some(_)) => ControlFlow::Break(value.clone()),
-                            _ => ControlFlow::Continue(acc),
-                        }
-                    })
-                    .build(),
-                glib::subclass::Signal::builder("add-extension")
-                    .param_types([gst_rtp::RTPHeaderExtension::static_type()])
-                    .run_last()
-                    .action()
-                    .class_handler(|args| {
-                        let obj = args[0].get::<super::RtpFastBaseDepay>().unwrap();
-                        let ext = args[1].get::<gst_rtp::RTPHeaderExtension>().unwrap();
-                        obj.imp().add_extension(ext);
-                        None
-                    })
-                    .build(),
-                glib::subclass::Signal::builder("clear-extensions")
-                    .run_last()
-                    .action()
-                    .class_handler(|args| {
-                        let obj = args[0].get::<super::RtpFastBaseDepay>().unwrap();
-                        let imp = obj.imp();
-                        let mut exts = lock(&imp.extensions);
-                        exts.clear();
-                        imp.update_decorate(&exts);
-                        None
-                    })
-                    .build(),
-            ]
+            hdrext::signals(
+                |e, id, uri| {
+                    let auto = imp(e).auto_header_extension.load(Relaxed);
+                    hdrext::create_for_uri(auto, id, uri)
+                },
+                |e, ext| {
+                    let mut exts = lock(&imp(e).extensions);
+                    exts.push(ext);
+                    imp(e).update_decorate(&exts);
+                },
+                |e| {
+                    let mut exts = lock(&imp(e).extensions);
+                    exts.clear();
+                    imp(e).update_decorate(&exts);
+                },
+            )
         });
         SIGNALS.as_ref()
     }
@@ -1067,48 +963,6 @@ impl ObjectImpl for RtpFastBaseDepay {
         let obj = self.obj();
         obj.add_pad(&self.sinkpad).unwrap();
         obj.add_pad(&self.srcpad).unwrap();
-    }
-}
-
-impl RtpFastBaseDepay {
-    fn default_request_extension(
-        &self,
-        id: u32,
-        uri: Option<&str>,
-    ) -> Option<gst_rtp::RTPHeaderExtension> {
-        if !self.auto_header_extension.load(Relaxed) {
-            return None;
-        }
-        let ext = gst_rtp::RTPHeaderExtension::create_from_uri(uri?);
-        match &ext {
-            Some(ext) => {
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "Automatically enabled extension {} for uri '{}'",
-                    ext.name(),
-                    uri.unwrap_or("")
-                );
-                ext.set_id(id);
-            }
-            None => gst::debug!(
-                CAT,
-                imp = self,
-                "No extension implements uri '{}'",
-                uri.unwrap_or("")
-            ),
-        }
-        ext
-    }
-
-    fn add_extension(&self, ext: gst_rtp::RTPHeaderExtension) {
-        if ext.id() == 0 {
-            glib::g_critical!("rsrtpfast", "add-extension: the extension has no id");
-            return;
-        }
-        let mut exts = lock(&self.extensions);
-        exts.push(ext);
-        self.update_decorate(&exts);
     }
 }
 

@@ -3,6 +3,7 @@
 //! extensions, stats); the output path is ours: one bulk pass writes every
 //! header of a list straight into pooled memory.
 
+use super::super::hdrext;
 use super::super::stats::ElementStats;
 use super::super::{lock, ElementCommon};
 use super::Class;
@@ -14,7 +15,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_rtp::prelude::*;
 use smallvec::SmallVec;
-use std::ops::{ControlFlow, Range};
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
@@ -349,49 +350,21 @@ impl ObjectImpl for RtpFastBasePay {
     }
 
     fn signals() -> &'static [glib::subclass::Signal] {
+        fn imp(e: &gst::Element) -> &RtpFastBasePay {
+            e.downcast_ref::<super::RtpFastBasePay>().unwrap().imp()
+        }
         static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
-            vec![
-                glib::subclass::Signal::builder("add-extension")
-                    .param_types([gst_rtp::RTPHeaderExtension::static_type()])
-                    .action()
-                    .class_handler(|args| {
-                        let obj = args[0].get::<super::RtpFastBasePay>().unwrap();
-                        if let Ok(ext) = args[1].get::<gst_rtp::RTPHeaderExtension>() {
-                            obj.imp().add_extension(ext);
-                        }
-                        None
-                    })
-                    .build(),
-                glib::subclass::Signal::builder("request-extension")
-                    .param_types([u32::static_type(), String::static_type()])
-                    .return_type::<gst_rtp::RTPHeaderExtension>()
-                    .accumulator(|_hint, acc, value| {
-                        // The first handler that returns an extension wins.
-                        match value.get::<Option<gst_rtp::RTPHeaderExtension>>() {
-                            Ok(Some(_)) => ControlFlow::Break(value.clone()),
-                            _ => ControlFlow::Continue(acc),
-                        }
-                    })
-                    .class_handler(|args| {
-                        let obj = args[0].get::<super::RtpFastBasePay>().unwrap();
-                        let id = args[1].get::<u32>().unwrap();
-                        let uri = args[2].get::<Option<String>>().ok().flatten();
-                        Some(
-                            obj.imp()
-                                .request_extension_default(id, uri.as_deref())
-                                .to_value(),
-                        )
-                    })
-                    .build(),
-                glib::subclass::Signal::builder("clear-extensions")
-                    .action()
-                    .class_handler(|args| {
-                        let obj = args[0].get::<super::RtpFastBasePay>().unwrap();
-                        lock(&obj.imp().extensions).clear();
-                        None
-                    })
-                    .build(),
-            ]
+            hdrext::signals(
+                |e, id, uri| {
+                    let auto = lock(&imp(e).state).auto_hdr_ext;
+                    hdrext::create_for_uri(auto, id, uri)
+                },
+                |e, ext| {
+                    lock(&imp(e).extensions).push(ext);
+                    imp(e).srcpad.mark_reconfigure();
+                },
+                |e| lock(&imp(e).extensions).clear(),
+            )
         });
         SIGNALS.as_ref()
     }
@@ -1091,34 +1064,6 @@ impl RtpFastBasePay {
         }
     }
 
-    fn add_extension(&self, ext: gst_rtp::RTPHeaderExtension) {
-        if ext.id() == 0 {
-            gst::warning!(CAT, imp = self, "extension {} has no id", ext.name());
-            return;
-        }
-        lock(&self.extensions).push(ext);
-        self.srcpad.mark_reconfigure();
-    }
-
-    fn request_extension_default(
-        &self,
-        id: u32,
-        uri: Option<&str>,
-    ) -> Option<gst_rtp::RTPHeaderExtension> {
-        if !lock(&self.state).auto_hdr_ext {
-            return None;
-        }
-        let ext = gst_rtp::RTPHeaderExtension::create_from_uri(uri?)?;
-        gst::debug!(
-            CAT,
-            imp = self,
-            "enabled extension {} for {uri:?}",
-            ext.name()
-        );
-        ext.set_id(id);
-        Some(ext)
-    }
-
     /// GstRTPBasePayload's negotiation: downstream may fix pt, ssrc,
     /// timestamp-offset and seqnum-offset; properties win where downstream
     /// accepts them; fixed fields kept; header extensions from `extmap-N`.
@@ -1264,68 +1209,15 @@ impl RtpFastBasePay {
     /// extension's attributes written back into the caps.
     fn negotiate_extensions(&self, srccaps: &mut gst::Caps, sinkcaps: Option<&gst::Caps>) -> bool {
         let current = lock(&self.extensions).clone();
-        let mut to_add = Vec::new();
-        let mut to_remove = Vec::new();
-        let fields: Vec<(String, glib::SendValue)> = srccaps
-            .structure(0)
-            .unwrap()
-            .iter()
-            .filter(|(n, _)| n.starts_with("extmap-"))
-            .map(|(n, v)| (n.to_string(), v.clone()))
-            .collect();
-        for (name, value) in fields {
-            let Ok(id) = name["extmap-".len()..].parse::<u32>() else {
-                gst::warning!(CAT, imp = self, "could not parse id from {name}");
-                return false;
-            };
-            let uri = value.get::<String>().ok().or_else(|| {
-                value
-                    .get::<gst::Array>()
-                    .ok()
-                    .and_then(|a| a.get(1).and_then(|v| v.get::<String>().ok()))
-            });
-            let Some(uri) = uri else {
-                gst::warning!(CAT, imp = self, "could not get extmap uri for field {name}");
-                return false;
-            };
-            // The first extension with this id: still the same uri (update
-            // its attributes), or replaced by another one.
-            if let Some(ext) = current.iter().find(|e| e.id() == id) {
-                if ext.uri().as_deref() == Some(uri.as_str()) {
-                    if !ext.set_attributes_from_caps(srccaps) {
-                        gst::warning!(CAT, imp = self, "failed to configure {}", ext.name());
-                        return false;
-                    }
-                    continue;
-                }
-                to_remove.push(ext.clone());
-            }
-            let ext = self
-                .obj()
-                .emit_by_name::<Option<gst_rtp::RTPHeaderExtension>>(
-                    "request-extension",
-                    &[&id, &uri],
-                );
-            let Some(ext) = ext else { continue };
-            if ext.id() != id {
-                glib::g_warning!(
-                    "rsrtpfast",
-                    "'request-extension' signal provided an rtp header extension for uri '{uri}' \
-                     that does not match the requested extension id {id}"
-                );
-                continue;
-            }
-            if !ext.set_attributes_from_caps(srccaps) {
-                gst::warning!(CAT, imp = self, "failed to configure {}", ext.name());
+        let exts = match hdrext::reconcile(self.obj().upcast_ref(), &current, srccaps) {
+            Ok(exts) => exts,
+            Err(why) => {
+                gst::warning!(CAT, imp = self, "{why}");
                 return false;
             }
-            to_add.push(ext);
-        }
-        let mut exts = lock(&self.extensions);
-        exts.retain(|e| !to_remove.contains(e));
-        exts.extend(to_add);
+        };
         if let Some(sinkcaps) = sinkcaps {
-            for ext in exts.iter() {
+            for ext in &exts {
                 if !ext.set_non_rtp_sink_caps(sinkcaps) {
                     gst::warning!(CAT, imp = self, "{} refused the sink caps", ext.name());
                     return false;
@@ -1333,11 +1225,12 @@ impl RtpFastBasePay {
             }
         }
         let caps = srccaps.make_mut();
-        for ext in exts.iter() {
+        for ext in &exts {
             if !ext.set_caps_from_attributes(caps) {
                 gst::warning!(CAT, imp = self, "failed to set caps from {}", ext.name());
             }
         }
+        *lock(&self.extensions) = exts;
         true
     }
 }
