@@ -151,13 +151,7 @@ impl<'a> PayloadViews<'a> {
         // `base` stays valid while that reference is held. offset + size lie
         // within the target's maxsize by the assert above.
         unsafe {
-            (*pm).data = base;
-            (*pm).target = target;
-            ffi::gst_mini_object_ref(target as *mut ffi::GstMiniObject);
-            ffi::gst_mini_object_lock(
-                target as *mut ffi::GstMiniObject,
-                ffi::GST_LOCK_FLAG_EXCLUSIVE,
-            );
+            hold_target(pm, base, target);
             ffi::gst_memory_init(
                 pm as *mut ffi::GstMemory,
                 ffi::GST_MINI_OBJECT_FLAG_LOCK_READONLY,
@@ -173,6 +167,25 @@ impl<'a> PayloadViews<'a> {
     }
 }
 
+/// Point view `pm` at `target` (whose bytes start at `base`): reference it
+/// and lock it exclusively, so it reads as shared and cannot be mapped for
+/// writing while the view lives. Undone by [`release_target`].
+///
+/// # Safety
+/// `pm` must be a view struct nobody else uses; `target` a valid memory
+/// whose bytes stay at `base` while referenced.
+unsafe fn hold_target(pm: *mut PoolMemory, base: *mut u8, target: *mut ffi::GstMemory) {
+    unsafe {
+        (*pm).data = base;
+        (*pm).target = target;
+        ffi::gst_mini_object_ref(target as *mut ffi::GstMiniObject);
+        ffi::gst_mini_object_lock(
+            target as *mut ffi::GstMiniObject,
+            ffi::GST_LOCK_FLAG_EXCLUSIVE,
+        );
+    }
+}
+
 /// A view's GstMemory life ended (allocator `free`): release the target and
 /// park the struct for reuse.
 ///
@@ -180,13 +193,7 @@ impl<'a> PayloadViews<'a> {
 /// `pm` is a view whose refcount reached zero; nothing references it.
 pub(crate) unsafe fn view_freed(pm: *mut PoolMemory) {
     unsafe {
-        let target = std::mem::replace(&mut (*pm).target, ptr::null_mut());
-        ffi::gst_mini_object_unlock(
-            target as *mut ffi::GstMiniObject,
-            ffi::GST_LOCK_FLAG_EXCLUSIVE,
-        );
-        ffi::gst_mini_object_unref(target as *mut ffi::GstMiniObject);
-        (*pm).data = ptr::null_mut();
+        release_target(pm);
         if super::draining() || free_list().push(pm as usize).is_err() {
             drop(Box::from_raw(pm));
         }
@@ -240,13 +247,7 @@ impl PayloadViews<'_> {
         let target = self.mem.as_ptr() as *mut ffi::GstMemory;
         REUSED.fetch_add(1, Ordering::Relaxed);
         unsafe {
-            (*pm).data = base;
-            (*pm).target = target;
-            ffi::gst_mini_object_ref(target as *mut ffi::GstMiniObject);
-            ffi::gst_mini_object_lock(
-                target as *mut ffi::GstMiniObject,
-                ffi::GST_LOCK_FLAG_EXCLUSIVE,
-            );
+            hold_target(pm, base, target);
             let mem = &mut (*pm).mem;
             mem.maxsize = (*target).maxsize;
             mem.align = (*target).align;
