@@ -756,13 +756,14 @@ fn measure_pair(
     res.repeat = repeat;
     let (inputs, caps, first) = if spec.depay {
         let inputs = packet_inputs(rtp, repeat);
-        // One access unit (up to the first marker bit) for the RSS probe.
+        // One whole access unit (up to the first marker bit) for the RSS
+        // probe: a stream that is idle between units, not one holding a
+        // half-assembled keyframe.
         let n = inputs
             .iter()
             .position(|i| i.data[1] & 0x80 != 0)
             .map(|p| p + 1)
-            .unwrap_or(1)
-            .min(64);
+            .unwrap_or(1);
         let first = inputs[..n].to_vec();
         (inputs, rtp.caps.clone(), first)
     } else {
