@@ -5,6 +5,7 @@
 
 mod common;
 use common::*;
+use gst::glib;
 use gst::prelude::*;
 use gst_check::Harness;
 
@@ -50,8 +51,6 @@ fn run(
     let caps = e.static_pad("src").unwrap().current_caps().unwrap();
     (out, caps)
 }
-
-use gst::glib;
 
 const ANY_RTP: &str = "application/x-rtp";
 
