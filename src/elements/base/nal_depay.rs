@@ -4,21 +4,17 @@
 //! parsed and validated each packet before it gets here.
 
 use super::depay::{RtpFastBaseDepay, RtpFastBaseDepayExt, RtpPacket};
+use super::lock;
 use super::pooled_au::PooledAu;
-use super::stats::ElementStats;
-use super::{lock, ElementCommon};
 use crate::core::depacketizer::{
     AuInfo, AuSink, DepayConfig, NalDepacketizer, PacketIn, StreamFormat,
 };
 use crate::core::nal::NalCodec;
-use crate::core::simd::SimdLevel;
-use crate::elements::SimdMode;
 use gst::glib;
 use gst::prelude::*;
 use smallvec::SmallVec;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex};
-use std::time::Instant;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -32,7 +28,6 @@ pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 pub struct DepaySettings {
     pub wait_for_keyframe: bool,
     pub request_keyframe: bool,
-    pub simd: SimdMode,
 }
 
 pub struct DepayState<C: NalCodec> {
@@ -48,12 +43,9 @@ pub struct DepayState<C: NalCodec> {
     /// Copy of the setting, read on the streaming thread under the state
     /// lock alone (lock order is settings, then state).
     request_keyframe: bool,
-    simd: SimdLevel,
-    pub stats: ElementStats,
 }
 
 pub struct NalDepayBase<C: NalCodec> {
-    pub common: ElementCommon,
     pub settings: Mutex<DepaySettings>,
     pub state: Mutex<DepayState<C>>,
     /// No access unit is being assembled: the output format may change
@@ -64,7 +56,6 @@ pub struct NalDepayBase<C: NalCodec> {
 impl<C: NalCodec> Default for NalDepayBase<C> {
     fn default() -> Self {
         NalDepayBase {
-            common: ElementCommon::default(),
             settings: Mutex::new(DepaySettings::default()),
             state: Mutex::new(DepayState {
                 depacketizer: NalDepacketizer::new(DepayConfig::default()),
@@ -75,16 +66,15 @@ impl<C: NalCodec> Default for NalDepayBase<C> {
                 pending_sprop: false,
                 loss_pending: false,
                 request_keyframe: false,
-                simd: SimdLevel::resolve(None).0,
-                stats: ElementStats::default(),
             }),
             at_boundary: AtomicBool::new(true),
         }
     }
 }
 
+/// Besides the base class's.
 pub fn properties() -> Vec<glib::ParamSpec> {
-    let mut v = vec![
+    vec![
         glib::ParamSpecBoolean::builder("wait-for-keyframe")
             .nick("Wait for Keyframe")
             .blurb("Wait for the next keyframe after packet loss, meaningful only when outputting access units")
@@ -95,21 +85,11 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .blurb("Request new keyframe when packet loss is detected")
             .default_value(false)
             .build(),
-    ];
-    // `stats` is the base class's (it calls `extend_stats` for ours).
-    v.extend(
-        super::common_properties("SIMD level for bulk work (auto honours RSRTPFAST_SIMD)")
-            .into_iter()
-            .filter(|p| p.name() != "stats"),
-    );
-    v
+    ]
 }
 
 impl<C: NalCodec> NalDepayBase<C> {
     pub fn set_property(&self, value: &glib::Value, pspec: &glib::ParamSpec) {
-        if self.common.set_property(value, pspec) {
-            return;
-        }
         let mut settings = lock(&self.settings);
         match pspec.name() {
             "wait-for-keyframe" => {
@@ -123,23 +103,15 @@ impl<C: NalCodec> NalDepayBase<C> {
                 settings.request_keyframe = value.get().unwrap();
                 lock(&self.state).request_keyframe = settings.request_keyframe;
             }
-            "simd" => {
-                settings.simd = value.get().unwrap();
-                lock(&self.state).simd = SimdLevel::resolve(settings.simd.requested()).0;
-            }
             _ => unimplemented!("property {}", pspec.name()),
         }
     }
 
     pub fn property(&self, pspec: &glib::ParamSpec) -> glib::Value {
-        if let Some(v) = self.common.property(pspec) {
-            return v;
-        }
         let settings = lock(&self.settings);
         match pspec.name() {
             "wait-for-keyframe" => settings.wait_for_keyframe.to_value(),
             "request-keyframe" => settings.request_keyframe.to_value(),
-            "simd" => settings.simd.to_value(),
             _ => unimplemented!("property {}", pspec.name()),
         }
     }
@@ -147,16 +119,10 @@ impl<C: NalCodec> NalDepayBase<C> {
     /// Our counters added to the base class's `stats` (which already
     /// counts the packets it dropped as malformed or reordered).
     pub fn extend_stats(&self, s: &mut gst::Structure) {
-        let state = lock(&self.state);
-        let mut st = state.stats.clone();
-        let core = state.depacketizer.stats();
-        let simd = state.simd;
-        drop(state);
-        st.units_out = core.units_out;
-        st.lost_fragments = core.lost_fragments;
-        st.malformed += s.get::<u64>("malformed").unwrap_or(0);
-        st.dropped += core.dropped + core.dropped_units + s.get::<u64>("dropped").unwrap_or(0);
-        *s = st.to_structure(Some(s.clone()), simd);
+        let core = lock(&self.state).depacketizer.stats();
+        s.set("lost-fragments", core.lost_fragments);
+        let dropped = s.get::<u64>("dropped").unwrap_or(0);
+        s.set("dropped", dropped + core.dropped + core.dropped_units);
     }
 
     pub fn set_caps(
@@ -290,10 +256,6 @@ impl<C: NalCodec> NalDepayBase<C> {
         let payload = packet.payload;
         let mut guard = lock(&self.state);
         let state = &mut *guard;
-        let timer = state.stats.sample_now(16).then(Instant::now);
-        state.stats.buffers_in += 1;
-        state.stats.packets += 1;
-        state.stats.bytes += payload.len() as u64;
         let discont = packet.discont || std::mem::take(&mut state.loss_pending);
         let pkt = PacketIn {
             payload,
@@ -347,19 +309,9 @@ impl<C: NalCodec> NalDepayBase<C> {
         } else {
             None
         };
-        let mut post = false;
-        if let Some(t) = timer {
-            let now = Instant::now();
-            let ns = now.duration_since(t).as_nanos().min(u32::MAX as u128) as u32;
-            state.stats.window.record(ns);
-            post = state.stats.post_due(self.common.stats_interval_ms(), now);
-        }
         self.at_boundary
             .store(state.assembly.is_empty(), Ordering::Relaxed);
         drop(guard);
-        if post {
-            self.common.post_stats(obj.upcast_ref(), obj.stats());
-        }
 
         if request {
             gst::debug!(CAT, obj = obj, "Loss detected, requesting a keyframe");

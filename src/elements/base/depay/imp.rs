@@ -8,7 +8,10 @@
 
 use super::{Class, RtpPacket};
 use crate::core::rtp;
-use crate::elements::base::{hdrext, lock};
+use crate::core::simd::SimdLevel;
+use crate::elements::base::stats::ElementStats;
+use crate::elements::base::{common_properties, hdrext, lock, ElementCommon};
+use crate::elements::SimdMode;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -16,6 +19,7 @@ use gst_rtp::prelude::*;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{LazyLock, Mutex};
+use std::time::Instant;
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -56,6 +60,11 @@ struct Hot {
     clock_rate: AtomicU32,
     malformed: AtomicU64,
     dropped: AtomicU64,
+    /// Valid packets handed to the format, their payload bytes, and the
+    /// buffers pushed out.
+    packets: AtomicU64,
+    bytes: AtomicU64,
+    units_out: AtomicU64,
 }
 
 impl Default for Hot {
@@ -76,6 +85,9 @@ impl Default for Hot {
             clock_rate: AtomicU32::new(0),
             malformed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            packets: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            units_out: AtomicU64::new(0),
         }
     }
 }
@@ -141,6 +153,11 @@ pub struct RtpFastBaseDepay {
     decoration: Mutex<Decoration>,
     /// Reused to gather packets that span several memories.
     gathered: Mutex<Vec<u8>>,
+    /// `stats-interval`, `pool-max-bytes` and the pool handle.
+    common: ElementCommon,
+    simd: Mutex<(SimdMode, SimdLevel)>,
+    /// The processing-time window (touched on every 16th packet only).
+    timing: Mutex<ElementStats>,
 }
 
 impl RtpFastBaseDepay {
@@ -291,11 +308,40 @@ impl RtpFastBaseDepay {
             data,
             csrcs: info.csrcs.clone(),
         };
+        let n = hot.packets.load(Relaxed);
+        hot.packets.store(n + 1, Relaxed);
+        hot.bytes.store(
+            hot.bytes.load(Relaxed) + packet.payload.len() as u64,
+            Relaxed,
+        );
         let obj = self.obj();
         let handle = vtable(&obj)
             .handle_packet
             .expect("subclass sets handle_packet");
-        handle(&obj, &packet)
+        // Timing every packet would cost more than the 2% budget: every 16th.
+        if !n.is_multiple_of(16) {
+            return handle(&obj, &packet);
+        }
+        let start = Instant::now();
+        let res = handle(&obj, &packet);
+        self.record_timing(start);
+        res
+    }
+
+    /// One timed packet: into the window, and post `rtpfast-stats` when
+    /// `stats-interval` says so.
+    #[cold]
+    fn record_timing(&self, start: Instant) {
+        let now = Instant::now();
+        let ns = now.duration_since(start).as_nanos().min(u32::MAX as u128) as u32;
+        let mut t = lock(&self.timing);
+        t.window.record(ns);
+        let post = t.post_due(self.common.stats_interval_ms(), now);
+        drop(t);
+        if post {
+            self.common
+                .post_stats(self.obj().upcast_ref(), self.stats());
+        }
     }
 
     #[cold]
@@ -454,7 +500,13 @@ impl RtpFastBaseDepay {
             return Err(gst::FlowError::Error);
         }
         self.push_pending_segment();
+        self.count_out(1);
         self.srcpad.push(buffer)
+    }
+
+    fn count_out(&self, n: u64) {
+        let out = &self.hot.units_out;
+        out.store(out.load(Relaxed) + n, Relaxed);
     }
 
     pub fn push_list(&self, mut list: gst::BufferList) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -467,6 +519,7 @@ impl RtpFastBaseDepay {
             return Err(gst::FlowError::Error);
         }
         self.push_pending_segment();
+        self.count_out(list.len() as u64);
         self.srcpad.push_list(list)
     }
 
@@ -748,7 +801,7 @@ impl RtpFastBaseDepay {
                 .and_then(|s| s.to_running_time(gst::ClockTime::from_nseconds(v)))
                 .map_or(NO_TIME, |t| t.nseconds())
         };
-        let mut s = gst::Structure::builder("application/x-rtp-depayload-stats")
+        let s = gst::Structure::builder("application/x-rtp-depayload-stats")
             // The stock structure's spelling, and the documented one.
             .field("clock_rate", self.clock_rate())
             .field("clock-rate", self.clock_rate())
@@ -760,9 +813,15 @@ impl RtpFastBaseDepay {
             .field("running-time-pts", running(hot.pts.load(Relaxed)))
             .field("seqnum", hot.last_seqnum.load(Relaxed))
             .field("timestamp", hot.last_rtptime.load(Relaxed))
-            .field("malformed", hot.malformed.load(Relaxed))
-            .field("dropped", hot.dropped.load(Relaxed))
             .build();
+        let mut ours = lock(&self.timing).clone();
+        ours.buffers_in = hot.packets.load(Relaxed);
+        ours.packets = ours.buffers_in;
+        ours.bytes = hot.bytes.load(Relaxed);
+        ours.units_out = hot.units_out.load(Relaxed);
+        ours.malformed = hot.malformed.load(Relaxed);
+        ours.dropped = hot.dropped.load(Relaxed);
+        let mut s = ours.to_structure(Some(s), lock(&self.simd).1);
         let obj = self.obj();
         if let Some(extend) = vtable(&obj).extend_stats {
             extend(&obj, &mut s);
@@ -842,6 +901,9 @@ impl ObjectSubclass for RtpFastBaseDepay {
             extensions: Mutex::new(Vec::new()),
             decoration: Mutex::new(Decoration::default()),
             gathered: Mutex::new(Vec::new()),
+            common: ElementCommon::default(),
+            simd: Mutex::new((SimdMode::Auto, SimdLevel::resolve(None).0)),
+            timing: Mutex::new(ElementStats::default()),
         }
     }
 }
@@ -905,12 +967,27 @@ impl ObjectImpl for RtpFastBaseDepay {
                     .default_value(DEFAULT_AUTO_HEADER_EXTENSION)
                     .build(),
             ]
+            .into_iter()
+            // Ours: simd, stats-interval, pool-max-bytes (`stats` is above).
+            .chain(
+                common_properties("SIMD level for bulk work (auto honours RSRTPFAST_SIMD)")
+                    .into_iter()
+                    .filter(|p| p.name() != "stats"),
+            )
+            .collect()
         });
         PROPS.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if self.common.set_property(value, pspec) {
+            return;
+        }
         match pspec.name() {
+            "simd" => {
+                let mode: SimdMode = value.get().unwrap();
+                *lock(&self.simd) = (mode, SimdLevel::resolve(mode.requested()).0);
+            }
             "source-info" => {
                 self.source_info.store(value.get().unwrap(), Relaxed);
                 self.update_decorate(&lock(&self.extensions));
@@ -924,7 +1001,11 @@ impl ObjectImpl for RtpFastBaseDepay {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        if let Some(v) = self.common.property(pspec) {
+            return v;
+        }
         match pspec.name() {
+            "simd" => lock(&self.simd).0.to_value(),
             "stats" => self.stats().to_value(),
             "source-info" => self.source_info.load(Relaxed).to_value(),
             "max-reorder" => self.max_reorder.load(Relaxed).to_value(),
@@ -973,6 +1054,7 @@ impl ElementImpl for RtpFastBaseDepay {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        self.common.change_state(transition);
         if transition == gst::StateChange::ReadyToPaused {
             *lock(&self.stream) = Stream::default();
             self.reset_streaming();

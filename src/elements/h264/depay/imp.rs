@@ -57,14 +57,6 @@ impl ElementImpl for RtpFastH264Depay {
             LazyLock::new(nal_depay::pad_templates::<Codec>);
         TEMPLATES.as_ref()
     }
-
-    fn change_state(
-        &self,
-        transition: gst::StateChange,
-    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        self.base.common.change_state(transition);
-        self.parent_change_state(transition)
-    }
 }
 
 impl RtpFastBaseDepayImpl for RtpFastH264Depay {
