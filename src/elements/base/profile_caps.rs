@@ -174,26 +174,26 @@ fn levels_up_to(level: &str, all: &[&str]) -> gst::glib::SendValue {
     gst::List::new(all[..upto].iter().rev().copied()).to_send_value()
 }
 
+/// Where C's `strtol`/`strtoul` start reading digits: after leading white
+/// space and an optional sign (and whether that sign was `-`).
+fn c_number_start(b: &[u8]) -> (usize, bool) {
+    let i = b
+        .iter()
+        .take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+        .count();
+    match b.get(i) {
+        Some(b'-') => (i + 1, true),
+        Some(b'+') => (i + 1, false),
+        _ => (i, false),
+    }
+}
+
 /// What C `strtol(s, NULL, 16)` gives: leading white space, a sign and a
 /// `0x` prefix are accepted, parsing stops at the first non-hex character
 /// (0 when there is none). Only called on 6-byte strings, so no overflow.
 fn c_strtol_hex(s: &str) -> i64 {
     let b = s.as_bytes();
-    let mut i = b
-        .iter()
-        .take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
-        .count();
-    let negative = match b.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
+    let (mut i, negative) = c_number_start(b);
     if b.get(i) == Some(&b'0')
         && matches!(b.get(i + 1), Some(b'x' | b'X'))
         && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
@@ -219,21 +219,7 @@ fn c_strtol_hex(s: &str) -> i64 {
 /// range).
 fn decimal_field(s: &gst::StructureRef, name: &str, max: u8) -> Option<u8> {
     let b = string_field(s, name)?.as_bytes();
-    let mut i = b
-        .iter()
-        .take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
-        .count();
-    let negative = match b.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
+    let (i, negative) = c_number_start(b);
     let digits = &b[i..];
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
