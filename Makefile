@@ -48,11 +48,35 @@ PERF_THRESHOLD ?= 20
 PERF_ALPHA ?= 0.01
 PERF_RESULTS ?= target/perf_check.json
 
-.PHONY: perf-check perf-baseline
+.PHONY: perf-check perf-baseline perf-check-instr perf-baseline-instr
+# PERF_REPORT_ONLY=1: print the comparison, never fail (CI: its machine is
+# not the one the baseline's times were taken on).
 perf-check:
 	cargo build --quiet --bin perf_regression_detector
 	cargo bench --quiet --features performance --bench rtp_suite -- '$(PERF_FILTER)' $(PERF_BENCH_ARGS) --output-format json > $(PERF_RESULTS)
-	cargo run --quiet --bin perf_regression_detector -- --baseline perf/baseline.json --current $(PERF_RESULTS) --threshold $(PERF_THRESHOLD) --alpha $(PERF_ALPHA)
+	cargo run --quiet --bin perf_regression_detector -- --baseline perf/baseline.json --current $(PERF_RESULTS) --threshold $(PERF_THRESHOLD) --alpha $(PERF_ALPHA) $(if $(PERF_REPORT_ONLY),--report-only)
+
+# Instructions per packet of our elements under callgrind, against
+# perf/instructions.json: the same count on any machine for the same build,
+# so this is the regression gate CI can trust. The SIMD level is pinned (the
+# lowest every CPU of the architecture has) so the code counted does not
+# depend on the CPU; the stock elements are counted beside ours for context.
+PERF_INSTR_PAIRS ?= h264pay,h264depay,h265pay,h265depay
+PERF_INSTR_SIMD ?= $(if $(filter aarch64,$(shell uname -m)),neon,sse2)
+PERF_INSTR_THRESHOLD ?= 10
+PERF_INSTR_RESULTS ?= target/perf_instr.json
+PERF_INSTR_RUN = cargo build --quiet --release --bin rtp_perf_compare && \
+	RSRTPFAST_SIMD=$(PERF_INSTR_SIMD) target/release/rtp_perf_compare --instructions \
+	--only $(PERF_INSTR_PAIRS) --frames 30 --rounds 1 --min-packets 1000 --streams 2 --format json
+perf-check-instr:
+	cargo build --quiet --bin perf_regression_detector
+	$(PERF_INSTR_RUN) > $(PERF_INSTR_RESULTS)
+	cargo run --quiet --bin perf_regression_detector -- --instructions --baseline perf/instructions.json --current $(PERF_INSTR_RESULTS) --threshold $(PERF_INSTR_THRESHOLD)
+
+perf-baseline-instr:
+	mkdir -p perf
+	$(PERF_INSTR_RUN) > perf/instructions.json.tmp
+	mv perf/instructions.json.tmp perf/instructions.json
 
 perf-baseline:
 	mkdir -p perf

@@ -6,6 +6,9 @@
 #[path = "../src/bin/perf_regression_detector/compare.rs"]
 mod compare;
 #[allow(dead_code)]
+#[path = "../src/bin/perf_regression_detector/instr.rs"]
+mod instr;
+#[allow(dead_code)]
 #[path = "../src/bin/perf_regression_detector/stats.rs"]
 mod stats;
 
@@ -360,4 +363,134 @@ fn committed_baseline_against_itself_and_with_a_slowdown() {
         "{out}"
     );
     assert!(out.contains("1 regressed"), "{out}");
+}
+
+// --- `--instructions`: rtp_perf_compare JSON, instructions per packet -------
+
+/// A `rtp_perf_compare --format json` document with the given counts
+/// (pair, ours, stock).
+fn perf_doc(simd: &str, arch: &str, pairs: &[(&str, f64, f64)]) -> String {
+    json!({
+        "tool": "rtp_perf_compare",
+        "gstreamer_version": "GStreamer 1.22.0",
+        "machine": {"cpu": "test", "cores": 2, "arch": arch},
+        "config": {"simd": simd, "mtu": 1400, "frames": 30},
+        "pairs": pairs.iter().map(|(name, ours, stock)| json!({
+            "name": name,
+            "instructions_per_packet": {"ours": ours, "stock": stock, "floor": null},
+        })).chain(std::iter::once(json!({
+            // A pair measured without --instructions: no counts, left out.
+            "name": "opuspay", "instructions_per_packet": null,
+        }))).collect::<Vec<_>>(),
+    })
+    .to_string()
+}
+
+#[test]
+fn instructions_regression_is_flagged_by_threshold() {
+    let base = instr::load(&perf_doc(
+        "sse2",
+        "x86_64",
+        &[("h264pay", 2000.0, 12000.0), ("h264depay", 2500.0, 7200.0)],
+    ))
+    .unwrap();
+    assert_eq!(base.pairs.len(), 2, "pairs without counts are left out");
+    // Identical: nothing flagged.
+    let same = instr::compare(&base, &base.clone(), 0.10);
+    assert!(!same.failed());
+    assert!(same
+        .rows
+        .iter()
+        .all(|r| r.verdict == instr::Verdict::Unchanged && r.change == Some(0.0)));
+    // +15% on one pair fails, -20% on the other is an improvement; the stock
+    // count moving (not our code) is never judged.
+    let cur = instr::load(&perf_doc(
+        "sse2",
+        "x86_64",
+        &[("h264pay", 2300.0, 20000.0), ("h264depay", 2000.0, 7200.0)],
+    ))
+    .unwrap();
+    let r = instr::compare(&base, &cur, 0.10);
+    assert!(r.failed());
+    let verdict = |p: &str| r.rows.iter().find(|r| r.pair == p).unwrap().verdict;
+    assert_eq!(verdict("h264pay"), instr::Verdict::Regressed);
+    assert_eq!(verdict("h264depay"), instr::Verdict::Improved);
+    assert!(instr::text(&r).contains("REGRESSED  h264pay"));
+    // Within the threshold passes.
+    let small = instr::load(&perf_doc("sse2", "x86_64", &[("h264pay", 2150.0, 1.0)])).unwrap();
+    let r = instr::compare(&base, &small, 0.10);
+    assert!(!r.failed());
+    assert_eq!(
+        r.rows
+            .iter()
+            .find(|r| r.pair == "h264depay")
+            .unwrap()
+            .verdict,
+        instr::Verdict::Missing
+    );
+}
+
+#[test]
+fn instructions_binary_gates_and_refuses_other_simd_levels() {
+    let base = tmp(
+        "ibase.json",
+        &perf_doc("sse2", "x86_64", &[("h264pay", 2000.0, 12000.0)]),
+    );
+    let slow = tmp(
+        "islow.json",
+        &perf_doc("sse2", "x86_64", &[("h264pay", 2400.0, 12000.0)]),
+    );
+    let avx = tmp(
+        "iavx.json",
+        &perf_doc("avx2", "x86_64", &[("h264pay", 1500.0, 12000.0)]),
+    );
+    let arm = tmp(
+        "iarm.json",
+        &perf_doc("neon", "aarch64", &[("h264pay", 1500.0, 12000.0)]),
+    );
+    let b = base.to_str().unwrap();
+    let go = |cur: &PathBuf, extra: &[&str]| {
+        let mut a = vec!["--instructions", "--baseline", b, "--current"];
+        a.push(cur.to_str().unwrap());
+        a.extend_from_slice(extra);
+        run(&a, None)
+    };
+    let (code, out, _) = go(&base, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("=> OK"), "{out}");
+    let (code, out, _) = go(&slow, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("+20.0%"), "{out}");
+    let (code, _, _) = go(&slow, &["--threshold", "25"]);
+    assert_eq!(code, 0);
+    let (code, out, err) = go(&slow, &["--report-only"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("REGRESSED") && err.contains("report-only"),
+        "{err}"
+    );
+    // Another SIMD level runs other code: a usage error, not a verdict.
+    let (code, _, err) = go(&avx, &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("SIMD level differs"), "{err}");
+    // Another architecture: skipped, said so.
+    let (code, out, _) = go(&arm, &[]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("SKIPPED"), "{out}");
+    // Criterion output is not an instruction document.
+    let crit = tmp("icrit.json", &results(3, 0.0, 1, |_| 1.0));
+    let (code, _, err) = go(&crit, &[]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn committed_instruction_baseline_loads() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/perf/instructions.json"
+    ))
+    .unwrap();
+    let run = instr::load(&text).unwrap();
+    assert!(run.pairs.contains_key("h264pay") && run.pairs.contains_key("h264depay"));
+    assert!(run.simd.is_some() && run.arch.is_some());
 }

@@ -12,11 +12,19 @@
 //! median CI, else mean CI). Improvements are judged the same way in the
 //! other direction. Missing and new benchmarks are listed, never a failure.
 //!
+//! With `--instructions`, both files are `rtp_perf_compare --instructions
+//! --format json` documents instead, and ours' instructions per packet are
+//! compared (`instr.rs`): deterministic, so this is what CI gates on.
+//! `--report-only` prints the comparison and exits 0 (CI's timing run: a
+//! baseline of times from another machine says nothing).
+//!
 //! Exit status: 0 no regression, 1 at least one regression, 2 bad usage or
 //! unreadable/empty input.
 
 #[path = "perf_regression_detector/compare.rs"]
 mod compare;
+#[path = "perf_regression_detector/instr.rs"]
+mod instr;
 #[path = "perf_regression_detector/stats.rs"]
 mod stats;
 
@@ -27,15 +35,20 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: perf_regression_detector [--baseline FILE] [--current FILE|-]
                                 [--threshold PCT] [--alpha P] [--min-samples N]
-                                [--format text|json]
+                                [--format text|json] [--instructions] [--report-only]
 
-  --baseline FILE   baseline results (default: perf/baseline.json)
+  --baseline FILE   baseline results (default: perf/baseline.json,
+                    with --instructions perf/instructions.json)
   --current FILE    current results; '-' or absent: standard input
   --threshold PCT   smallest change that counts, in percent (default 10)
   --alpha P         significance level of the test (default 0.01)
   --min-samples N   fewest samples per side for Mann-Whitney U (default 5);
                     below that, confidence intervals are compared
   --format F        text (default) or json
+  --instructions    FILEs are `rtp_perf_compare --instructions --format json`
+                    output: compare ours' instructions per packet (callgrind);
+                    regressed = more than --threshold above the baseline
+  --report-only     print the comparison, exit 0 whatever it says
 
 Input: one JSON object per line as printed by the bench binaries with
 `--output-format json` (other lines are skipped), or a JSON array of them.
@@ -46,14 +59,16 @@ struct Args {
     current: Option<String>,
     options: Options,
     json: bool,
+    instructions: bool,
+    report_only: bool,
 }
 
-fn default_baseline() -> String {
-    let local = "perf/baseline.json";
-    if std::path::Path::new(local).exists() {
-        return local.into();
+fn default_baseline(file: &str) -> String {
+    let local = format!("perf/{file}");
+    if std::path::Path::new(&local).exists() {
+        return local;
     }
-    concat!(env!("CARGO_MANIFEST_DIR"), "/perf/baseline.json").into()
+    format!("{}/perf/{file}", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -62,6 +77,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         current: None,
         options: Options::default(),
         json: false,
+        instructions: false,
+        report_only: false,
     };
     while let Some(arg) = it.next() {
         let (key, inline) = match arg.split_once('=') {
@@ -101,6 +118,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                 let v = value("--min-samples")?;
                 a.options.min_samples = v.parse().map_err(|_| format!("bad --min-samples {v}"))?;
             }
+            "--instructions" => a.instructions = true,
+            "--report-only" => a.report_only = true,
             "--format" => match value("--format")?.as_str() {
                 "json" => a.json = true,
                 "text" => a.json = false,
@@ -110,7 +129,11 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         }
     }
     if a.baseline.is_empty() {
-        a.baseline = default_baseline();
+        a.baseline = default_baseline(if a.instructions {
+            "instructions.json"
+        } else {
+            "baseline.json"
+        });
     }
     Ok(a)
 }
@@ -140,6 +163,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.instructions {
+        return instructions_main(&args);
+    }
     let load = |p: Option<&str>, what: &str| -> Result<compare::Results, String> {
         let r = compare::load(&read_input(p)?);
         if r.benches.is_empty() {
@@ -176,11 +202,70 @@ fn main() -> ExitCode {
         );
         print!("{}", compare::text(&report));
     }
-    if report.failed() {
+    verdict_exit(report.failed(), &args)
+}
+
+fn verdict_exit(failed: bool, args: &Args) -> ExitCode {
+    if failed && args.report_only {
+        eprintln!("perf_regression_detector: --report-only: not failing");
+    }
+    if failed && !args.report_only {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `--instructions`: instructions per packet against the baseline.
+fn instructions_main(args: &Args) -> ExitCode {
+    let load = |p: Option<&str>, what: &str| -> Result<instr::Run, String> {
+        let run = instr::load(&read_input(p)?)
+            .map_err(|e| format!("{what} ({}): {e}", p.unwrap_or("stdin")))?;
+        if run.pairs.is_empty() {
+            return Err(format!(
+                "{what} ({}): no instruction counts (run rtp_perf_compare with --instructions)",
+                p.unwrap_or("stdin")
+            ));
+        }
+        Ok(run)
+    };
+    let (baseline, current) = match (
+        load(Some(&args.baseline), "baseline"),
+        load(args.current.as_deref(), "current"),
+    ) {
+        (Ok(b), Ok(c)) => (b, c),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("perf_regression_detector: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if baseline.arch != current.arch {
+        // Another CPU family runs other code: nothing to compare with.
+        println!(
+            "SKIPPED: {}",
+            instr::incomparable(&baseline, &current).unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    if let Some(why) = instr::incomparable(&baseline, &current) {
+        eprintln!("perf_regression_detector: {why}");
+        return ExitCode::from(2);
+    }
+    let report = instr::compare(&baseline, &current, args.options.threshold);
+    if args.json {
+        println!("{}", instr::to_json(&report));
+    } else {
+        eprintln!(
+            "baseline: {} ({} pairs), current: {} ({} pairs), simd={}",
+            args.baseline,
+            baseline.pairs.len(),
+            args.current.as_deref().unwrap_or("stdin"),
+            current.pairs.len(),
+            current.simd.as_deref().unwrap_or("unknown"),
+        );
+        print!("{}", instr::text(&report));
+    }
+    verdict_exit(report.failed(), args)
 }
 
 #[cfg(test)]
@@ -213,5 +298,8 @@ mod tests {
         assert!(args(&["--alpha", "2"]).is_err());
         assert!(args(&["--threshold"]).is_err());
         assert!(args(&[]).unwrap().baseline.ends_with("perf/baseline.json"));
+        let i = args(&["--instructions", "--report-only"]).unwrap();
+        assert!(i.instructions && i.report_only);
+        assert!(i.baseline.ends_with("perf/instructions.json"));
     }
 }

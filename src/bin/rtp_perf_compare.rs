@@ -362,6 +362,10 @@ pub struct PairResult {
 pub struct RunInfo {
     pub cpu: String,
     pub cores: usize,
+    /// `std::env::consts::ARCH`.
+    pub arch: &'static str,
+    /// SIMD level our elements run at (`simd=auto`: best, or `RSRTPFAST_SIMD`).
+    pub simd: &'static str,
     pub date: String,
     pub command_line: String,
     pub gst_version: String,
@@ -1031,6 +1035,8 @@ fn main() {
     let info = RunInfo {
         cpu,
         cores,
+        arch: std::env::consts::ARCH,
+        simd: gstrsrtpfast::core::simd::SimdLevel::resolve(None).0.nick(),
         date: utc_now(),
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
         gst_version: gst::version_string().to_string(),

@@ -137,6 +137,7 @@ pub fn json(info: &RunInfo, pairs: &[PairResult]) -> String {
         "machine": {
             "cpu": info.cpu,
             "cores": info.cores,
+            "arch": info.arch,
         },
         "date": info.date,
         "command_line": info.command_line,
@@ -148,6 +149,7 @@ pub fn json(info: &RunInfo, pairs: &[PairResult]) -> String {
         "config": {
             "baseline": info.baseline,
             "current": info.current,
+            "simd": info.simd,
             "mtu": info.mtu,
             "rounds": info.rounds,
             "min_packets": info.min_packets,
@@ -188,22 +190,9 @@ const INSTR_METHOD: &str = "valgrind callgrind, push loop only (--toggle-collect
 
 // ---------------------------------------------------------------- text ----
 
-fn group(x: f64) -> String {
-    let v = x.round() as i64;
-    let s = v.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if v < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
+#[path = "../shared/number.rs"]
+mod number;
+use number::group;
 
 fn dur(ns: u64) -> String {
     if ns >= 1_000_000 {
@@ -257,7 +246,11 @@ pub fn header(info: &RunInfo) -> String {
         out,
         "rtp_perf_compare — stock vs rsrtpfast, synchronous pad-to-pad rig"
     );
-    let _ = writeln!(out, "machine:   {} ({} cores)", info.cpu, info.cores);
+    let _ = writeln!(
+        out,
+        "machine:   {} ({} cores, {}); ours at simd={}",
+        info.cpu, info.cores, info.arch, info.simd
+    );
     let _ = writeln!(out, "date:      {}", info.date);
     let _ = writeln!(out, "command:   {}", info.command_line);
     let _ = writeln!(out, "gstreamer: {}", info.gst_version);
