@@ -305,7 +305,9 @@ mod x86 {
                 // [x.hi, y.lo]: the 32 bytes straddling two vectors.
                 let x01 = _mm256_permute2x128_si256::<0x21>(v0, v1);
                 let x12 = _mm256_permute2x128_si256::<0x21>(v1, v2);
-                // Ends of the block: zero beyond it (masked off anyway).
+                // Ends of the block: the lane beyond it is zero, though any
+                // value would do (no sample straddles the block, so the masks
+                // never pick bytes shifted in from there).
                 let x_0 = _mm256_permute2x128_si256::<0x08>(v0, v0); // [0, v0.lo]
                 let x2_ = _mm256_permute2x128_si256::<0x81>(v2, v2); // [v2.hi, 0]
                 // Per lane, alignr(hi, lo, s) is bytes s.. of lo:hi.
