@@ -95,20 +95,35 @@ fn check(w: Width, data: &[u8], src_off: usize, dst_off: usize) {
     assert_eq!(scalar_ip, want, "scalar in-place twin, n={n}");
 
     for level in all_levels() {
-        let ctx = format!("{}-bit {level:?} n={n} src_off={src_off} dst_off={dst_off}", w.bytes * 8);
+        let ctx = format!(
+            "{}-bit {level:?} n={n} src_off={src_off} dst_off={dst_off}",
+            w.bytes * 8
+        );
 
         let mut dbuf = vec![GUARD; dst_off + n + 64];
         (w.copy)(level, src, &mut dbuf[dst_off..dst_off + n]);
         assert_eq!(&dbuf[dst_off..dst_off + n], &want[..], "copy {ctx}");
-        assert!(dbuf[..dst_off].iter().all(|&b| b == GUARD), "copy wrote before dst, {ctx}");
-        assert!(dbuf[dst_off + n..].iter().all(|&b| b == GUARD), "copy wrote past dst, {ctx}");
+        assert!(
+            dbuf[..dst_off].iter().all(|&b| b == GUARD),
+            "copy wrote before dst, {ctx}"
+        );
+        assert!(
+            dbuf[dst_off + n..].iter().all(|&b| b == GUARD),
+            "copy wrote past dst, {ctx}"
+        );
 
         let mut ibuf = vec![GUARD; dst_off + n + 64];
         ibuf[dst_off..dst_off + n].copy_from_slice(data);
         (w.in_place)(level, &mut ibuf[dst_off..dst_off + n]);
         assert_eq!(&ibuf[dst_off..dst_off + n], &want[..], "in place {ctx}");
-        assert!(ibuf[..dst_off].iter().all(|&b| b == GUARD), "in place wrote before, {ctx}");
-        assert!(ibuf[dst_off + n..].iter().all(|&b| b == GUARD), "in place wrote past, {ctx}");
+        assert!(
+            ibuf[..dst_off].iter().all(|&b| b == GUARD),
+            "in place wrote before, {ctx}"
+        );
+        assert!(
+            ibuf[dst_off + n..].iter().all(|&b| b == GUARD),
+            "in place wrote past, {ctx}"
+        );
     }
 }
 
@@ -191,9 +206,19 @@ fn involution_and_in_place_equals_copy() {
 
                 let mut ip = data.clone();
                 (w.in_place)(level, &mut ip);
-                assert_eq!(ip, once, "{}-bit {level:?} n={n} in place vs copy", w.bytes * 8);
+                assert_eq!(
+                    ip,
+                    once,
+                    "{}-bit {level:?} n={n} in place vs copy",
+                    w.bytes * 8
+                );
                 (w.in_place)(level, &mut ip);
-                assert_eq!(ip, data, "{}-bit {level:?} n={n} in place twice", w.bytes * 8);
+                assert_eq!(
+                    ip,
+                    data,
+                    "{}-bit {level:?} n={n} in place twice",
+                    w.bytes * 8
+                );
             }
         }
     }
@@ -213,7 +238,11 @@ fn known_samples() {
         assert_eq!(d, [0x34, 0x12, 0xCD, 0xAB, 0x77], "{level:?}");
         let mut d = [0u8; 8];
         swap24_copy(level, &s24, &mut d);
-        assert_eq!(d, [0x56, 0x34, 0x12, 0xEF, 0xCD, 0xAB, 0x77, 0x88], "{level:?}");
+        assert_eq!(
+            d,
+            [0x56, 0x34, 0x12, 0xEF, 0xCD, 0xAB, 0x77, 0x88],
+            "{level:?}"
+        );
 
         let mut d = long16.clone();
         swap16_in_place(level, &mut d);
