@@ -19,9 +19,11 @@
 //! Measured on an AMD EPYC (Zen, AVX2), `benches/rtp_suite.rs`, copy of
 //! 20 ms of 48 kHz stereo, thread CPU time:
 //!
-//!                         off (scalar)   sse2     avx2
-//!   16-bit, 3840 bytes      798 ns       81 ns    35 ns
-//!   24-bit, 5760 bytes     1200 ns      301 ns   128 ns
+//! ```text
+//!                       off (scalar)   sse2     avx2
+//! 16-bit, 3840 bytes      798 ns       81 ns    35 ns
+//! 24-bit, 5760 bytes     1200 ns      301 ns   128 ns
+//! ```
 //!
 //! So every level runs its own kernel; none loses to scalar.
 
