@@ -6,6 +6,7 @@ pub mod byteswap;
 pub mod depacketizer;
 pub mod nal;
 pub mod packetizer;
+pub mod pcm_packetizer;
 pub mod rtp;
 pub mod simd;
 pub mod startcode;
