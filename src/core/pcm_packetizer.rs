@@ -249,7 +249,7 @@ impl PcmPacketizer {
         }
         if self.available == 0
             && (limits.min..=limits.max).contains(&len)
-            && len % limits.align == 0
+            && len.is_multiple_of(limits.align)
         {
             // Fits one packet as it is: pushed through with its own PTS.
             let plan = self.plan(fmt, len, pts);
@@ -298,7 +298,6 @@ impl PcmPacketizer {
         });
         out.push(self.plan(fmt, len, pts));
         self.available -= len;
-        self.distance += len as u64;
         let mut left = len;
         while left > 0 {
             let Some(front) = self.pending.front() else {
@@ -307,9 +306,11 @@ impl PcmPacketizer {
             let here = front.len - self.front_used;
             if left < here {
                 self.front_used += left;
+                self.distance += left as u64;
                 break;
             }
             left -= here;
+            self.distance += here as u64;
             self.pending.pop_front();
             self.front_used = 0;
             if let Some(next) = self.pending.front() {
@@ -503,6 +504,29 @@ mod tests {
         assert!(out.is_empty());
         pk.flush(fmt, &mut out);
         assert_eq!((out[0].len, out[0].pts), (100, Some(22_000_005)));
+    }
+
+    #[test]
+    fn pts_counts_the_bytes_read_into_the_next_input() {
+        // min 10 ms, clipped to max 1388 bytes: packet 0 takes all of A
+        // (960) and 428 bytes of B; packet 1 starts 428 bytes (107 frames)
+        // into B.
+        let fmt = STEREO16_48K;
+        let l = limits(
+            fmt,
+            1400,
+            PtimeSettings {
+                min_ptime: 10 * MS,
+                ..no_ptime()
+            },
+        );
+        let mut pk = PcmPacketizer::new();
+        let mut out = Vec::new();
+        pk.push(fmt, &l, 960, Some(0), false, &mut out);
+        pk.push(fmt, &l, 960, Some(5 * MS as u64), false, &mut out);
+        assert_eq!(out.len(), 1);
+        pk.push(fmt, &l, 1920, Some(10 * MS as u64), false, &mut out);
+        assert_eq!(out[1].pts, Some(5_000_000 + 107 * 1_000_000_000 / 48000));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod nal_pay;
 pub mod pay;
 #[cfg(test)]
 pub mod pay_fast_path_tests;
+pub mod pcm_pay;
 pub mod pooled_au;
 pub mod profile_caps;
 pub mod stats;

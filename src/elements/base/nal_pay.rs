@@ -289,6 +289,7 @@ impl<C: NalCodec> NalPay<C> {
                 marker: p.marker,
                 inline: &scratch[p.inline()],
                 payload: p.payload(),
+                timing: None,
             }),
         )?;
         state.packetizer.release_large();
@@ -328,6 +329,7 @@ impl<C: NalCodec> NalPay<C> {
                 marker: p.marker,
                 inline: &scratch[p.inline()],
                 payload: 0..0,
+                timing: None,
             }),
         )?;
         drop(guard);

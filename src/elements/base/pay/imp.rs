@@ -43,6 +43,20 @@ pub struct OutPacket<'a> {
     pub marker: bool,
     pub inline: &'a [u8],
     pub payload: Range<usize>,
+    /// Time of this packet, where the packets of one input span time (raw
+    /// audio); None: the list's PTS/DTS and RTP timestamp.
+    pub timing: Option<PacketTiming>,
+}
+
+/// What GstRTPBaseAudioPayload sets on each packet it pushes: PTS,
+/// duration, the offset perfect-rtptime counts from (RTP clock units since
+/// the start) and DISCONT.
+#[derive(Clone, Copy, Debug)]
+pub struct PacketTiming {
+    pub pts: Option<gst::ClockTime>,
+    pub duration: Option<gst::ClockTime>,
+    pub offset: u64,
+    pub discont: bool,
 }
 
 /// Properties (GstRTPBasePayload's) and the stream state they feed.
@@ -529,6 +543,27 @@ impl RtpFastBasePay {
             .max(crate::core::rtp::RTP_HEADER_LEN + 4)
     }
 
+    /// The ptime properties and caps (min-ptime, max-ptime with caps'
+    /// maxptime, ptime, ptime-multiple) that size raw audio packets.
+    pub fn ptime_settings(&self) -> crate::core::pcm_packetizer::PtimeSettings {
+        let s = lock(&self.state);
+        crate::core::pcm_packetizer::PtimeSettings {
+            min_ptime: s.min_ptime,
+            max_ptime: s.max_ptime,
+            ptime: s.ptime,
+            ptime_multiple: s.ptime_multiple,
+        }
+    }
+
+    /// CSRCs the header of a packet from `input` carries (`source-info`).
+    pub fn csrc_count(&self, input: &gst::BufferRef) -> usize {
+        if lock(&self.state).source_info {
+            source_csrcs(input).len()
+        } else {
+            0
+        }
+    }
+
     /// SIMD level the `simd` property resolved to.
     pub fn simd_level(&self) -> SimdLevel {
         lock(&self.state).simd
@@ -637,6 +672,7 @@ impl RtpFastBasePay {
             .filter(|b| b.n_memory() == 1)
             .map(|b| crate::pool::PayloadViews::new(b.peek_memory(0)));
         let mut seq = s.next_seqnum;
+        let mut last_timestamp = timestamp;
         let mut bytes = 0u64;
         let n = packets.len() as u64;
         for pkt in packets {
@@ -650,6 +686,14 @@ impl RtpFastBasePay {
                 },
                 None => fields,
             };
+            let hdr = match pkt.timing {
+                Some(t) => HeaderFields {
+                    timestamp: s.rtptime(t.pts, Some(t.offset)),
+                    ..hdr
+                },
+                None => hdr,
+            };
+            last_timestamp = hdr.timestamp;
             let fill = |m: &mut [u8]| {
                 let at = hdr.write(m, pkt.marker, seq);
                 m[at..].copy_from_slice(pkt.inline);
@@ -676,6 +720,7 @@ impl RtpFastBasePay {
                     })?;
                 let with_ext = HeaderFields {
                     extension: &ext_scratch[..ext_len],
+                    timestamp: hdr.timestamp,
                     ..fields
                 };
                 let len = with_ext.len() + pkt.inline.len();
@@ -690,15 +735,27 @@ impl RtpFastBasePay {
                 mem.resize(0..len);
             }
             bytes += out_ref.size() as u64;
-            out_ref.set_pts(pts);
-            out_ref.set_dts(dts);
+            match pkt.timing {
+                Some(t) => {
+                    out_ref.set_pts(t.pts);
+                    out_ref.set_duration(t.duration);
+                    out_ref.set_offset(t.offset);
+                    if t.discont {
+                        out_ref.set_flags(gst::BufferFlags::DISCONT);
+                    }
+                }
+                None => {
+                    out_ref.set_pts(pts);
+                    out_ref.set_dts(dts);
+                }
+            }
             list_ref.add(out);
             seq = seq.wrapping_add(1);
         }
         s.ext_scratch = ext_scratch;
         s.seqnum = seq.wrapping_sub(1);
         s.next_seqnum = seq;
-        s.timestamp = timestamp;
+        s.timestamp = last_timestamp;
         s.stats.packets += n;
         s.stats.units_out += n;
         s.stats.bytes += bytes;
@@ -981,6 +1038,17 @@ impl RtpFastBasePay {
                     Err(err) => {
                         err.log_with_imp(self);
                         self.negotiated.store(false, Ordering::Relaxed);
+                        // Upstream only learns "not-negotiated" from the
+                        // refused event; say which field on the bus (stock
+                        // leaves it in the debug log).
+                        let why = err.to_string();
+                        let why = why.strip_prefix("not-negotiated: ").unwrap_or(&why);
+                        gst::element_imp_error!(
+                            self,
+                            gst::CoreError::Negotiation,
+                            ("Unsupported input caps."),
+                            ["not-negotiated: {why}"]
+                        );
                         false
                     }
                 }
