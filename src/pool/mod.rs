@@ -16,6 +16,7 @@
 
 pub mod core;
 mod imp;
+mod list;
 pub mod memory;
 mod packet;
 mod view;
@@ -29,6 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 pub use self::core::ClassStats;
+pub use self::list::acquire_list;
 pub use self::memory::allocator;
 pub use self::packet::{acquire_packet, counters as packet_counters};
 pub use self::view::PayloadViews;

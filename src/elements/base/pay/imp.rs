@@ -665,7 +665,7 @@ impl RtpFastBasePay {
             v
         });
 
-        let mut list = gst::BufferList::new_sized(packets.len());
+        let mut list = crate::pool::acquire_list(packets.len());
         let list_ref = list.get_mut().unwrap();
         // One memory (what encoders and parsers push): views on it.
         let views = input
