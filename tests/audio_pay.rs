@@ -242,19 +242,54 @@ fn little_endian_equals_audioconvert(
         let expected = packets(&expected);
         for simd in gstrsrtpfast::core::simd::SimdLevel::available_levels() {
             let props = format!("{} simd={}", case.props, simd.nick());
-            let (_, got) = common::run_collect(
-                &format!(
-                    "appsrc name=src ! {ours} {PACING} {props} ! appsink name=sink sync=false"
-                ),
-                Some((&le_caps, &le_bufs)),
-            );
-            let got = packets(&got);
-            assert_eq!(got.len(), expected.len(), "{ours} {props}");
-            for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
-                assert!(g.0 == e.0, "{ours} {props} packet {i}: bytes differ");
+            let desc =
+                format!("appsrc name=src ! {ours} {PACING} {props} ! appsink name=sink sync=false");
+            // Buffers still referenced here: swapped into a pooled copy.
+            let (_, shared) = common::run_collect(&desc, Some((&le_caps, &le_bufs)));
+            // Buffers the payloader gets alone: swapped in place.
+            let owned = run_owned(&desc, &le_caps, swapped(&bufs, sample_bytes));
+            for (how, got) in [("shared", shared), ("owned", owned)] {
+                let got = packets(&got);
+                assert_eq!(got.len(), expected.len(), "{ours} {props} {how}");
+                for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+                    assert!(g.0 == e.0, "{ours} {props} {how} packet {i}: bytes differ");
+                }
             }
         }
     }
+}
+
+/// Feed `appsrc name=src` buffers it then holds the only reference to, and
+/// collect `appsink name=sink`.
+fn run_owned(desc: &str, caps: &gst::Caps, bufs: Vec<gst::Buffer>) -> Vec<gst::Buffer> {
+    let pipeline = common::play(desc, None);
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_caps(Some(caps));
+    src.set_format(gst::Format::Time);
+    for b in bufs {
+        assert!(b.is_writable());
+        src.push_buffer(b).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let mut out = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        if let Some(list) = sample.buffer_list() {
+            out.extend(list.iter_owned());
+        } else if let Some(b) = sample.buffer_owned() {
+            out.push(b);
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    out
 }
 
 #[test]
