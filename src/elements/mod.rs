@@ -7,6 +7,8 @@ use gst::prelude::*;
 pub mod base;
 pub mod h264;
 pub mod h265;
+pub mod l16;
+pub mod l24;
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // The abstract base classes, documented as plugin API like GStreamer's.
@@ -14,6 +16,8 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     base::depay::register();
     h264::register(plugin)?;
     h265::register(plugin)?;
+    l16::register(plugin)?;
+    l24::register(plugin)?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ pub mod pay;
 pub mod pay_fast_path_tests;
 pub mod pooled_au;
 pub mod profile_caps;
+pub mod raw_audio_depay;
 pub mod stats;
 
 use crate::core::nal::NalCodec;

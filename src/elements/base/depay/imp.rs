@@ -153,6 +153,8 @@ pub struct RtpFastBaseDepay {
     decoration: Mutex<Decoration>,
     /// Reused to gather packets that span several memories.
     gathered: Mutex<Vec<u8>>,
+    /// Why the last sink caps were refused (for the not-negotiated error).
+    caps_error: Mutex<Option<String>>,
     /// `stats-interval`, `pool-max-bytes` and the pool handle.
     common: ElementCommon,
     simd: Mutex<(SimdMode, SimdLevel)>,
@@ -173,17 +175,15 @@ impl RtpFastBaseDepay {
         self.hot.clock_rate.load(Relaxed)
     }
 
+    pub fn simd_level(&self) -> SimdLevel {
+        lock(&self.simd).1
+    }
+
     // ---- hot path ----
 
     fn sink_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         if !self.hot.negotiated.load(Relaxed) {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Negotiation,
-                ("No RTP format was negotiated."),
-                ["Input buffers need to have RTP caps set on them (set the caps on the upstream source or a capsfilter)."]
-            );
-            return Err(gst::FlowError::NotNegotiated);
+            return self.not_negotiated();
         }
         match buffer.n_memory() {
             1 => {
@@ -342,6 +342,33 @@ impl RtpFastBaseDepay {
             self.common
                 .post_stats(self.obj().upcast_ref(), self.stats());
         }
+    }
+
+    /// A buffer without accepted caps: the stock error, with what was wrong
+    /// with the caps (the field the format rejected, or the template fields
+    /// upstream's caps lack) when we know it.
+    #[cold]
+    fn not_negotiated(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let why = lock(&self.caps_error).clone().or_else(|| {
+            let caps = self.sinkpad.peer()?.sticky_event::<gst::event::Caps>(0)?;
+            caps_mismatch(caps.caps(), &self.sinkpad.pad_template_caps())
+        });
+        let hint = "Input buffers need to have RTP caps set on them (set the caps on the upstream source or a capsfilter).";
+        match why {
+            Some(why) => gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ("No RTP format was negotiated."),
+                ["not-negotiated: {why}. {hint}"]
+            ),
+            None => gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ("No RTP format was negotiated."),
+                ["{hint}"]
+            ),
+        }
+        Err(gst::FlowError::NotNegotiated)
     }
 
     #[cold]
@@ -590,8 +617,10 @@ impl RtpFastBaseDepay {
             return true;
         }
         st.last_caps = None;
+        *lock(&self.caps_error) = None;
         let Some(s) = caps.structure(0) else {
             gst::warning!(CAT, imp = self, "not-negotiated: empty caps");
+            *lock(&self.caps_error) = Some("empty caps".into());
             return false;
         };
         let rate = match s.get::<i32>("clock-rate") {
@@ -604,6 +633,8 @@ impl RtpFastBaseDepay {
                     caps,
                     other
                 );
+                *lock(&self.caps_error) =
+                    Some(format!("clock-rate missing or invalid in {caps}"));
                 return false;
             }
         };
@@ -633,6 +664,7 @@ impl RtpFastBaseDepay {
             }
             Err(err) => {
                 err.log_with_imp(self);
+                *lock(&self.caps_error) = Some(loggable_message(&err));
                 self.hot.negotiated.store(false, Relaxed);
                 false
             }
@@ -901,6 +933,7 @@ impl ObjectSubclass for RtpFastBaseDepay {
             extensions: Mutex::new(Vec::new()),
             decoration: Mutex::new(Decoration::default()),
             gathered: Mutex::new(Vec::new()),
+            caps_error: Mutex::new(None),
             common: ElementCommon::default(),
             simd: Mutex::new((SimdMode::Auto, SimdLevel::resolve(None).0)),
             timing: Mutex::new(ElementStats::default()),
@@ -1060,6 +1093,7 @@ impl ElementImpl for RtpFastBaseDepay {
             self.reset_streaming();
             let hot = &self.hot;
             hot.negotiated.store(false, Relaxed);
+            *lock(&self.caps_error) = None;
             hot.need_segment.store(true, Relaxed);
             hot.pts.store(NO_TIME, Relaxed);
             hot.dts.store(NO_TIME, Relaxed);
@@ -1078,4 +1112,43 @@ impl ElementImpl for RtpFastBaseDepay {
         }
         Ok(ret)
     }
+}
+
+/// Why `caps` do not fit `template`: the fields of the closest template
+/// structure that `caps` lack or contradict (e.g. "caps ... lack clock-rate").
+fn caps_mismatch(caps: &gst::CapsRef, template: &gst::Caps) -> Option<String> {
+    let s = caps.structure(0)?;
+    let mut best: Option<Vec<String>> = None;
+    for t in template.iter() {
+        if t.name() != s.name() {
+            continue;
+        }
+        let bad: Vec<String> = t
+            .iter()
+            .filter_map(|(field, want)| match s.value(field.as_str()) {
+                Err(_) => Some(format!("lack {field}")),
+                Ok(v) if !v.can_intersect(want) => Some(format!("have an unsupported {field}")),
+                Ok(_) => None,
+            })
+            .collect();
+        if best.as_ref().is_none_or(|b| bad.len() < b.len()) {
+            best = Some(bad);
+        }
+    }
+    let bad = best?;
+    (!bad.is_empty()).then(|| format!("caps {caps} {}", bad.join(", ")))
+}
+
+/// The message of a LoggableError (it only exposes it through Display:
+/// `Error "category": "message" at file:line`), without a leading
+/// "not-negotiated: ".
+fn loggable_message(err: &gst::LoggableError) -> String {
+    let text = err.to_string();
+    let msg = match (text.find(": \""), text.rfind("\" at ")) {
+        (Some(a), Some(b)) if a + 3 <= b => text[a + 3..b].replace("\\\"", "\""),
+        _ => text.clone(),
+    };
+    msg.strip_prefix("not-negotiated: ")
+        .map(str::to_string)
+        .unwrap_or(msg)
 }
