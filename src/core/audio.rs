@@ -449,7 +449,10 @@ fn reorder_map(from: &[ChannelPosition], to: &[ChannelPosition]) -> Option<Vec<u
 pub enum PayloadError {
     Empty,
     /// Not a whole number of frames.
-    PartialFrame { len: usize, frame_bytes: usize },
+    PartialFrame {
+        len: usize,
+        frame_bytes: usize,
+    },
 }
 
 /// Frames in a payload of `len` bytes, or why it must be dropped.
@@ -507,10 +510,16 @@ mod tests {
     fn lookup_by_name_follows_the_stock_table() {
         // No name: first entry of that count (a named one for 4).
         assert_eq!(order_by_name(4, None).unwrap().name, Some("DV.LRLsRs"));
-        assert_eq!(order_by_name(4, Some("dv.lrcs")).unwrap().name, Some("DV.LRCS"));
+        assert_eq!(
+            order_by_name(4, Some("dv.lrcs")).unwrap().name,
+            Some("DV.LRCS")
+        );
         // Unknown name: the count's default, when there is one.
         assert_eq!(order_by_name(4, Some("nope")).unwrap().name, None);
-        assert_eq!(order_by_name(1, Some("nope")).unwrap().positions, &[P::Mono]);
+        assert_eq!(
+            order_by_name(1, Some("nope")).unwrap().positions,
+            &[P::Mono]
+        );
         assert!(order_by_name(8, Some("nope")).is_none());
         assert_eq!(
             order_by_name(8, None).unwrap().name,
@@ -592,11 +601,8 @@ mod tests {
             .unwrap_err();
             assert_eq!(e.field, "encoding-params");
         }
-        let e = AudioLayout::from_rtp_caps(
-            SampleFormat::S16,
-            &fields(None, Some(-5), None, None),
-        )
-        .unwrap_err();
+        let e = AudioLayout::from_rtp_caps(SampleFormat::S16, &fields(None, Some(-5), None, None))
+            .unwrap_err();
         assert_eq!(e.field, "clock-rate");
     }
 
@@ -607,7 +613,12 @@ mod tests {
         // canonical[j]: slot0->0, 1->1, FC(2)->4, SL(3)->2, SR(4)->3.
         let l = AudioLayout::from_rtp_caps(
             SampleFormat::S16,
-            &fields(None, Some(48000), Some(FieldValue::Int(5)), Some("DV.LRLsRsC")),
+            &fields(
+                None,
+                Some(48000),
+                Some(FieldValue::Int(5)),
+                Some("DV.LRLsRsC"),
+            ),
         )
         .unwrap();
         let map = l.reorder.clone().unwrap();

@@ -119,7 +119,10 @@ mod tests {
         // The same GstBuffer comes back, re-pointed.
         let b = acquire_view_buffer(&views, 20..30);
         assert_eq!(b.as_ptr() as usize, a_ptr);
-        assert_eq!(&b.map_readable().unwrap()[..], &(20u8..30).collect::<Vec<_>>()[..]);
+        assert_eq!(
+            &b.map_readable().unwrap()[..],
+            &(20u8..30).collect::<Vec<_>>()[..]
+        );
         drop(b);
         drop(views);
         drop(input);

@@ -77,6 +77,26 @@ impl RawAudioDepay {
             channels: int_or_str("channels"),
             channel_order: s.get::<&str>("channel-order").ok(),
         };
+        // The sink pad accepts caps that merely lack template fields (so
+        // that what is missing gets named): check the encoding here.
+        let name = match self.format {
+            SampleFormat::S16 => "L16",
+            SampleFormat::S24 => "L24",
+        };
+        match s.get::<&str>("encoding-name") {
+            Ok(n) if n.eq_ignore_ascii_case(name) => {}
+            Err(_)
+                if self.format == SampleFormat::S16 && matches!(fields.payload, Some(10 | 11)) => {}
+            other => {
+                return Err(gst::loggable_error!(
+                    CAT,
+                    "not-negotiated: encoding-name {:?} is not {} in {}",
+                    other.ok(),
+                    name,
+                    caps
+                ))
+            }
+        }
         let layout = AudioLayout::from_rtp_caps(self.format, &fields)
             .map_err(|e| gst::loggable_error!(CAT, "not-negotiated: {} in {}", e, caps))?;
         if layout.unpositioned {
@@ -130,13 +150,17 @@ impl RawAudioDepay {
             .structure_mut(0)
             .unwrap()
             .set("format", gst::List::new([be, le]));
-        let peer = obj.src_pad().peer_query_caps(Some(&ours));
+        // Unfiltered: a filter would put our order first.
+        let peer = obj.src_pad().peer_query_caps(None);
         let both = peer.intersect_with_mode(&ours, gst::CapsIntersectMode::First);
         let first = both.structure(0).and_then(|s| {
-            s.get::<&str>("format").ok().map(str::to_string).or_else(|| {
-                let list = s.get::<gst::List>("format").ok()?;
-                list.first()?.get::<String>().ok()
-            })
+            s.get::<&str>("format")
+                .ok()
+                .map(str::to_string)
+                .or_else(|| {
+                    let list = s.get::<gst::List>("format").ok()?;
+                    list.first()?.get::<String>().ok()
+                })
         });
         gst::debug!(CAT, obj = obj, "Downstream takes {} -> {:?}", peer, first);
         first.as_deref() == Some(le)
@@ -157,7 +181,8 @@ impl RawAudioDepay {
         let payload = packet.payload;
         if let Err(why) = audio::check_payload(payload.len(), layout.frame_bytes()) {
             drop(state);
-            self.malformed.store(self.malformed.load(Relaxed) + 1, Relaxed);
+            self.malformed
+                .store(self.malformed.load(Relaxed) + 1, Relaxed);
             gst::warning!(
                 CAT,
                 obj = obj,
@@ -188,12 +213,12 @@ impl RawAudioDepay {
             }),
         };
         drop(state);
+        let b = buffer.get_mut().expect("a fresh buffer is writable");
+        // The stock base class gives the output the input's duration.
+        b.set_duration(packet.buffer.duration());
         if packet.marker {
             // A talk spurt starts (RFC 3551 §4.1), as stock marks it.
-            buffer
-                .get_mut()
-                .expect("a fresh buffer is writable")
-                .set_flags(gst::BufferFlags::RESYNC);
+            b.set_flags(gst::BufferFlags::RESYNC);
         }
         obj.push(buffer)
     }
@@ -213,7 +238,6 @@ impl RawAudioDepay {
             obj.src_pad().mark_reconfigure();
         }
     }
-
 }
 
 /// The stock element's pad templates, with little-endian added to src.

@@ -153,8 +153,6 @@ pub struct RtpFastBaseDepay {
     decoration: Mutex<Decoration>,
     /// Reused to gather packets that span several memories.
     gathered: Mutex<Vec<u8>>,
-    /// Why the last sink caps were refused (for the not-negotiated error).
-    caps_error: Mutex<Option<String>>,
     /// `stats-interval`, `pool-max-bytes` and the pool handle.
     common: ElementCommon,
     simd: Mutex<(SimdMode, SimdLevel)>,
@@ -183,7 +181,13 @@ impl RtpFastBaseDepay {
 
     fn sink_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         if !self.hot.negotiated.load(Relaxed) {
-            return self.not_negotiated();
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ("No RTP format was negotiated."),
+                ["Input buffers need to have RTP caps set on them (set the caps on the upstream source or a capsfilter)."]
+            );
+            return Err(gst::FlowError::NotNegotiated);
         }
         match buffer.n_memory() {
             1 => {
@@ -342,33 +346,6 @@ impl RtpFastBaseDepay {
             self.common
                 .post_stats(self.obj().upcast_ref(), self.stats());
         }
-    }
-
-    /// A buffer without accepted caps: the stock error, with what was wrong
-    /// with the caps (the field the format rejected, or the template fields
-    /// upstream's caps lack) when we know it.
-    #[cold]
-    fn not_negotiated(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let why = lock(&self.caps_error).clone().or_else(|| {
-            let caps = self.sinkpad.peer()?.sticky_event::<gst::event::Caps>(0)?;
-            caps_mismatch(caps.caps(), &self.sinkpad.pad_template_caps())
-        });
-        let hint = "Input buffers need to have RTP caps set on them (set the caps on the upstream source or a capsfilter).";
-        match why {
-            Some(why) => gst::element_imp_error!(
-                self,
-                gst::CoreError::Negotiation,
-                ("No RTP format was negotiated."),
-                ["not-negotiated: {why}. {hint}"]
-            ),
-            None => gst::element_imp_error!(
-                self,
-                gst::CoreError::Negotiation,
-                ("No RTP format was negotiated."),
-                ["{hint}"]
-            ),
-        }
-        Err(gst::FlowError::NotNegotiated)
     }
 
     #[cold]
@@ -617,24 +594,14 @@ impl RtpFastBaseDepay {
             return true;
         }
         st.last_caps = None;
-        *lock(&self.caps_error) = None;
         let Some(s) = caps.structure(0) else {
-            gst::warning!(CAT, imp = self, "not-negotiated: empty caps");
-            *lock(&self.caps_error) = Some("empty caps".into());
+            self.caps_refused("empty caps".into());
             return false;
         };
         let rate = match s.get::<i32>("clock-rate") {
             Ok(rate) if rate > 0 => rate as u32,
-            other => {
-                gst::warning!(
-                    CAT,
-                    imp = self,
-                    "not-negotiated: clock-rate missing or invalid in {} ({:?})",
-                    caps,
-                    other
-                );
-                *lock(&self.caps_error) =
-                    Some(format!("clock-rate missing or invalid in {caps}"));
+            _ => {
+                self.caps_refused(format!("clock-rate missing or invalid in {caps}"));
                 return false;
             }
         };
@@ -663,12 +630,25 @@ impl RtpFastBaseDepay {
                 true
             }
             Err(err) => {
-                err.log_with_imp(self);
-                *lock(&self.caps_error) = Some(loggable_message(&err));
+                self.caps_refused(loggable_message(&err));
                 self.hot.negotiated.store(false, Relaxed);
                 false
             }
         }
+    }
+
+    /// Sink caps we cannot work with: say which field, on the bus. Upstream
+    /// only learns "not-negotiated" from the refused event, and the stock
+    /// elements leave it at that (the field only in the debug log).
+    #[cold]
+    fn caps_refused(&self, why: String) {
+        gst::warning!(CAT, imp = self, "not-negotiated: {why}");
+        gst::element_imp_error!(
+            self,
+            gst::CoreError::Negotiation,
+            ("Unsupported RTP caps."),
+            ["not-negotiated: {why}"]
+        );
     }
 
     /// extmap-N fields: keep the extensions still mapped the same way,
@@ -685,7 +665,7 @@ impl RtpFastBaseDepay {
                 true
             }
             Err(why) => {
-                gst::warning!(CAT, imp = self, "not-negotiated: {why}");
+                self.caps_refused(why.to_string());
                 false
             }
         }
@@ -875,6 +855,10 @@ impl ObjectSubclass for RtpFastBaseDepay {
             .pad_template("sink")
             .expect("subclass has a sink pad template");
         let sinkpad = gst::Pad::builder_from_template(&templ)
+            // Caps that only lack a field (e.g. clock-rate) reach
+            // `set_sink_caps`, which names it in its error; a plain subset
+            // check would refuse them with a bare not-negotiated.
+            .flags(gst::PadFlags::ACCEPT_INTERSECT)
             .chain_function(|_pad, parent, buffer| {
                 Self::streaming(parent, |imp| imp.sink_chain(buffer))
             })
@@ -933,7 +917,6 @@ impl ObjectSubclass for RtpFastBaseDepay {
             extensions: Mutex::new(Vec::new()),
             decoration: Mutex::new(Decoration::default()),
             gathered: Mutex::new(Vec::new()),
-            caps_error: Mutex::new(None),
             common: ElementCommon::default(),
             simd: Mutex::new((SimdMode::Auto, SimdLevel::resolve(None).0)),
             timing: Mutex::new(ElementStats::default()),
@@ -1093,7 +1076,6 @@ impl ElementImpl for RtpFastBaseDepay {
             self.reset_streaming();
             let hot = &self.hot;
             hot.negotiated.store(false, Relaxed);
-            *lock(&self.caps_error) = None;
             hot.need_segment.store(true, Relaxed);
             hot.pts.store(NO_TIME, Relaxed);
             hot.dts.store(NO_TIME, Relaxed);
@@ -1112,31 +1094,6 @@ impl ElementImpl for RtpFastBaseDepay {
         }
         Ok(ret)
     }
-}
-
-/// Why `caps` do not fit `template`: the fields of the closest template
-/// structure that `caps` lack or contradict (e.g. "caps ... lack clock-rate").
-fn caps_mismatch(caps: &gst::CapsRef, template: &gst::Caps) -> Option<String> {
-    let s = caps.structure(0)?;
-    let mut best: Option<Vec<String>> = None;
-    for t in template.iter() {
-        if t.name() != s.name() {
-            continue;
-        }
-        let bad: Vec<String> = t
-            .iter()
-            .filter_map(|(field, want)| match s.value(field.as_str()) {
-                Err(_) => Some(format!("lack {field}")),
-                Ok(v) if !v.can_intersect(want) => Some(format!("have an unsupported {field}")),
-                Ok(_) => None,
-            })
-            .collect();
-        if best.as_ref().is_none_or(|b| bad.len() < b.len()) {
-            best = Some(bad);
-        }
-    }
-    let bad = best?;
-    (!bad.is_empty()).then(|| format!("caps {caps} {}", bad.join(", ")))
 }
 
 /// The message of a LoggableError (it only exposes it through Display:
