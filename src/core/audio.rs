@@ -188,10 +188,12 @@ pub fn positions_mask(positions: &[ChannelPosition]) -> u64 {
 }
 
 /// The order for `channels` and a `channel-order` caps string, looked up as
-/// the stock elements do: the first entry with that channel count whose
+/// GStreamer ≥ 1.22.7 does: the first entry with that channel count whose
 /// name matches (ASCII case-insensitively), where a default entry (no name)
 /// or no `order` given matches any. None: no known layout (7 channels, more
-/// than 8, or an unknown name for 8).
+/// than 8, or an unknown name for 8). (1.22.0–1.22.6, Debian 12's, compare
+/// inverted and take the first entry whose name differs: a bug, not
+/// followed.)
 pub fn order_by_name(channels: usize, order: Option<&str>) -> Option<&'static ChannelOrder> {
     CHANNEL_ORDERS
         .iter()
@@ -507,7 +509,7 @@ mod tests {
     }
 
     #[test]
-    fn lookup_by_name_follows_the_stock_table() {
+    fn lookup_by_name_like_gstreamer_1_22_7() {
         // No name: first entry of that count (a named one for 4).
         assert_eq!(order_by_name(4, None).unwrap().name, Some("DV.LRLsRs"));
         assert_eq!(

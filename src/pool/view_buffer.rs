@@ -124,7 +124,23 @@ mod tests {
             &(20u8..30).collect::<Vec<_>>()[..]
         );
         drop(b);
-        drop(views);
-        drop(input);
+    }
+
+    #[test]
+    fn with_mapping_views_the_same_bytes_as_new() {
+        gst::init().unwrap();
+        let _handle = super::super::StreamHandle::new();
+        // A memory with a non-zero offset (a shared sub-memory).
+        let whole = gst::Memory::from_slice((0u8..200).collect::<Vec<_>>());
+        let mem = whole.share(30..180);
+        let map = mem.map_readable().unwrap();
+        let by_map = PayloadViews::with_mapping(&mem, &map);
+        let by_new = PayloadViews::new(&mem);
+        assert!(by_map.recycles() && by_new.recycles());
+        let a = acquire_view_buffer(&by_map, 10..50);
+        let b = acquire_view_buffer(&by_new, 10..50);
+        let (ma, mb) = (a.map_readable().unwrap(), b.map_readable().unwrap());
+        assert_eq!(ma.as_ptr(), mb.as_ptr());
+        assert_eq!(&ma[..], &(40u8..80).collect::<Vec<_>>()[..]);
     }
 }

@@ -194,12 +194,13 @@ impl RawAudioDepay {
         }
         let swap = state.little_endian;
         let mut buffer = match (&layout.reorder, swap) {
-            (None, false) => match packet.payload_range_in_memory() {
-                Some(range) => {
-                    let views = crate::pool::PayloadViews::new(packet.buffer.peek_memory(0));
+            (None, false) => match (packet.payload_range_in_memory(), packet.mapped_memory()) {
+                (Some(range), Some(mapped)) => {
+                    let mem = packet.buffer.peek_memory(0);
+                    let views = crate::pool::PayloadViews::with_mapping(mem, mapped);
                     crate::pool::acquire_view_buffer(&views, range)
                 }
-                None => crate::pool::acquire_filled(payload.len(), |d| d.copy_from_slice(payload)),
+                _ => crate::pool::acquire_filled(payload.len(), |d| d.copy_from_slice(payload)),
             },
             (None, true) => {
                 let level = obj.simd_level();

@@ -69,6 +69,13 @@ impl RtpPacket<'_> {
         Some(start..start + self.payload.len())
     }
 
+    /// The input buffer's single memory as mapped for this packet (for
+    /// `pool::PayloadViews::with_mapping`); None when the packet spans
+    /// several memories (gathered into a copy).
+    pub fn mapped_memory(&self) -> Option<&[u8]> {
+        (self.buffer.n_memory() == 1).then_some(self.data)
+    }
+
     pub fn csrcs(&self) -> impl Iterator<Item = u32> + '_ {
         self.data[self.csrcs.clone()]
             .chunks_exact(4)
