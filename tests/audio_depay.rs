@@ -675,3 +675,57 @@ fn properties_are_the_stock_ones_plus_ours() {
         }
     }
 }
+
+#[test]
+fn losses_and_reordering_like_stock() {
+    for fmt in [Fmt::L16, Fmt::L24] {
+        let (caps, mut packets) = stock_packets(fmt, 48000, 2, None, "mtu=600");
+        assert!(packets.len() > 20);
+        // A lost packet, a late one (within max-reorder: dropped), a gap.
+        packets.remove(3);
+        packets.swap(6, 7);
+        packets.drain(12..15);
+        let ours = depay(fmt.ours(), "", &caps, &packets);
+        let disconts = ours
+            .1
+            .iter()
+            .filter(|o| o.flags.contains(gst::BufferFlags::DISCONT))
+            .count();
+        assert!(disconts >= 3, "{fmt:?}: {disconts} DISCONT buffers");
+        assert_eq!(
+            ours.1.len(),
+            packets.len() - 1,
+            "the late packet is dropped"
+        );
+        assert_same(
+            &format!("{fmt:?} with losses"),
+            depay(fmt.stock(), "", &caps, &packets),
+            ours,
+        );
+    }
+}
+
+#[test]
+fn byte_order_follows_downstream_renegotiation() {
+    for fmt in [Fmt::L16, Fmt::L24] {
+        let mut h = harness(fmt, 1);
+        h.set_sink_caps_str(&format!("audio/x-raw,format={}", fmt.raw()));
+        let payload = noise(fmt.bytes() * 30, 5);
+        assert_eq!(h.push(rtp(1, false, &payload)), Ok(gst::FlowSuccess::Ok));
+        assert_eq!(&h.pull().unwrap().map_readable().unwrap()[..], &payload[..]);
+        // Downstream now wants little-endian (the harness sends RECONFIGURE).
+        h.set_sink_caps_str(&format!("audio/x-raw,format={}", fmt.raw_le()));
+        assert_eq!(h.push(rtp(2, false, &payload)), Ok(gst::FlowSuccess::Ok));
+        let out = h.pull().unwrap();
+        let swapped: Vec<u8> = payload
+            .chunks(fmt.bytes())
+            .flat_map(|s| s.iter().rev().copied().collect::<Vec<_>>())
+            .collect();
+        assert_eq!(&out.map_readable().unwrap()[..], &swapped[..]);
+        let caps = h.sinkpad().unwrap().current_caps().unwrap();
+        assert_eq!(
+            caps.structure(0).unwrap().get::<&str>("format").unwrap(),
+            fmt.raw_le()
+        );
+    }
+}
