@@ -88,13 +88,17 @@ impl RawAudioDepay {
             Err(_)
                 if self.format == SampleFormat::S16 && matches!(fields.payload, Some(10 | 11)) => {}
             other => {
+                let found = match other {
+                    Ok(n) => format!("is {n}"),
+                    Err(_) => "missing".to_string(),
+                };
                 return Err(gst::loggable_error!(
                     CAT,
-                    "not-negotiated: encoding-name {:?} is not {} in {}",
-                    other.ok(),
+                    "not-negotiated: encoding-name {} ({} expected) in {}",
+                    found,
                     name,
                     caps
-                ))
+                ));
             }
         }
         let layout = AudioLayout::from_rtp_caps(self.format, &fields)
