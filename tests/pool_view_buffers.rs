@@ -52,7 +52,8 @@ fn with_mapping_views_the_same_bytes_as_new() {
     let whole = gst::Memory::from_slice((0u8..200).collect::<Vec<_>>());
     let mem = whole.share(30..180);
     let map = mem.map_readable().unwrap();
-    let by_map = PayloadViews::with_mapping(&mem, &map);
+    // SAFETY: `map` is a readable map of `mem`, held throughout.
+    let by_map = unsafe { PayloadViews::with_mapping(&mem, &map) };
     let by_new = PayloadViews::new(&mem);
     assert!(by_map.recycles() && by_new.recycles());
     let a = acquire_view_buffer(&by_map, 10..50);

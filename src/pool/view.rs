@@ -112,11 +112,17 @@ impl<'a> PayloadViews<'a> {
     /// `mapped` being that map's bytes: skips the map/unmap pair
     /// `new` makes to learn where the bytes are (~100 instructions per
     /// packet for a depayloader, which has mapped the packet already).
-    pub fn with_mapping(mem: &'a gst::MemoryRef, mapped: &[u8]) -> Self {
+    ///
+    /// # Safety
+    /// `mapped` must be the bytes of a readable map of `mem` that is held
+    /// for the duration of this call (the views learn where `mem`'s bytes
+    /// are from it).
+    pub unsafe fn with_mapping(mem: &'a gst::MemoryRef, mapped: &[u8]) -> Self {
         debug_assert_eq!(mapped.len(), mem.size(), "not a map of this memory");
         let raw = mem.as_ptr() as *mut ffi::GstMemory;
         // SAFETY: FFI edge. `raw` is a valid memory borrowed for 'a; the
-        // allocator pointer is only compared. For system and Rust-wrapped
+        // allocator pointer is only compared. `mapped` is a map of it (the
+        // caller's contract). For system and Rust-wrapped
         // memory a map returns the fixed data pointer plus the memory's
         // offset, so `mapped - offset` is the start of its bytes for as
         // long as the memory lives (each view keeps it alive); our pool

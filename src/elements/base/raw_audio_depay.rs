@@ -201,7 +201,9 @@ impl RawAudioDepay {
             (None, false) => match (packet.payload_range_in_memory(), packet.mapped_memory()) {
                 (Some(range), Some(mapped)) => {
                     let mem = packet.buffer.peek_memory(0);
-                    let views = crate::pool::PayloadViews::with_mapping(mem, mapped);
+                    // SAFETY: `mapped` is the base class's map of this very
+                    // memory, held while the packet is handled.
+                    let views = unsafe { crate::pool::PayloadViews::with_mapping(mem, mapped) };
                     crate::pool::acquire_view_buffer(&views, range)
                 }
                 _ => crate::pool::acquire_filled(payload.len(), |d| d.copy_from_slice(payload)),
