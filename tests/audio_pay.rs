@@ -459,3 +459,54 @@ fn caps_outside_the_template_are_not_negotiated_like_stock() {
         }
     }
 }
+
+/// Multichannel layouts: the RFC 3551 `channel-order` in the caps and the
+/// channels reordered into it, as stock does (4, 5, 6 channels with masks,
+/// 3 without), for big- and little-endian input.
+#[test]
+fn multichannel_orders_equal_stock() {
+    common::init();
+    for (channels, mask) in [
+        (4, Some(0xC03u64)), // FL FR SL SR: DV.LRLsRs
+        (5, Some(0xC07)),    // + FC: DV.LRLsRsC
+        (6, Some(0x3F)),     // 5.1 default layout
+        (4, Some(0x0F)),     // FL FR FC LFE
+        (3, Some(0)),        // unpositioned: sent as it comes
+    ] {
+        for (stock, ours, be, le, sample_bytes) in [
+            ("rtpL16pay", "rtpfastL16pay", "S16BE", "S16LE", 2usize),
+            ("rtpL24pay", "rtpfastL24pay", "S24BE", "S24LE", 3),
+        ] {
+            let with_mask = |format: &str| {
+                let mut caps = audio_caps(format, 48000, channels);
+                if let Some(m) = mask {
+                    caps.make_mut()
+                        .structure_mut(0)
+                        .unwrap()
+                        .set("channel-mask", gst::Bitmask::new(m));
+                }
+                caps
+            };
+            let bufs = input(
+                &[480, 480, 17],
+                sample_bytes * channels as usize,
+                48000,
+                None,
+            );
+            let (stock_caps, expected) = pay(stock, "", &with_mask(be), &bufs);
+            let (our_caps, got) = pay(ours, "", &with_mask(be), &bufs);
+            assert_eq!(our_caps, stock_caps, "{ours} {channels} ch mask {mask:?}");
+            assert_eq!(got.len(), expected.len());
+            assert!(
+                got.iter().zip(&expected).all(|(g, e)| g.0 == e.0),
+                "{ours} {channels} ch mask {mask:?}: packets differ"
+            );
+            let (_, got_le) = pay(ours, "", &with_mask(le), &swapped(&bufs, sample_bytes));
+            assert!(
+                got_le.iter().zip(&expected).all(|(g, e)| g.0 == e.0)
+                    && got_le.len() == expected.len(),
+                "{ours} {le} {channels} ch mask {mask:?}: packets differ"
+            );
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! slices and plain structs so it can be unit-tested, fuzzed and benchmarked
 //! without a pipeline.
 
+pub mod audio;
 pub mod byteswap;
 pub mod depacketizer;
 pub mod nal;

@@ -20,6 +20,7 @@ mod list;
 pub mod memory;
 mod packet;
 mod view;
+mod view_buffer;
 
 use self::core::{Block, Core, CoreStats};
 use gst::ffi;
@@ -34,6 +35,7 @@ pub use self::list::acquire_list;
 pub use self::memory::allocator;
 pub use self::packet::{acquire_packet, counters as packet_counters};
 pub use self::view::PayloadViews;
+pub use self::view_buffer::acquire_view_buffer;
 
 glib::wrapper! {
     /// GType `GstRtpFastBufferPool`.
@@ -143,6 +145,7 @@ pub fn max_bytes() -> u64 {
 /// Give every idle slab back to the OS now (never needed for correctness).
 pub fn trim() -> u64 {
     packet::drain();
+    view_buffer::drain();
     view::drain();
     Core::global().trim(&mut undress)
 }
@@ -188,6 +191,7 @@ pub(crate) fn deactivate() {
     if core.deactivate() {
         DRAINING.store(true, Ordering::Release);
         packet::drain();
+        view_buffer::drain();
         core.trim(&mut undress);
         view::drain();
     }

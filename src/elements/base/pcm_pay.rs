@@ -10,6 +10,7 @@
 
 use super::lock;
 use super::pay::{OutPacket, PacketTiming, RtpFastBasePay};
+use crate::core::audio::{self, ChannelPosition};
 use crate::core::byteswap;
 use crate::core::pcm_packetizer::{
     packet_limits, Clamp, PacketLimits, PacketPlan, PcmFormat, PcmPacketizer, PtimeSettings,
@@ -102,11 +103,30 @@ pub fn properties() -> Vec<glib::ParamSpec> {
 }
 
 /// Negotiated input.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Input {
     fmt: PcmFormat,
     /// Host-order input: swap to network order.
     swap: bool,
+    /// RTP channel `k` is input channel `reorder[k]` (RFC 3551 order
+    /// differs from GStreamer's); None: same order.
+    reorder: Option<Vec<u8>>,
+}
+
+/// Input channel positions from `channel-mask`, or GStreamer's defaults
+/// (mono, front left/right) where caps may leave it out.
+fn input_positions(s: &gst::StructureRef, channels: usize) -> Option<Vec<ChannelPosition>> {
+    match s.get::<gst::Bitmask>("channel-mask") {
+        Ok(mask) => audio::positions_from_mask(channels, mask.0),
+        Err(_) => match channels {
+            1 => Some(vec![ChannelPosition::Mono]),
+            2 => Some(vec![
+                ChannelPosition::FrontLeft,
+                ChannelPosition::FrontRight,
+            ]),
+            _ => None,
+        },
+    }
 }
 
 struct PayState {
@@ -239,20 +259,36 @@ impl PcmPay {
             ));
         }
         let frame_bytes = self.enc.sample_bytes * channels as usize;
-        if channels > 2 {
-            // Multichannel inputs go out in their GStreamer order.
-            gst::warning!(
-                CAT,
-                obj = base,
-                "Unknown channel order for {channels} channels"
+        // The RFC 3551 order of the input's positions, as rtpL16pay picks it.
+        let positions = input_positions(s, channels as usize);
+        let order = positions.as_deref().and_then(audio::order_by_positions);
+        if order.is_none() && channels > 2 {
+            // Stock says the same and sends the channels as they come.
+            gst::element_warning!(
+                base,
+                gst::StreamError::Decode,
+                ["Unknown channel order for {channels} channels"]
             );
         }
+        let reorder = match (order, &positions) {
+            (Some(order), Some(input)) if order.positions != input.as_slice() => Some(
+                order
+                    .positions
+                    .iter()
+                    .map(|p| input.iter().position(|q| q == p).unwrap_or(0) as u8)
+                    .collect(),
+            ),
+            _ => None,
+        };
         let imp = base.imp();
         imp.set_options("audio", self.enc.name, rate as u32);
-        let fields = gst::Structure::builder("fields")
+        let mut fields = gst::Structure::builder("fields")
             .field("encoding-params", channels.to_string())
             .field("channels", channels)
             .build();
+        if let Some(name) = order.and_then(|o| o.name) {
+            fields.set("channel-order", name);
+        }
         imp.set_outcaps(&fields)?;
         let mut st = lock(&self.state);
         st.input = Some(Input {
@@ -261,6 +297,7 @@ impl PcmPay {
                 clock_rate: rate as u32,
             },
             swap,
+            reorder,
         });
         st.limits = None;
         Ok(())
@@ -276,7 +313,7 @@ impl PcmPay {
         let imp = base.imp();
         let mut guard = lock(&self.state);
         let st = &mut *guard;
-        let Some(input) = st.input else {
+        let Some(input) = st.input.clone() else {
             gst::element_error!(
                 base,
                 gst::CoreError::Negotiation,
@@ -285,10 +322,10 @@ impl PcmPay {
             return Err(gst::FlowError::NotNegotiated);
         };
         let limits = self.limits(base, st, &buffer, input.fmt)?;
-        let buffer = if input.swap {
-            to_network_order(buffer, self.enc.sample_bytes, imp.simd_level())?
-        } else {
-            buffer
+        let buffer = match (&input.reorder, input.swap) {
+            (Some(map), swap) => reordered(&buffer, self.enc.sample_bytes, map, swap)?,
+            (None, true) => to_network_order(buffer, self.enc.sample_bytes, imp.simd_level())?,
+            (None, false) => buffer,
         };
         let discont = buffer
             .flags()
@@ -308,11 +345,11 @@ impl PcmPay {
     pub fn drain(&self, base: &RtpFastBasePay) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = lock(&self.state);
         let st = &mut *guard;
-        let Some(input) = st.input else {
+        let Some(fmt) = st.input.as_ref().map(|i| i.fmt) else {
             return Ok(gst::FlowSuccess::Ok);
         };
         st.plans.clear();
-        st.packetizer.flush(input.fmt, &mut st.plans);
+        st.packetizer.flush(fmt, &mut st.plans);
         self.cut_and_push(base, guard)
     }
 
@@ -491,6 +528,41 @@ fn to_network_order(
     }
 }
 
+/// A pooled copy of `buffer` with its channels in RTP order (and swapped to
+/// network order with `swap`). Multichannel layouts whose RFC 3551 order
+/// differs from GStreamer's only: scalar, one pass.
+fn reordered(
+    buffer: &gst::Buffer,
+    sample_bytes: usize,
+    map: &[u8],
+    swap: bool,
+) -> Result<gst::Buffer, gst::FlowError> {
+    let src = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+    let mut out = crate::pool::acquire_filled(src.len(), |dst| {
+        audio::reorder_copy(&src, dst, sample_bytes, map, swap);
+        // A trailing partial frame (stock leaves it as it is).
+        let whole = src.len() - src.len() % (sample_bytes * map.len()).max(1);
+        dst[whole..].copy_from_slice(&src[whole..]);
+    });
+    drop(src);
+    copy_metadata(
+        buffer,
+        out.get_mut().expect("a fresh pool buffer is writable"),
+    );
+    Ok(out)
+}
+
+fn copy_metadata(from: &gst::BufferRef, to: &mut gst::BufferRef) {
+    to.set_pts(from.pts());
+    to.set_dts(from.dts());
+    to.set_offset(from.offset());
+    to.set_flags(from.flags() & (gst::BufferFlags::DISCONT | gst::BufferFlags::RESYNC));
+    if let Some(meta) = from.meta::<gst_rtp::RTPSourceMeta>() {
+        let csrc: Vec<u32> = meta.csrc().to_vec();
+        gst_rtp::RTPSourceMeta::add(to, meta.ssrc(), &csrc);
+    }
+}
+
 /// A pooled copy of `buffer` in network byte order.
 fn swap_to_network_order(
     buffer: &gst::Buffer,
@@ -506,17 +578,10 @@ fn swap_to_network_order(
         }
     });
     drop(map);
-    {
-        let out = out.get_mut().expect("a fresh pool buffer is writable");
-        out.set_pts(buffer.pts());
-        out.set_dts(buffer.dts());
-        out.set_offset(buffer.offset());
-        out.set_flags(buffer.flags() & (gst::BufferFlags::DISCONT | gst::BufferFlags::RESYNC));
-        if let Some(meta) = buffer.meta::<gst_rtp::RTPSourceMeta>() {
-            let csrc: Vec<u32> = meta.csrc().to_vec();
-            gst_rtp::RTPSourceMeta::add(out, meta.ssrc(), &csrc);
-        }
-    }
+    copy_metadata(
+        buffer,
+        out.get_mut().expect("a fresh pool buffer is writable"),
+    );
     Ok(out)
 }
 

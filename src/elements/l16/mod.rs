@@ -1,8 +1,9 @@
-//! L16 raw audio: `rtpfastL16pay`.
+//! L16 raw audio (RFC 3551): `rtpfastL16pay`, `rtpfastL16depay`.
 
 use gst::glib;
 use gst::prelude::*;
 
+pub mod depay;
 pub mod pay;
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
@@ -11,5 +12,11 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
         "rtpfastL16pay",
         gst::Rank::SECONDARY,
         pay::RtpFastL16Pay::static_type(),
+    )?;
+    gst::Element::register(
+        Some(plugin),
+        "rtpfastL16depay",
+        gst::Rank::SECONDARY,
+        depay::RtpFastL16Depay::static_type(),
     )
 }

@@ -1,8 +1,9 @@
-//! L24 raw audio: `rtpfastL24pay`.
+//! L24 raw audio (RFC 3190): `rtpfastL24pay`, `rtpfastL24depay`.
 
 use gst::glib;
 use gst::prelude::*;
 
+pub mod depay;
 pub mod pay;
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
@@ -11,5 +12,11 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
         "rtpfastL24pay",
         gst::Rank::SECONDARY,
         pay::RtpFastL24Pay::static_type(),
+    )?;
+    gst::Element::register(
+        Some(plugin),
+        "rtpfastL24depay",
+        gst::Rank::SECONDARY,
+        depay::RtpFastL24Depay::static_type(),
     )
 }

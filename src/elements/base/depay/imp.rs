@@ -173,6 +173,10 @@ impl RtpFastBaseDepay {
         self.hot.clock_rate.load(Relaxed)
     }
 
+    pub fn simd_level(&self) -> SimdLevel {
+        lock(&self.simd).1
+    }
+
     // ---- hot path ----
 
     fn sink_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -591,19 +595,13 @@ impl RtpFastBaseDepay {
         }
         st.last_caps = None;
         let Some(s) = caps.structure(0) else {
-            gst::warning!(CAT, imp = self, "not-negotiated: empty caps");
+            self.caps_refused("empty caps".into());
             return false;
         };
         let rate = match s.get::<i32>("clock-rate") {
             Ok(rate) if rate > 0 => rate as u32,
-            other => {
-                gst::warning!(
-                    CAT,
-                    imp = self,
-                    "not-negotiated: clock-rate missing or invalid in {} ({:?})",
-                    caps,
-                    other
-                );
+            _ => {
+                self.caps_refused(format!("clock-rate missing or invalid in {caps}"));
                 return false;
             }
         };
@@ -632,11 +630,25 @@ impl RtpFastBaseDepay {
                 true
             }
             Err(err) => {
-                err.log_with_imp(self);
+                self.caps_refused(loggable_message(&err));
                 self.hot.negotiated.store(false, Relaxed);
                 false
             }
         }
+    }
+
+    /// Sink caps we cannot work with: say which field, on the bus. Upstream
+    /// only learns "not-negotiated" from the refused event, and the stock
+    /// elements leave it at that (the field only in the debug log).
+    #[cold]
+    fn caps_refused(&self, why: String) {
+        gst::warning!(CAT, imp = self, "not-negotiated: {why}");
+        gst::element_imp_error!(
+            self,
+            gst::CoreError::Negotiation,
+            ("Unsupported RTP caps."),
+            ["not-negotiated: {why}"]
+        );
     }
 
     /// extmap-N fields: keep the extensions still mapped the same way,
@@ -653,7 +665,7 @@ impl RtpFastBaseDepay {
                 true
             }
             Err(why) => {
-                gst::warning!(CAT, imp = self, "not-negotiated: {why}");
+                self.caps_refused(why.to_string());
                 false
             }
         }
@@ -843,6 +855,10 @@ impl ObjectSubclass for RtpFastBaseDepay {
             .pad_template("sink")
             .expect("subclass has a sink pad template");
         let sinkpad = gst::Pad::builder_from_template(&templ)
+            // Caps that only lack a field (e.g. clock-rate) reach
+            // `set_sink_caps`, which names it in its error; a plain subset
+            // check would refuse them with a bare not-negotiated.
+            .flags(gst::PadFlags::ACCEPT_INTERSECT)
             .chain_function(|_pad, parent, buffer| {
                 Self::streaming(parent, |imp| imp.sink_chain(buffer))
             })
@@ -1078,4 +1094,18 @@ impl ElementImpl for RtpFastBaseDepay {
         }
         Ok(ret)
     }
+}
+
+/// The message of a LoggableError (it only exposes it through Display:
+/// `Error "category": "message" at file:line`), without a leading
+/// "not-negotiated: ".
+fn loggable_message(err: &gst::LoggableError) -> String {
+    let text = err.to_string();
+    let msg = match (text.find(": \""), text.rfind("\" at ")) {
+        (Some(a), Some(b)) if a + 3 <= b => text[a + 3..b].replace("\\\"", "\""),
+        _ => text.clone(),
+    };
+    msg.strip_prefix("not-negotiated: ")
+        .map(str::to_string)
+        .unwrap_or(msg)
 }

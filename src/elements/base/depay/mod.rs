@@ -58,6 +58,24 @@ impl RtpPacket<'_> {
         self.buffer.dts()
     }
 
+    /// Where the payload lies in the input buffer's memory (for a zero-copy
+    /// view of it); None when the packet spans several memories (its bytes
+    /// were gathered into a copy).
+    pub fn payload_range_in_memory(&self) -> Option<std::ops::Range<usize>> {
+        if self.buffer.n_memory() != 1 {
+            return None;
+        }
+        let start = self.payload.as_ptr() as usize - self.data.as_ptr() as usize;
+        Some(start..start + self.payload.len())
+    }
+
+    /// The input buffer's single memory as mapped for this packet (for
+    /// `pool::PayloadViews::with_mapping`); None when the packet spans
+    /// several memories (gathered into a copy).
+    pub fn mapped_memory(&self) -> Option<&[u8]> {
+        (self.buffer.n_memory() == 1).then_some(self.data)
+    }
+
     pub fn csrcs(&self) -> impl Iterator<Item = u32> + '_ {
         self.data[self.csrcs.clone()]
             .chunks_exact(4)
@@ -202,6 +220,11 @@ pub trait RtpFastBaseDepayExt: IsA<RtpFastBaseDepay> + 'static {
     /// The `stats` structure (stock fields + ours + the format's).
     fn stats(&self) -> gst::Structure {
         self.upcast_ref::<RtpFastBaseDepay>().imp().stats()
+    }
+
+    /// The SIMD level bulk work should use (the `simd` property, resolved).
+    fn simd_level(&self) -> crate::core::simd::SimdLevel {
+        self.upcast_ref::<RtpFastBaseDepay>().imp().simd_level()
     }
 
     /// Clock rate from the sink caps (0 before caps).

@@ -1038,17 +1038,9 @@ impl RtpFastBasePay {
                     Err(err) => {
                         err.log_with_imp(self);
                         self.negotiated.store(false, Ordering::Relaxed);
-                        // Upstream only learns "not-negotiated" from the
-                        // refused event; say which field on the bus (stock
-                        // leaves it in the debug log).
-                        let why = err.to_string();
-                        let why = why.strip_prefix("not-negotiated: ").unwrap_or(&why);
-                        gst::element_imp_error!(
-                            self,
-                            gst::CoreError::Negotiation,
-                            ("Unsupported input caps."),
-                            ["not-negotiated: {why}"]
-                        );
+                        // Only logged, as stock does: a refused caps event
+                        // is not always fatal (x264enc retries other caps
+                        // when downstream's profile refuses its first ones).
                         false
                     }
                 }

@@ -1,0 +1,179 @@
+//! rtpfastL16depay / rtpfastL24depay allocate nothing per packet in steady
+//! state, big-endian (zero-copy views) and little-endian (pooled copies)
+//! alike: heap allocations counted by the malloc interposer with
+//! `G_SLICE=always-malloc` (as tests/steady_state_allocs.rs does), over
+//! 10 000 packets after a warm-up. The stock depayloaders are measured the
+//! same way, which proves the counter sees GStreamer's allocations.
+
+#[path = "../src/alloc_counter.rs"]
+mod alloc_counter;
+mod common;
+
+use gst::prelude::*;
+use std::process::Command;
+
+const WARM: usize = 2_500;
+const COUNTED: usize = 10_000;
+
+/// Element between a plain src pad and a sink pad that drops what it gets
+/// and answers the CAPS query with `downstream`.
+struct Rig {
+    element: gst::Element,
+    src: gst::Pad,
+    _sink: gst::Pad,
+}
+
+impl Rig {
+    fn new(factory: &str, rtp_caps: &gst::Caps, downstream: gst::Caps) -> Rig {
+        let element = gst::ElementFactory::make(factory).build().unwrap();
+        let src = gst::Pad::builder(gst::PadDirection::Src).build();
+        let sink = gst::Pad::builder(gst::PadDirection::Sink)
+            .chain_function(|_, _, _| Ok(gst::FlowSuccess::Ok))
+            .event_function(|_, _, _| true)
+            .query_function(move |_, _, q| match q.view_mut() {
+                gst::QueryViewMut::Caps(c) => {
+                    let caps = match c.filter() {
+                        Some(f) => {
+                            f.intersect_with_mode(&downstream, gst::CapsIntersectMode::First)
+                        }
+                        None => downstream.clone(),
+                    };
+                    c.set_result(&caps);
+                    true
+                }
+                gst::QueryViewMut::AcceptCaps(a) => {
+                    let ok = a.caps().can_intersect(&downstream);
+                    a.set_result(ok);
+                    true
+                }
+                _ => false,
+            })
+            .build();
+        src.set_active(true).unwrap();
+        sink.set_active(true).unwrap();
+        src.link(&element.static_pad("sink").unwrap()).unwrap();
+        element.static_pad("src").unwrap().link(&sink).unwrap();
+        element.set_state(gst::State::Playing).unwrap();
+        assert!(src.push_event(gst::event::StreamStart::new("allocs")));
+        assert!(src.push_event(gst::event::Caps::new(rtp_caps)));
+        assert!(
+            src.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+                gst::ClockTime,
+            >::new()))
+        );
+        Rig {
+            element,
+            src,
+            _sink: sink,
+        }
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let _ = self.element.set_state(gst::State::Null);
+    }
+}
+
+/// 5 ms packets of 48 kHz stereo (fresh single-memory buffers, like udpsrc
+/// hands out), built before counting.
+fn packets(sample_bytes: usize, n: usize) -> Vec<gst::Buffer> {
+    let payload = 240 * 2 * sample_bytes;
+    (0..n)
+        .map(|i| {
+            let mut v = vec![0x80, 96];
+            v.extend_from_slice(&(i as u16).to_be_bytes());
+            v.extend_from_slice(&(i as u32 * 240).to_be_bytes());
+            v.extend_from_slice(&0x1234u32.to_be_bytes());
+            v.extend((0..payload).map(|j| (i + j) as u8));
+            let mut b = gst::Buffer::from_mut_slice(v);
+            b.get_mut()
+                .unwrap()
+                .set_pts(gst::ClockTime::from_useconds(i as u64 * 5000));
+            b
+        })
+        .collect()
+}
+
+fn allocs_per_packet(factory: &str, encoding: &str, sample_bytes: usize, format: &str) -> f64 {
+    let rtp_caps: gst::Caps = format!(
+        "application/x-rtp,media=audio,clock-rate=48000,encoding-name={encoding},encoding-params=(string)2,payload=96"
+    )
+    .parse()
+    .unwrap();
+    let downstream: gst::Caps = format!("audio/x-raw,format={format}").parse().unwrap();
+    let rig = Rig::new(factory, &rtp_caps, downstream);
+    let mut input = packets(sample_bytes, WARM + COUNTED);
+    let counted = input.split_off(WARM);
+    for b in input {
+        rig.src.push(b).unwrap();
+    }
+    let a0 = alloc_counter::allocations();
+    for b in counted {
+        rig.src.push(b).unwrap();
+    }
+    let allocs = alloc_counter::allocations() - a0;
+    if factory.starts_with("rtpfast") {
+        let caps = rig
+            .element
+            .static_pad("src")
+            .unwrap()
+            .current_caps()
+            .unwrap();
+        assert_eq!(
+            caps.structure(0).unwrap().get::<&str>("format").unwrap(),
+            format
+        );
+    }
+    allocs as f64 / COUNTED as f64
+}
+
+/// Child half: runs only when started by the parent test below, with
+/// G_SLICE=always-malloc in its environment from process start.
+#[test]
+fn child_measure() {
+    if std::env::var_os("AUDIO_ALLOCS_CHILD").is_none() {
+        return;
+    }
+    common::init();
+    assert!(alloc_counter::is_active(), "malloc interposer not active");
+    let mut report = Vec::new();
+    for (stock, ours, enc, bytes, be, le) in [
+        ("rtpL16depay", "rtpfastL16depay", "L16", 2, "S16BE", "S16LE"),
+        ("rtpL24depay", "rtpfastL24depay", "L24", 3, "S24BE", "S24LE"),
+    ] {
+        let stock_be = allocs_per_packet(stock, enc, bytes, be);
+        let ours_be = allocs_per_packet(ours, enc, bytes, be);
+        let ours_le = allocs_per_packet(ours, enc, bytes, le);
+        report.push(format!(
+            "{stock} {stock_be:.4} | {ours} {be} {ours_be:.4} {le} {ours_le:.4}"
+        ));
+        assert!(stock_be > 1.0, "{stock}: {stock_be}: counter blind?");
+        assert!(
+            ours_be <= 0.05,
+            "{ours} {be}: {ours_be} allocations per packet"
+        );
+        assert!(
+            ours_le <= 0.05,
+            "{ours} {le}: {ours_le} allocations per packet"
+        );
+    }
+    println!("allocations per packet: {}", report.join("; "));
+}
+
+#[test]
+fn raw_audio_depayloaders_allocate_nothing_per_packet() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_measure", "--nocapture"])
+        .env("G_SLICE", "always-malloc")
+        .env("AUDIO_ALLOCS_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
