@@ -4,6 +4,7 @@
 
 pub mod depacketizer;
 pub mod nal;
+pub mod opus;
 pub mod packetizer;
 pub mod rtp;
 pub mod simd;
