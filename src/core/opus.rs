@@ -205,12 +205,7 @@ pub fn depay_out_caps<'a>(
     if let Some(rate) = field("sprop-maxcapturerate") {
         match c_strtoul(rate) {
             Some(r) if r <= i32::MAX as u64 => out.rate = Some(r as i32),
-            _ => {
-                out.ignored = Some(FmtpError::Invalid(
-                    "sprop-maxcapturerate",
-                    rate.to_owned(),
-                ))
-            }
+            _ => out.ignored = Some(FmtpError::Invalid("sprop-maxcapturerate", rate.to_owned())),
         }
     }
     Ok(out)
@@ -363,7 +358,10 @@ mod tests {
         assert_eq!(t.frame(9, false), Some(true));
     }
 
-    fn depay(enc: &str, fields: &[(&'static str, &'static str)]) -> Result<DepayOutCaps, FmtpError> {
+    fn depay(
+        enc: &str,
+        fields: &[(&'static str, &'static str)],
+    ) -> Result<DepayOutCaps, FmtpError> {
         let fields = fields.to_vec();
         depay_out_caps(Some(enc), move |name| {
             fields.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)

@@ -7,6 +7,7 @@ use gst::prelude::*;
 pub mod base;
 pub mod h264;
 pub mod h265;
+pub mod opus;
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // The abstract base classes, documented as plugin API like GStreamer's.
@@ -14,6 +15,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     base::depay::register();
     h264::register(plugin)?;
     h265::register(plugin)?;
+    opus::register(plugin)?;
     Ok(())
 }
 

@@ -19,6 +19,7 @@ mod imp;
 pub mod memory;
 mod packet;
 mod view;
+mod view_buffer;
 
 use self::core::{Block, Core, CoreStats};
 use gst::ffi;
@@ -32,6 +33,7 @@ pub use self::core::ClassStats;
 pub use self::memory::allocator;
 pub use self::packet::{acquire_packet, counters as packet_counters};
 pub use self::view::PayloadViews;
+pub use self::view_buffer::acquire_view_buffer;
 
 glib::wrapper! {
     /// GType `GstRtpFastBufferPool`.
@@ -141,6 +143,7 @@ pub fn max_bytes() -> u64 {
 /// Give every idle slab back to the OS now (never needed for correctness).
 pub fn trim() -> u64 {
     packet::drain();
+    view_buffer::drain();
     view::drain();
     Core::global().trim(&mut undress)
 }
@@ -186,6 +189,7 @@ pub(crate) fn deactivate() {
     if core.deactivate() {
         DRAINING.store(true, Ordering::Release);
         packet::drain();
+        view_buffer::drain();
         core.trim(&mut undress);
         view::drain();
     }

@@ -58,6 +58,11 @@ impl RtpPacket<'_> {
         self.buffer.dts()
     }
 
+    /// Where the payload starts in `buffer` (for a zero-copy view of it).
+    pub fn payload_offset(&self) -> usize {
+        self.payload.as_ptr() as usize - self.data.as_ptr() as usize
+    }
+
     pub fn csrcs(&self) -> impl Iterator<Item = u32> + '_ {
         self.data[self.csrcs.clone()]
             .chunks_exact(4)
