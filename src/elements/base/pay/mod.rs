@@ -18,7 +18,7 @@ use gst::subclass::prelude::*;
 
 pub mod imp;
 
-pub use imp::OutPacket;
+pub use imp::{OutPacket, PacketTiming};
 
 glib::wrapper! {
     pub struct RtpFastBasePay(ObjectSubclass<imp::RtpFastBasePay>)

@@ -3,7 +3,7 @@
 
 use crate::core::opus::{self, PaySinkFields, TalkSpurt};
 use crate::elements::base::lock;
-use crate::elements::base::pay::{OutPacket, RtpFastBasePay, RtpFastBasePayImpl};
+use crate::elements::base::pay::{OutPacket, PacketTiming, RtpFastBasePay, RtpFastBasePayImpl};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -165,13 +165,18 @@ impl RtpFastBasePayImpl for RtpFastOpusPay {
             inline: &[],
             payload: 0..len,
         };
+        // As rtpopuspay, whose packets carry the input's PTS, DTS and
+        // duration but not its offset: the RTP time comes from the PTS.
+        let timing = PacketTiming {
+            pts: buffer.pts(),
+            dts: buffer.dts(),
+            duration: buffer.duration(),
+            offset: None,
+        };
         let obj = self.obj();
-        obj.upcast_ref::<RtpFastBasePay>().imp().push_packets(
-            Some(&buffer),
-            buffer.pts(),
-            buffer.dts(),
-            std::iter::once(packet),
-        )
+        obj.upcast_ref::<RtpFastBasePay>()
+            .imp()
+            .push_packet(&buffer, timing, packet)
     }
 
     /// As rtpopuspay: what downstream takes (OPUS/draft, MULTIOPUS) narrows
