@@ -8,7 +8,7 @@ pub const CLOCK_RATE: u32 = 48000;
 
 /// `encoding-name` for mono/stereo (RFC 7587).
 pub const ENCODING_OPUS: &str = "OPUS";
-/// `encoding-name` of the pre-RFC draft, used when downstream refuses OPUS.
+/// `encoding-name` of the pre-RFC draft (see [`pay_out_caps`]).
 pub const ENCODING_DRAFT: &str = "X-GST-OPUS-DRAFT-SPITTKA-00";
 /// `encoding-name` for more than two channels (libwebrtc's multiopus).
 pub const ENCODING_MULTIOPUS: &str = "MULTIOPUS";
@@ -37,9 +37,11 @@ pub struct PayOutCaps {
     pub fields: Vec<(&'static str, String)>,
 }
 
-/// Output caps for `sink`. `downstream_takes_opus`: the first structure
-/// downstream allows has no `encoding-name` or one that can be OPUS (else
-/// the draft name is used for mono/stereo).
+/// Output caps for `sink`. `downstream_takes_opus`: what the stock
+/// payloader's check of the first allowed downstream structure says (its
+/// `encoding-name` against OPUS with `gst_value_can_intersect`, which in
+/// 1.22 only compares the value types: a string always "can"); false means
+/// the draft name for mono/stereo.
 pub fn pay_out_caps(sink: &PaySinkFields, downstream_takes_opus: bool) -> PayOutCaps {
     let mut encoding_name = if downstream_takes_opus {
         ENCODING_OPUS

@@ -132,7 +132,8 @@ impl RtpFastBasePayImpl for RtpFastOpusPay {
             }),
             rate: s.get::<i32>("rate").ok(),
         };
-        // The draft name only when downstream's first choice cannot be OPUS.
+        // As stock: gst_value_can_intersect (a type check in 1.22, so OPUS
+        // unless the field is not a string or list).
         let obj = self.obj();
         let base = obj.upcast_ref::<RtpFastBasePay>().imp();
         let takes_opus = base
