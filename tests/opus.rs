@@ -11,6 +11,7 @@ mod common;
 mod rig;
 
 use common::*;
+use gst::glib;
 use gst::prelude::*;
 
 /// Opus packets from opusenc, with their caps.
@@ -590,4 +591,73 @@ fn opus_elements_allocate_nothing_per_packet_in_steady_state() {
         "child failed: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+// ---- properties ----
+
+/// Name, type, default, range and user-visible flags of every property.
+fn property_table(factory: &str) -> std::collections::BTreeMap<String, String> {
+    init();
+    let e = gst::ElementFactory::make(factory).build().unwrap();
+    let flags = [
+        (glib::ParamFlags::READABLE, "r"),
+        (glib::ParamFlags::WRITABLE, "w"),
+        (glib::ParamFlags::CONSTRUCT_ONLY, "construct-only"),
+        (gst::PARAM_FLAG_CONTROLLABLE, "controllable"),
+        (gst::PARAM_FLAG_MUTABLE_READY, "mutable-ready"),
+        (gst::PARAM_FLAG_MUTABLE_PAUSED, "mutable-paused"),
+        (gst::PARAM_FLAG_MUTABLE_PLAYING, "mutable-playing"),
+    ];
+    e.list_properties()
+        .iter()
+        .map(|p| {
+            let f: Vec<_> = flags
+                .iter()
+                .filter(|(bit, _)| p.flags().contains(*bit))
+                .map(|(_, n)| *n)
+                .collect();
+            let range = if let Some(s) = p.downcast_ref::<glib::ParamSpecUInt>() {
+                format!("[{}, {}]", s.minimum(), s.maximum())
+            } else if let Some(s) = p.downcast_ref::<glib::ParamSpecInt>() {
+                format!("[{}, {}]", s.minimum(), s.maximum())
+            } else if let Some(s) = p.downcast_ref::<glib::ParamSpecInt64>() {
+                format!("[{}, {}]", s.minimum(), s.maximum())
+            } else {
+                String::new()
+            };
+            let default = p
+                .default_value()
+                .serialize()
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            let desc = format!(
+                "{} {} default {default} {range}",
+                p.value_type().name(),
+                f.join("|")
+            );
+            (p.name().to_string(), desc)
+        })
+        .collect()
+}
+
+#[test]
+fn properties_match_stock() {
+    for (stock, ours) in [
+        ("rtpopuspay", "rtpfastopuspay"),
+        ("rtpopusdepay", "rtpfastopusdepay"),
+    ] {
+        let s = property_table(stock);
+        let o = property_table(ours);
+        assert!(s.contains_key("stats") && s.contains_key("source-info"));
+        for (name, desc) in &s {
+            if name == "name" || name == "parent" {
+                continue;
+            }
+            assert_eq!(Some(desc), o.get(name), "{ours} property {name}");
+        }
+        for extra in ["simd", "stats-interval", "pool-max-bytes"] {
+            assert!(o.contains_key(extra), "{ours} lacks {extra}");
+        }
+    }
+    assert!(property_table("rtpfastopuspay").contains_key("dtx"));
 }
