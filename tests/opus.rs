@@ -66,7 +66,100 @@ fn assert_same_packets(what: &str, stock: &[gst::Buffer], ours: &[gst::Buffer]) 
     for (i, (a, b)) in stock.iter().zip(ours).enumerate() {
         assert_eq!(bytes(a), bytes(b), "{what}: packet {i}");
         assert_eq!(a.pts(), b.pts(), "{what}: packet {i} pts");
+        assert_eq!(a.duration(), b.duration(), "{what}: packet {i} duration");
+        assert_eq!(meta_names(a), meta_names(b), "{what}: packet {i} metas");
+        let marker = |b: &gst::Buffer| b.flags().contains(gst::BufferFlags::MARKER);
+        assert_eq!(marker(a), marker(b), "{what}: packet {i} MARKER flag");
     }
+}
+
+/// The metas on a buffer, by API type name (custom metas by their name).
+fn meta_names(b: &gst::BufferRef) -> Vec<String> {
+    let mut v: Vec<String> = b
+        .iter_meta::<gst::Meta>()
+        .map(|m| {
+            if let Some(c) = m.try_as_custom_meta() {
+                c.structure().name().to_string()
+            } else {
+                m.api().name().to_string()
+            }
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// `buffers` with metas of each kind the stock elements treat differently:
+/// untagged (kept), tagged audio only (kept), video, audio+video (dropped).
+fn with_metas(buffers: &[gst::Buffer]) -> Vec<gst::Buffer> {
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        gst::meta::CustomMeta::register("OpusTestAudio", &["audio"]);
+        gst::meta::CustomMeta::register("OpusTestVideo", &["video"]);
+        gst::meta::CustomMeta::register("OpusTestAv", &["audio", "video"]);
+    });
+    buffers
+        .iter()
+        .map(|b| {
+            let mut b = b.copy();
+            let bm = b.get_mut().unwrap();
+            gst::ReferenceTimestampMeta::add(
+                bm,
+                &gst::Caps::new_empty_simple("timestamp/x-test"),
+                gst::ClockTime::from_seconds(7),
+                None,
+            );
+            for name in ["OpusTestAudio", "OpusTestVideo", "OpusTestAv"] {
+                gst::meta::CustomMeta::add(bm, name).unwrap();
+            }
+            b
+        })
+        .collect()
+}
+
+#[test]
+fn audio_metas_pass_as_with_stock() {
+    let (caps, frames) = opusenc(2, "", "ticks", 10);
+    let frames = with_metas(&frames);
+    pay_differential("metas", &caps, &frames, "application/x-rtp");
+    let (_, ours) = pay_through("rtpfastopuspay", "", "application/x-rtp", &caps, &frames);
+    let names = meta_names(&ours[1]);
+    assert!(
+        names.contains(&"OpusTestAudio".to_string())
+            && names.contains(&"GstReferenceTimestampMetaAPI".to_string())
+            && !names
+                .iter()
+                .any(|n| n == "OpusTestVideo" || n == "OpusTestAv"),
+        "{names:?}"
+    );
+    // Depayloaders: the metas of the RTP packets.
+    let rtp_caps: gst::Caps =
+        "application/x-rtp,media=audio,clock-rate=48000,encoding-name=OPUS,payload=96"
+            .parse()
+            .unwrap();
+    let packets = with_metas(
+        &(1..5)
+            .map(|i| rtp_packet(i, i as u32 * 960, &[0xfc, 1, 2]))
+            .collect::<Vec<_>>(),
+    );
+    let depay = |e: &str| {
+        let desc = format!("appsrc name=src ! {e} ! appsink name=sink sync=false");
+        run_collect(&desc, Some((&rtp_caps, &packets))).1
+    };
+    let (stock, ours) = (depay("rtpopusdepay"), depay("rtpfastopusdepay"));
+    assert_eq!(stock.len(), 4);
+    assert_eq!(ours.len(), 4);
+    for (a, b) in stock.iter().zip(&ours) {
+        assert_eq!(meta_names(a), meta_names(b));
+    }
+    assert_eq!(
+        meta_names(&ours[0]),
+        names
+            .iter()
+            .filter(|n| !n.contains("Clipping"))
+            .cloned()
+            .collect::<Vec<_>>()
+    );
 }
 
 fn pay_differential(what: &str, caps: &gst::Caps, input: &[gst::Buffer], downstream: &str) {
@@ -238,6 +331,17 @@ fn depay_output_is_a_view_of_the_input() {
     assert_eq!(out.n_memory(), 1);
     let out_ptr = out.map_readable().unwrap().as_ptr() as usize;
     assert_eq!(out_ptr, ptr + 12, "payload was copied");
+    // A packet in two memories (header, payload) comes out whole too.
+    let whole = rtp_packet(2, 960, &[0xfc, 9, 8, 7]);
+    let data = bytes(&whole);
+    let mut split = gst::Buffer::new();
+    {
+        let sm = split.get_mut().unwrap();
+        sm.append_memory(gst::Memory::from_slice(data[..13].to_vec()));
+        sm.append_memory(gst::Memory::from_slice(data[13..].to_vec()));
+    }
+    let out = h.push_and_pull(split).unwrap();
+    assert_eq!(bytes(&out), [0xfc, 9, 8, 7]);
 }
 
 // ---- caps ----

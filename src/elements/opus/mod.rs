@@ -38,3 +38,25 @@ fn rtp_caps() -> gst::Caps {
         )
         .build()
 }
+
+/// The input's metas an audio payloader/depayloader passes on, as the stock
+/// ones do (`gst_rtp_copy_audio_meta` / `gst_rtp_drop_non_audio_meta`):
+/// untagged ones and those tagged `audio` only (audio clipping, reference
+/// timestamps, ...). Costs nothing when the input has none.
+fn copy_audio_metas(from: &gst::BufferRef, to: &mut gst::BufferRef) {
+    if from.iter_meta::<gst::Meta>().next().is_none() {
+        return;
+    }
+    if from.copy_into(to, gst::BufferCopyFlags::META, ..).is_err() {
+        return;
+    }
+    to.foreach_meta_mut(|meta| {
+        let tags = meta.tags();
+        let keep = tags.is_empty() || (tags.len() == 1 && tags[0].as_str() == "audio");
+        std::ops::ControlFlow::Continue(if keep {
+            gst::buffer::BufferMetaForeachAction::Keep
+        } else {
+            gst::buffer::BufferMetaForeachAction::Remove
+        })
+    });
+}

@@ -639,22 +639,25 @@ impl RtpFastBasePay {
     /// One packet, pushed as a single buffer (no buffer list): for formats
     /// that make one packet per input buffer (Opus, ...), where a list per
     /// packet costs more than the push itself (measured on
-    /// rtpfastopuspay: 4,728 -> see tests/opus.rs for the figure). The RTP
+    /// rtpfastopuspay: 4,728 -> 4,038 instructions per packet). The RTP
     /// timestamp comes from `timing` as for `push_packets` (its `offset`
-    /// feeds perfect-rtptime); `duration` is set on the packet.
+    /// feeds perfect-rtptime); `duration` is set on the packet, and
+    /// `decorate` may add to it (metas) before it is pushed.
     pub fn push_packet(
         &self,
         input: &gst::Buffer,
         timing: PacketTiming,
         packet: OutPacket<'_>,
+        decorate: impl FnOnce(&mut gst::BufferRef),
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut out = None;
         self.build_packets(Some(input), timing, std::iter::once(packet), |b| {
             out = Some(b)
         })?;
-        let Some(out) = out else {
+        let Some(mut out) = out else {
             return Ok(gst::FlowSuccess::Ok);
         };
+        decorate(out.make_mut());
         self.before_push();
         self.srcpad.push(out)
     }

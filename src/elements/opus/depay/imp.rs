@@ -137,7 +137,7 @@ impl RtpFastBaseDepayImpl for RtpFastOpusDepay {
         }
         let at = packet.payload_offset();
         let input = packet.buffer;
-        let out = if input.n_memory() == 1 {
+        let mut out = if input.n_memory() == 1 {
             let views = crate::pool::PayloadViews::new(input.peek_memory(0));
             crate::pool::acquire_view_buffer(&views, at..at + len)
         } else {
@@ -146,6 +146,8 @@ impl RtpFastBaseDepayImpl for RtpFastOpusDepay {
                 .copy_region(gst::BufferCopyFlags::MEMORY, at..at + len)
                 .map_err(|_| gst::FlowError::Error)?
         };
+        // Fresh, so writable: no copy.
+        super::super::copy_audio_metas(input, out.make_mut());
         self.obj().push(out)
     }
 

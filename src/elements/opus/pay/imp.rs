@@ -177,7 +177,9 @@ impl RtpFastBasePayImpl for RtpFastOpusPay {
         let obj = self.obj();
         obj.upcast_ref::<RtpFastBasePay>()
             .imp()
-            .push_packet(&buffer, timing, packet)
+            .push_packet(&buffer, timing, packet, |out| {
+                super::super::copy_audio_metas(&buffer, out)
+            })
     }
 
     /// As rtpopuspay: what downstream takes (OPUS/draft, MULTIOPUS) narrows
