@@ -16,10 +16,22 @@ use gst::ffi;
 use gst::glib;
 use gst::glib::translate::*;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// Buffers kept parked at most (GstBuffer + view ≈ 0.3 KB each).
 const MAX_PARKED: usize = 4096;
+
+static REUSED: AtomicU64 = AtomicU64::new(0);
+static PARKED: AtomicU64 = AtomicU64::new(0);
+
+/// (view buffers reused, view buffers parked) so far.
+pub fn counters() -> (u64, u64) {
+    (
+        REUSED.load(Ordering::Relaxed),
+        PARKED.load(Ordering::Relaxed),
+    )
+}
 
 fn parked() -> &'static ArrayQueue<usize> {
     static LIST: OnceLock<ArrayQueue<usize>> = OnceLock::new();
@@ -41,6 +53,7 @@ pub fn acquire_view_buffer(views: &PayloadViews<'_>, range: Range<usize>) -> gst
                 let buf = p as *mut ffi::GstBuffer;
                 let view = ffi::gst_buffer_peek_memory(buf, 0) as *mut PoolMemory;
                 if views.retarget(view, range.clone()) {
+                    REUSED.fetch_add(1, Ordering::Relaxed);
                     return from_glib_full(buf);
                 }
                 // Not reached (`recycles()` was checked): free it for real.
@@ -76,6 +89,7 @@ unsafe extern "C" fn view_buffer_dispose(obj: *mut ffi::GstMiniObject) -> glib::
                 view::release_target(mem as *mut PoolMemory);
                 super::reset_fields(gst::BufferRef::from_mut_ptr(buf));
                 if parked().push(buf as usize).is_ok() {
+                    PARKED.fetch_add(1, Ordering::Relaxed);
                     return glib::ffi::GFALSE;
                 }
                 // Full: free it for real (the released view frees as a box).
