@@ -108,6 +108,35 @@ impl<'a> PayloadViews<'a> {
         PayloadViews { mem, base }
     }
 
+    /// [`PayloadViews::new`] for a memory the caller has mapped already:
+    /// `mapped` is where that map's bytes start. Saves the map/unmap pair
+    /// (a depayloader's input is mapped by its base class anyway).
+    ///
+    /// # Safety
+    /// `mapped` must be the data pointer of a map of `mem` that is current
+    /// when this is called.
+    pub unsafe fn for_mapped(mem: &'a gst::MemoryRef, mapped: *const u8) -> Self {
+        let raw = mem.as_ptr() as *mut ffi::GstMemory;
+        // SAFETY: FFI edge. `raw` is a valid memory borrowed for 'a; the
+        // allocator pointer is only compared. For system memory and our pool
+        // memory a map's address is the memory's fixed data pointer plus its
+        // offset (the caller vouches `mapped` is one), so `base` stays valid
+        // for as long as the memory lives, as in `new`.
+        let base = unsafe {
+            let alloc = (*raw).allocator as usize;
+            if (*raw).mini_object.flags & ffi::GST_MEMORY_FLAG_NOT_MAPPABLE != 0 {
+                None
+            } else if alloc == allocator_ptr() as usize {
+                Some((*(raw as *mut PoolMemory)).data)
+            } else if alloc != 0 && stable_allocators().contains(&alloc) {
+                Some((mapped as *mut u8).sub((*raw).offset))
+            } else {
+                None
+            }
+        };
+        PayloadViews { mem, base }
+    }
+
     /// True when [`PayloadViews::view`] makes recycled views (not shares).
     pub fn recycles(&self) -> bool {
         self.base.is_some()

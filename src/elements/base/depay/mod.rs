@@ -63,6 +63,22 @@ impl RtpPacket<'_> {
         self.payload.as_ptr() as usize - self.data.as_ptr() as usize
     }
 
+    /// Zero-copy views on the input when it is one memory (the base has it
+    /// mapped, so no second map); None for a packet gathered from several.
+    pub fn payload_views(&self) -> Option<crate::pool::PayloadViews<'_>> {
+        (self.buffer.n_memory() == 1).then(|| {
+            // SAFETY: with one memory the base maps memory 0 and hands us
+            // that map as `data` (see `sink_chain`); it lives as long as
+            // this packet.
+            unsafe {
+                crate::pool::PayloadViews::for_mapped(
+                    self.buffer.peek_memory(0),
+                    self.data.as_ptr(),
+                )
+            }
+        })
+    }
+
     pub fn csrcs(&self) -> impl Iterator<Item = u32> + '_ {
         self.data[self.csrcs.clone()]
             .chunks_exact(4)

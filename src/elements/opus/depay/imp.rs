@@ -137,8 +137,7 @@ impl RtpFastBaseDepayImpl for RtpFastOpusDepay {
         }
         let at = packet.payload_offset();
         let input = packet.buffer;
-        let mut out = if input.n_memory() == 1 {
-            let views = crate::pool::PayloadViews::new(input.peek_memory(0));
+        let mut out = if let Some(views) = packet.payload_views() {
             crate::pool::acquire_view_buffer(&views, at..at + len)
         } else {
             // Several memories: share the region (allocates; unusual input).
