@@ -199,6 +199,7 @@ fn pay_same_packets_and_caps_as_stock_on_opusenc_output() {
 
 #[test]
 fn pay_same_packets_with_hand_made_dtx_frames() {
+    init();
     let caps = gst::Caps::builder("audio/x-opus")
         .field("channel-mapping-family", 0)
         .field("channels", 2)
@@ -206,8 +207,20 @@ fn pay_same_packets_with_hand_made_dtx_frames() {
         .build();
     // Real-sized frames, DTX frames of 1 and 2 bytes, an empty buffer, a
     // 3-byte frame (not DTX), a spurt starting right after start.
-    let frames = hand_made(&[1, 80, 120, 1, 2, 2, 90, 3, 0, 100, 2, 1, 70, 70]);
+    let mut frames = hand_made(&[1, 80, 120, 1, 2, 2, 90, 3, 0, 100, 2, 1, 70, 70]);
     pay_differential("hand-made", &caps, &frames, "application/x-rtp");
+    // Input in two memories (no single memory to view): the same packets.
+    for f in frames.iter_mut().filter(|f| f.size() > 10) {
+        let data = bytes(f);
+        let mut two = gst::Buffer::new();
+        let tm = two.get_mut().unwrap();
+        tm.append_memory(gst::Memory::from_slice(data[..5].to_vec()));
+        tm.append_memory(gst::Memory::from_slice(data[5..].to_vec()));
+        tm.set_pts(f.pts());
+        tm.set_duration(f.duration());
+        *f = two;
+    }
+    pay_differential("two memories", &caps, &frames, "application/x-rtp");
     // The marker bit is what DTX is about: first packet, and after a gap.
     let (_, ours) = pay_through(
         "rtpfastopuspay",
@@ -505,9 +518,8 @@ fn depay_refuses_wrong_caps_naming_the_field() {
         }
     });
     gst::log::set_active(true);
-    gst::DebugCategory::get("rtpfastopusdepay")
-        .unwrap()
-        .set_threshold(gst::DebugLevel::Warning);
+    // By name: also applies to the category when it is made later.
+    gst::log::set_threshold_for_name("rtpfastopusdepay", gst::DebugLevel::Warning);
     for (caps, field) in [
         (
             "application/x-rtp,media=audio,clock-rate=48000,encoding-name=MULTIOPUS,payload=96",
