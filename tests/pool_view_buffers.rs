@@ -1,64 +1,65 @@
-//! `pool::acquire_view_buffer`: zero-copy single-view buffers, recycled
-//! whole. In its own process: it holds the shared pool active, which must
-//! not leak into the lib tests' pool-draining expectations.
+//! Single-view buffers (what rtpfastopusdepay pushes: one read-only memory,
+//! a zero-copy view of the input) park whole and come back re-pointed; the
+//! input is read-only while a view lives and free again once it is back.
+//! Its own test binary: the parked list is process-wide.
 
-use gstrsrtpfast::pool::{acquire_view_buffer, PayloadViews, StreamHandle};
-use std::sync::Once;
+use gstrsrtpfast::pool;
 
-fn init() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        // Keep the pool active for the whole process (tests run in parallel:
-        // one dropping the last handle would drain the pool under another).
-        std::mem::forget(StreamHandle::new());
-    });
-}
-
-/// One test: parked buffers are process-wide, so a parallel test could
-/// take the one this expects back.
 #[test]
-fn view_buffers() {
-    init();
-    views_without_copy_and_recycles_the_buffer();
-    with_mapping_views_the_same_bytes_as_new();
-}
-
-fn views_without_copy_and_recycles_the_buffer() {
-    let input = gst::Buffer::from_mut_slice((0u8..100).collect::<Vec<_>>());
-    let mem = input.peek_memory(0);
-    let src_ptr = mem.map_readable().unwrap().as_ptr() as usize;
-    let views = PayloadViews::new(mem);
-    let a = acquire_view_buffer(&views, 12..100);
-    assert_eq!(a.size(), 88);
+fn view_buffers_recycle_and_release_the_input() {
+    gst::init().unwrap();
+    let _stream = pool::StreamHandle::new();
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+    let mut input = gst::Buffer::from_slice(bytes.clone());
+    let (reused0, parked0) = pool::view_buffer_counters();
+    let mut seen = Vec::new();
+    let held;
     {
-        let map = a.map_readable().unwrap();
-        assert_eq!(map.as_ptr() as usize, src_ptr + 12, "not a view");
-        assert_eq!(&map[..3], &[12, 13, 14]);
+        let views = pool::PayloadViews::new(input.peek_memory(0));
+        assert!(views.recycles());
+        for round in 0..3usize {
+            let a = round * 1000;
+            let out = pool::acquire_view_buffer(&views, a..a + 700);
+            assert_eq!(out.n_memory(), 1);
+            assert_eq!(out.size(), 700);
+            // One memory: a map of the whole buffer is the view itself.
+            let map = out.map_readable().unwrap();
+            assert_eq!(map.as_slice(), &bytes[a..a + 700]);
+            seen.push(out.as_ptr() as usize);
+        }
+        held = pool::acquire_view_buffer(&views, 5..10);
+        // Metas and flags a consumer leaves on a buffer do not come back.
+        let mut dressed = pool::acquire_view_buffer(&views, 0..4);
+        let dm = dressed.make_mut();
+        dm.set_flags(gst::BufferFlags::DISCONT);
+        dm.set_pts(gst::ClockTime::from_seconds(1));
+        gst::ReferenceTimestampMeta::add(
+            dm,
+            &gst::Caps::new_empty_simple("timestamp/x-test"),
+            gst::ClockTime::ZERO,
+            None,
+        );
+        drop(dressed);
+        let again = pool::acquire_view_buffer(&views, 0..4);
+        assert!(again.flags().is_empty() && again.pts().is_none());
+        assert_eq!(again.iter_meta::<gst::Meta>().count(), 0);
+        // A buffer that gained a memory is not ours to park: freed.
+        let mut grown = pool::acquire_view_buffer(&views, 0..4);
+        grown
+            .make_mut()
+            .append_memory(gst::Memory::from_slice(vec![1u8; 3]));
+        drop(grown);
     }
-    let a_ptr = a.as_ptr() as usize;
-    drop(a);
-    // The same GstBuffer comes back, re-pointed.
-    let b = acquire_view_buffer(&views, 20..30);
-    assert_eq!(b.as_ptr() as usize, a_ptr);
-    assert_eq!(
-        &b.map_readable().unwrap()[..],
-        &(20u8..30).collect::<Vec<_>>()[..]
-    );
-}
-
-fn with_mapping_views_the_same_bytes_as_new() {
-    // A memory with a non-zero offset (a shared sub-memory).
-    let whole = gst::Memory::from_slice((0u8..200).collect::<Vec<_>>());
-    let mem = whole.share(30..180);
-    let map = mem.map_readable().unwrap();
-    // SAFETY: `map` is a readable map of `mem`, held throughout.
-    let by_map = unsafe { PayloadViews::with_mapping(&mem, &map) };
-    let by_new = PayloadViews::new(&mem);
-    assert!(by_map.recycles() && by_new.recycles());
-    let a = acquire_view_buffer(&by_map, 10..50);
-    let b = acquire_view_buffer(&by_new, 10..50);
-    let (ma, mb) = (a.map_readable().unwrap(), b.map_readable().unwrap());
-    assert_eq!(ma.as_ptr(), mb.as_ptr());
-    assert_eq!(&ma[..], &(40u8..80).collect::<Vec<_>>()[..]);
+    let (reused, parked) = pool::view_buffer_counters();
+    assert!(reused - reused0 >= 3, "reused {reused0} -> {reused}");
+    assert!(parked - parked0 >= 3, "parked {parked0} -> {parked}");
+    assert_eq!(seen[1], seen[2], "the parked buffer was not reused");
+    assert_eq!(held.map_readable().unwrap().as_slice(), &bytes[5..10]);
+    // A live view keeps the input read-only; once it is back, nothing holds
+    // the input any more.
+    assert!(input.get_mut().unwrap().peek_memory_mut(0).is_err());
+    drop(held);
+    assert!(input.get_mut().unwrap().peek_memory_mut(0).is_ok());
+    // Draining frees what is parked.
+    pool::trim();
 }

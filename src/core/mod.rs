@@ -6,6 +6,7 @@ pub mod audio;
 pub mod byteswap;
 pub mod depacketizer;
 pub mod nal;
+pub mod opus;
 pub mod packetizer;
 pub mod pcm_packetizer;
 pub mod rtp;

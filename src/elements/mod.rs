@@ -9,6 +9,7 @@ pub mod h264;
 pub mod h265;
 pub mod l16;
 pub mod l24;
+pub mod opus;
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // The abstract base classes, documented as plugin API like GStreamer's.
@@ -18,6 +19,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     h265::register(plugin)?;
     l16::register(plugin)?;
     l24::register(plugin)?;
+    opus::register(plugin)?;
     Ok(())
 }
 

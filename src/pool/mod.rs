@@ -35,7 +35,7 @@ pub use self::list::acquire_list;
 pub use self::memory::allocator;
 pub use self::packet::{acquire_packet, counters as packet_counters};
 pub use self::view::PayloadViews;
-pub use self::view_buffer::acquire_view_buffer;
+pub use self::view_buffer::{acquire_view_buffer, counters as view_buffer_counters};
 
 glib::wrapper! {
     /// GType `GstRtpFastBufferPool`.

@@ -108,25 +108,20 @@ impl<'a> PayloadViews<'a> {
         PayloadViews { mem, base }
     }
 
-    /// [`PayloadViews::new`] for a memory the caller holds mapped readable,
-    /// `mapped` being that map's bytes: skips the map/unmap pair
-    /// `new` makes to learn where the bytes are (~100 instructions per
-    /// packet for a depayloader, which has mapped the packet already).
+    /// [`PayloadViews::new`] for a memory the caller has mapped already:
+    /// `mapped` is where that map's bytes start. Saves the map/unmap pair
+    /// (a depayloader's input is mapped by its base class anyway).
     ///
     /// # Safety
-    /// `mapped` must be the bytes of a readable map of `mem` that is held
-    /// for the duration of this call (the views learn where `mem`'s bytes
-    /// are from it).
-    pub unsafe fn with_mapping(mem: &'a gst::MemoryRef, mapped: &[u8]) -> Self {
-        debug_assert_eq!(mapped.len(), mem.size(), "not a map of this memory");
+    /// `mapped` must be the data pointer of a map of `mem` that is current
+    /// when this is called.
+    pub unsafe fn for_mapped(mem: &'a gst::MemoryRef, mapped: *const u8) -> Self {
         let raw = mem.as_ptr() as *mut ffi::GstMemory;
         // SAFETY: FFI edge. `raw` is a valid memory borrowed for 'a; the
-        // allocator pointer is only compared. `mapped` is a map of it (the
-        // caller's contract). For system and Rust-wrapped
-        // memory a map returns the fixed data pointer plus the memory's
-        // offset, so `mapped - offset` is the start of its bytes for as
-        // long as the memory lives (each view keeps it alive); our pool
-        // memory has its data pointer in the struct.
+        // allocator pointer is only compared. For system memory and our pool
+        // memory a map's address is the memory's fixed data pointer plus its
+        // offset (the caller vouches `mapped` is one), so `base` stays valid
+        // for as long as the memory lives, as in `new`.
         let base = unsafe {
             let alloc = (*raw).allocator as usize;
             if (*raw).mini_object.flags & ffi::GST_MEMORY_FLAG_NOT_MAPPABLE != 0 {
@@ -134,7 +129,7 @@ impl<'a> PayloadViews<'a> {
             } else if alloc == allocator_ptr() as usize {
                 Some((*(raw as *mut PoolMemory)).data)
             } else if alloc != 0 && stable_allocators().contains(&alloc) {
-                Some(mapped.as_ptr().sub((*raw).offset) as *mut u8)
+                Some((mapped as *mut u8).sub((*raw).offset))
             } else {
                 None
             }

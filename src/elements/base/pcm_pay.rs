@@ -470,8 +470,9 @@ impl PcmPay {
                 payload: c.range.clone(),
                 timing: Some(PacketTiming {
                     pts: c.plan.pts.map(gst::ClockTime::from_nseconds),
+                    dts: None,
                     duration: Some(gst::ClockTime::from_nseconds(c.plan.duration)),
-                    offset: c.plan.rtp_offset,
+                    offset: Some(c.plan.rtp_offset),
                     discont: c.plan.marker,
                 }),
             });

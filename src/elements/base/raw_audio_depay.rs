@@ -198,15 +198,12 @@ impl RawAudioDepay {
         }
         let swap = state.little_endian;
         let mut buffer = match (&layout.reorder, swap) {
-            (None, false) => match (packet.payload_range_in_memory(), packet.mapped_memory()) {
-                (Some(range), Some(mapped)) => {
-                    let mem = packet.buffer.peek_memory(0);
-                    // SAFETY: `mapped` is the base class's map of this very
-                    // memory, held while the packet is handled.
-                    let views = unsafe { crate::pool::PayloadViews::with_mapping(mem, mapped) };
-                    crate::pool::acquire_view_buffer(&views, range)
+            (None, false) => match packet.payload_views() {
+                Some(views) => {
+                    let start = packet.payload_offset();
+                    crate::pool::acquire_view_buffer(&views, start..start + payload.len())
                 }
-                _ => crate::pool::acquire_filled(payload.len(), |d| d.copy_from_slice(payload)),
+                None => crate::pool::acquire_filled(payload.len(), |d| d.copy_from_slice(payload)),
             },
             (None, true) => {
                 let level = obj.simd_level();

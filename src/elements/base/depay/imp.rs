@@ -630,6 +630,8 @@ impl RtpFastBaseDepay {
                 true
             }
             Err(err) => {
+                // In the format's own debug category too.
+                err.log_with_imp(self);
                 self.caps_refused(loggable_message(&err));
                 self.hot.negotiated.store(false, Relaxed);
                 false

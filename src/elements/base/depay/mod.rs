@@ -58,22 +58,25 @@ impl RtpPacket<'_> {
         self.buffer.dts()
     }
 
-    /// Where the payload lies in the input buffer's memory (for a zero-copy
-    /// view of it); None when the packet spans several memories (its bytes
-    /// were gathered into a copy).
-    pub fn payload_range_in_memory(&self) -> Option<std::ops::Range<usize>> {
-        if self.buffer.n_memory() != 1 {
-            return None;
-        }
-        let start = self.payload.as_ptr() as usize - self.data.as_ptr() as usize;
-        Some(start..start + self.payload.len())
+    /// Where the payload starts in `buffer` (for a zero-copy view of it).
+    pub fn payload_offset(&self) -> usize {
+        self.payload.as_ptr() as usize - self.data.as_ptr() as usize
     }
 
-    /// The input buffer's single memory as mapped for this packet (for
-    /// `pool::PayloadViews::with_mapping`); None when the packet spans
-    /// several memories (gathered into a copy).
-    pub fn mapped_memory(&self) -> Option<&[u8]> {
-        (self.buffer.n_memory() == 1).then_some(self.data)
+    /// Zero-copy views on the input when it is one memory (the base has it
+    /// mapped, so no second map); None for a packet gathered from several.
+    pub fn payload_views(&self) -> Option<crate::pool::PayloadViews<'_>> {
+        (self.buffer.n_memory() == 1).then(|| {
+            // SAFETY: with one memory the base maps memory 0 and hands us
+            // that map as `data` (see `sink_chain`); it lives as long as
+            // this packet.
+            unsafe {
+                crate::pool::PayloadViews::for_mapped(
+                    self.buffer.peek_memory(0),
+                    self.data.as_ptr(),
+                )
+            }
+        })
     }
 
     pub fn csrcs(&self) -> impl Iterator<Item = u32> + '_ {
@@ -222,7 +225,7 @@ pub trait RtpFastBaseDepayExt: IsA<RtpFastBaseDepay> + 'static {
         self.upcast_ref::<RtpFastBaseDepay>().imp().stats()
     }
 
-    /// The SIMD level bulk work should use (the `simd` property, resolved).
+    /// SIMD level the `simd` property resolved to.
     fn simd_level(&self) -> crate::core::simd::SimdLevel {
         self.upcast_ref::<RtpFastBaseDepay>().imp().simd_level()
     }
