@@ -1,8 +1,9 @@
-//! rtpfastL16depay / rtpfastL24depay allocate nothing per packet in steady
-//! state, big-endian (zero-copy views) and little-endian (pooled copies)
-//! alike: heap allocations counted by the malloc interposer with
+//! rtpfastL16depay / rtpfastL24depay and rtpfastL16pay / rtpfastL24pay
+//! allocate nothing per packet in steady state, big-endian (zero-copy views)
+//! and little-endian (pooled copies, or swapped in place) alike: heap
+//! allocations counted by the malloc interposer with
 //! `G_SLICE=always-malloc` (as tests/steady_state_allocs.rs does), over
-//! 10 000 packets after a warm-up. The stock depayloaders are measured the
+//! 10 000 packets after a warm-up. The stock elements are measured the
 //! same way, which proves the counter sees GStreamer's allocations.
 
 #[path = "../src/alloc_counter.rs"]
@@ -11,6 +12,8 @@ mod common;
 
 use gst::prelude::*;
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 const WARM: usize = 2_500;
 const COUNTED: usize = 10_000;
@@ -21,14 +24,26 @@ struct Rig {
     element: gst::Element,
     src: gst::Pad,
     _sink: gst::Pad,
+    /// Buffers that reached the sink.
+    out: Arc<AtomicU64>,
 }
 
 impl Rig {
     fn new(factory: &str, rtp_caps: &gst::Caps, downstream: gst::Caps) -> Rig {
         let element = gst::ElementFactory::make(factory).build().unwrap();
         let src = gst::Pad::builder(gst::PadDirection::Src).build();
+        let out = Arc::new(AtomicU64::new(0));
+        let counted = out.clone();
+        let counted_list = out.clone();
         let sink = gst::Pad::builder(gst::PadDirection::Sink)
-            .chain_function(|_, _, _| Ok(gst::FlowSuccess::Ok))
+            .chain_function(move |_, _, _| {
+                counted.fetch_add(1, Ordering::Relaxed);
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .chain_list_function(move |_, _, list| {
+                counted_list.fetch_add(list.len() as u64, Ordering::Relaxed);
+                Ok(gst::FlowSuccess::Ok)
+            })
             .event_function(|_, _, _| true)
             .query_function(move |_, _, q| match q.view_mut() {
                 gst::QueryViewMut::Caps(c) => {
@@ -65,6 +80,7 @@ impl Rig {
             element,
             src,
             _sink: sink,
+            out,
         }
     }
 }
@@ -128,6 +144,49 @@ fn allocs_per_packet(factory: &str, encoding: &str, sample_bytes: usize, format:
     allocs as f64 / COUNTED as f64
 }
 
+/// 20 ms buffers of 48 kHz stereo raw audio (fresh, writable, as a source
+/// pushes them): 3 packets each for L16 at MTU 1400, 5 for L24.
+fn audio_buffers(sample_bytes: usize, n: usize) -> Vec<gst::Buffer> {
+    (0..n)
+        .map(|i| {
+            let data: Vec<u8> = (0..960 * 2 * sample_bytes).map(|j| (i + j) as u8).collect();
+            let mut b = gst::Buffer::from_mut_slice(data);
+            b.get_mut()
+                .unwrap()
+                .set_pts(gst::ClockTime::from_mseconds(i as u64 * 20));
+            b
+        })
+        .collect()
+}
+
+/// A payloader's heap allocations per RTP packet out.
+fn pay_allocs_per_packet(factory: &str, format: &str, sample_bytes: usize) -> f64 {
+    let caps: gst::Caps =
+        format!("audio/x-raw,format={format},layout=interleaved,rate=48000,channels=2")
+            .parse()
+            .unwrap();
+    let rig = Rig::new(factory, &caps, "application/x-rtp".parse().unwrap());
+    let warm_inputs = WARM / 3;
+    let counted_inputs = COUNTED / 3 + 1;
+    let mut input = audio_buffers(sample_bytes, warm_inputs + counted_inputs);
+    let counted = input.split_off(warm_inputs);
+    for b in input {
+        rig.src.push(b).unwrap();
+    }
+    let p0 = rig.out.load(Ordering::Relaxed);
+    let a0 = alloc_counter::allocations();
+    for b in counted {
+        rig.src.push(b).unwrap();
+    }
+    let allocs = alloc_counter::allocations() - a0;
+    let packets = rig.out.load(Ordering::Relaxed) - p0;
+    assert!(
+        packets >= COUNTED as u64,
+        "{factory}: only {packets} packets"
+    );
+    allocs as f64 / packets as f64
+}
+
 /// Child half: runs only when started by the parent test below, with
 /// G_SLICE=always-malloc in its environment from process start.
 #[test]
@@ -158,11 +217,31 @@ fn child_measure() {
             "{ours} {le}: {ours_le} allocations per packet"
         );
     }
+    for (stock, ours, bytes, be, le) in [
+        ("rtpL16pay", "rtpfastL16pay", 2, "S16BE", "S16LE"),
+        ("rtpL24pay", "rtpfastL24pay", 3, "S24BE", "S24LE"),
+    ] {
+        let stock_be = pay_allocs_per_packet(stock, be, bytes);
+        let ours_be = pay_allocs_per_packet(ours, be, bytes);
+        let ours_le = pay_allocs_per_packet(ours, le, bytes);
+        report.push(format!(
+            "{stock} {stock_be:.4} | {ours} {be} {ours_be:.4} {le} {ours_le:.4}"
+        ));
+        assert!(stock_be > 1.0, "{stock}: {stock_be}: counter blind?");
+        assert!(
+            ours_be <= 0.05,
+            "{ours} {be}: {ours_be} allocations per packet"
+        );
+        assert!(
+            ours_le <= 0.05,
+            "{ours} {le}: {ours_le} allocations per packet"
+        );
+    }
     println!("allocations per packet: {}", report.join("; "));
 }
 
 #[test]
-fn raw_audio_depayloaders_allocate_nothing_per_packet() {
+fn raw_audio_elements_allocate_nothing_per_packet() {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child_measure", "--nocapture"])
         .env("G_SLICE", "always-malloc")
