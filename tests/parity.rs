@@ -226,6 +226,20 @@ fn h265depay_properties_and_signals_match_stock() {
     check_parity("rtph265depay", "rtpfasth265depay", &DEPAY_SIGNALS);
 }
 
+#[test]
+fn audio_properties_and_signals_match_stock() {
+    for (stock, ours, signals) in [
+        ("rtpL16pay", "rtpfastL16pay", &PAY_SIGNALS),
+        ("rtpL16depay", "rtpfastL16depay", &DEPAY_SIGNALS),
+        ("rtpL24pay", "rtpfastL24pay", &PAY_SIGNALS),
+        ("rtpL24depay", "rtpfastL24depay", &DEPAY_SIGNALS),
+        ("rtpopuspay", "rtpfastopuspay", &PAY_SIGNALS),
+        ("rtpopusdepay", "rtpfastopusdepay", &DEPAY_SIGNALS),
+    ] {
+        check_parity(stock, ours, signals);
+    }
+}
+
 /// The comparison itself can tell elements apart: a payloader is not a
 /// drop-in for a depayloader, and H.264's aggregate-mode enum is not H.265's.
 #[test]
