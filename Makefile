@@ -43,7 +43,7 @@ PERF_BENCH_ARGS ?= --warm-up-time 0.2 --measurement-time 0.5 --sample-size 10
 # Stable subset: everything but the byte-at-a-time scalar scan loops (`off`,
 # `scalar_ref`), whose time moves by up to ~40% between builds with code
 # layout alone.
-PERF_FILTER ?= ^(rtp/|packetizer_|depacketizer_|element_|startcode_[a-z0-9_]+/(sse2|avx2|neon|memmem)$$)
+PERF_FILTER ?= ^(rtp/|packetizer_|depacketizer_|element_|(startcode|byteswap)[a-z0-9_]+/(sse2|avx2|neon|memmem)$$)
 PERF_THRESHOLD ?= 20
 PERF_ALPHA ?= 0.01
 PERF_RESULTS ?= target/perf_check.json
@@ -61,7 +61,7 @@ perf-check:
 # so this is the regression gate CI can trust. The SIMD level is pinned (the
 # lowest every CPU of the architecture has) so the code counted does not
 # depend on the CPU; the stock elements are counted beside ours for context.
-PERF_INSTR_PAIRS ?= h264pay,h264depay,h265pay,h265depay
+PERF_INSTR_PAIRS ?= h264pay,h264depay,h265pay,h265depay,l16pay,l16depay,l24pay,l24depay,opuspay,opusdepay
 PERF_INSTR_SIMD ?= $(if $(filter aarch64,$(shell uname -m)),neon,sse2)
 PERF_INSTR_THRESHOLD ?= 10
 PERF_INSTR_RESULTS ?= target/perf_instr.json
