@@ -179,15 +179,9 @@ fn main() -> ExitCode {
         }
         Ok(r)
     };
-    let (baseline, current) = match (
-        load(Some(&args.baseline), "baseline"),
-        load(args.current.as_deref(), "current"),
-    ) {
-        (Ok(b), Ok(c)) => (b, c),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("perf_regression_detector: {e}");
-            return ExitCode::from(2);
-        }
+    let (baseline, current) = match load_both(&args, load) {
+        Ok(both) => both,
+        Err(code) => return code,
     };
     let report = compare::compare(&baseline, &current, &args.options);
     if args.json {
@@ -203,6 +197,23 @@ fn main() -> ExitCode {
         print!("{}", compare::text(&report));
     }
     verdict_exit(report.failed(), &args)
+}
+
+/// Baseline and current through `load`, or exit status 2 with the reason.
+fn load_both<T>(
+    args: &Args,
+    load: impl Fn(Option<&str>, &str) -> Result<T, String>,
+) -> Result<(T, T), ExitCode> {
+    match (
+        load(Some(&args.baseline), "baseline"),
+        load(args.current.as_deref(), "current"),
+    ) {
+        (Ok(b), Ok(c)) => Ok((b, c)),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("perf_regression_detector: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
 }
 
 fn verdict_exit(failed: bool, args: &Args) -> ExitCode {
@@ -229,15 +240,9 @@ fn instructions_main(args: &Args) -> ExitCode {
         }
         Ok(run)
     };
-    let (baseline, current) = match (
-        load(Some(&args.baseline), "baseline"),
-        load(args.current.as_deref(), "current"),
-    ) {
-        (Ok(b), Ok(c)) => (b, c),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("perf_regression_detector: {e}");
-            return ExitCode::from(2);
-        }
+    let (baseline, current) = match load_both(args, load) {
+        Ok(both) => both,
+        Err(code) => return code,
     };
     if baseline.arch != current.arch {
         // Another CPU family runs other code: nothing to compare with.

@@ -861,11 +861,14 @@ impl ObjectSubclass for RtpFastBaseDepay {
             // `set_sink_caps`, which names it in its error; a plain subset
             // check would refuse them with a bare not-negotiated.
             .flags(gst::PadFlags::ACCEPT_INTERSECT)
-            .chain_function(|_pad, parent, buffer| {
-                Self::streaming(parent, |imp| imp.sink_chain(buffer))
+            // SAFETY (both chain functions): only our own always sink pad,
+            // created here and added to this element in `constructed`,
+            // never removed, gets them: its parent is this element.
+            .chain_function(|_pad, parent, buffer| unsafe {
+                super::super::streaming::<Self>(parent, |imp| imp.sink_chain(buffer))
             })
-            .chain_list_function(|_pad, parent, list| {
-                Self::streaming(parent, |imp| {
+            .chain_list_function(|_pad, parent, list| unsafe {
+                super::super::streaming::<Self>(parent, |imp| {
                     let mut ret = Ok(gst::FlowSuccess::Ok);
                     for b in list.iter_owned() {
                         ret = imp.sink_chain(b);
@@ -922,38 +925,6 @@ impl ObjectSubclass for RtpFastBaseDepay {
             common: ElementCommon::default(),
             simd: Mutex::new((SimdMode::Auto, SimdLevel::resolve(None).0)),
             timing: Mutex::new(ElementStats::default()),
-        }
-    }
-}
-
-impl RtpFastBaseDepay {
-    /// The chain functions' entry: what `catch_panic_pad_function` does,
-    /// without its checked downcast (a type-system walk per packet, ~140
-    /// instructions with the rest of its bookkeeping, measured).
-    #[inline]
-    fn streaming(
-        parent: Option<&gst::Object>,
-        f: impl FnOnce(&Self) -> Result<gst::FlowSuccess, gst::FlowError>,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let Some(parent) = parent else {
-            return Err(gst::FlowError::Error);
-        };
-        // SAFETY: FFI edge (GObject type system). Only our own always pads,
-        // created in `with_class` and added to this element in
-        // `constructed`, never removed, get these functions; GStreamer
-        // passes the pad's parent, so it is this element.
-        let element = unsafe { parent.unsafe_cast_ref::<super::RtpFastBaseDepay>() };
-        let imp = element.imp();
-        if imp.panicked().load(Relaxed) {
-            return Err(gst::FlowError::Error);
-        }
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(imp))) {
-            Ok(ret) => ret,
-            Err(_) => {
-                imp.panicked().store(true, Relaxed);
-                gst::element_imp_error!(imp, gst::LibraryError::Failed, ("Panicked"));
-                Err(gst::FlowError::Error)
-            }
         }
     }
 }
