@@ -863,7 +863,7 @@ fn measure_pair(
             common.push(format!("--instr-rtp={}", rtp_file.display()));
         }
         for c in contenders.iter_mut() {
-            if !c.ok() || c.role == "identity" {
+            if !c.ok() {
                 continue;
             }
             eprintln!("  callgrind: {} {} ...", spec.name, c.element);
@@ -887,6 +887,7 @@ fn instr_child(opts: &Opts, pair: &str, role: &str, reps: usize) -> Result<u64, 
         "stock" => spec.stock.to_string(),
         "ours" => spec.fast.to_string(),
         "valve" if spec.depay => "valve".to_string(),
+        "identity" if spec.depay => "identity".to_string(),
         _ => return Err(format!("unknown role {role} for {pair}")),
     };
     let pair_props: Vec<(&str, u32)> = if spec.depay {

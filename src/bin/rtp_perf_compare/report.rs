@@ -177,6 +177,9 @@ fn instr_json(p: &PairResult) -> Value {
         "stock": s.map(num),
         "ours": o.map(num),
         "floor": f.map(num),
+        // One push in, one push out: not a floor, the cost of passing each
+        // packet on (what a one-buffer-per-packet depayloader must pay).
+        "identity": p.identity.as_ref().and_then(|c| c.instr_per_packet()).map(num),
         "stock_over_ours": quotient(s, o).map(num),
         "ours_over_floor": quotient(o, f).map(num),
         "stock_over_floor": quotient(s, f).map(num),
@@ -452,6 +455,7 @@ fn instr_summary_text(pairs: &[PairResult]) -> String {
         "instr stock",
         "instr ours",
         "instr valve",
+        "instr ident",
         "stock/ours",
         "ours/valve",
         "ns stock",
@@ -461,8 +465,18 @@ fn instr_summary_text(pairs: &[PairResult]) -> String {
     ];
     let _ = writeln!(
         out,
-        "  {:<11} {:>12} {:>12} {:>12} {:>11} {:>11} {:>10} {:>10} {:>10} {:>11}",
-        head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7], head[8], head[9]
+        "  {:<11} {:>12} {:>12} {:>12} {:>12} {:>11} {:>11} {:>10} {:>10} {:>10} {:>11}",
+        head[0],
+        head[1],
+        head[2],
+        head[3],
+        head[4],
+        head[5],
+        head[6],
+        head[7],
+        head[8],
+        head[9],
+        head[10]
     );
     let dash = || "-".to_string();
     for p in pairs {
@@ -477,13 +491,18 @@ fn instr_summary_text(pairs: &[PairResult]) -> String {
             Status::Ok if !c.ns_per_packet.is_empty() => format!("{:.1}", c.ns_mean()),
             _ => dash(),
         };
+        let ident = p.identity.as_ref().and_then(|c| c.instr_per_packet());
         let _ = writeln!(
             out,
-            "  {:<11} {:>12} {:>12} {:>12} {:>11} {:>11} {:>10} {:>10} {:>10} {:>11}",
+            "  {:<11} {:>12} {:>12} {:>12} {:>12} {:>11} {:>11} {:>10} {:>10} {:>10} {:>11}",
             p.name,
             count(&p.stock, s),
             count(&p.ours, o),
             p.floor.as_ref().map(|c| count(c, f)).unwrap_or_else(dash),
+            p.identity
+                .as_ref()
+                .map(|c| count(c, ident))
+                .unwrap_or_else(dash),
             ratio(quotient(s, o)),
             ratio(quotient(o, f)),
             ns(&p.stock),
