@@ -204,8 +204,8 @@ fn instructions_per_packet_under_callgrind() {
             .and_then(|r| r.parse().ok())
             .unwrap_or_else(|| panic!("column {i} not a ratio: {w:?}"))
     };
-    // Columns: pair, instr stock, instr ours, instr valve, stock/ours,
-    // ours/valve, ns stock, ns ours, ns valve, ns stock/ours.
+    // Columns: pair, instr stock, instr ours, instr valve, instr identity,
+    // stock/ours, ours/valve, ns stock, ns ours, ns valve, ns stock/ours.
     let close = |printed: f64, a: f64, b: f64| {
         assert!(
             (printed - a / b).abs() <= 0.006,
@@ -214,11 +214,14 @@ fn instructions_per_packet_under_callgrind() {
         )
     };
     let d = row("h264depay");
-    let (s, o, f) = (count(&d, 1), count(&d, 2), count(&d, 3));
-    close(ratio(&d, 4), s, o);
-    close(ratio(&d, 5), o, f);
+    let (s, o, f, i) = (count(&d, 1), count(&d, 2), count(&d, 3), count(&d, 4));
+    // identity pushes every packet on: more than the floor, which pushes none.
+    assert!(i > f, "identity {i} <= valve {f}: {d:?}");
+    close(ratio(&d, 5), s, o);
+    close(ratio(&d, 6), o, f);
     let p = row("h264pay");
     let (s, o) = (count(&p, 1), count(&p, 2));
     assert_eq!(p[3], "-", "payloaders have no floor: {p:?}");
-    close(ratio(&p, 4), s, o);
+    assert_eq!(p[4], "-", "payloaders have no identity: {p:?}");
+    close(ratio(&p, 5), s, o);
 }
