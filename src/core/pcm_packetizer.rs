@@ -267,6 +267,26 @@ impl PcmPacketizer {
         }
         if self.pending.is_empty() {
             self.enter(pts);
+            // Nothing pending (the common case): cut straight from this
+            // input, only a remainder goes to the queue. The same packets
+            // as through the queue, without its bookkeeping per packet.
+            let mut at = 0;
+            while len - at >= limits.min {
+                let take = align_down(limits.max.min(len - at), limits.align);
+                if take == 0 {
+                    break; // cannot happen with packet_limits(); never spin
+                }
+                let pts = self.read_pts(fmt);
+                out.push(self.plan(fmt, take, pts));
+                self.distance += take as u64;
+                at += take;
+            }
+            if at < len {
+                self.pending.push_back(Pending { len: len - at, pts });
+                self.front_used = 0;
+                self.available = len - at;
+            }
+            return;
         }
         self.pending.push_back(Pending { len, pts });
         self.available += len;
@@ -294,14 +314,20 @@ impl PcmPacketizer {
         }
     }
 
-    fn take(&mut self, fmt: PcmFormat, len: usize, out: &mut Vec<PacketPlan>) {
-        let pts = self.prev_pts.map(|p| {
+    /// PTS at the read position: the last input's PTS plus the time of the
+    /// bytes read since (gst_adapter_prev_pts and its distance).
+    fn read_pts(&self, fmt: PcmFormat) -> Option<u64> {
+        self.prev_pts.map(|p| {
             p + if self.distance > 0 {
                 fmt.bytes_to_time(self.distance)
             } else {
                 0
             }
-        });
+        })
+    }
+
+    fn take(&mut self, fmt: PcmFormat, len: usize, out: &mut Vec<PacketPlan>) {
+        let pts = self.read_pts(fmt);
         out.push(self.plan(fmt, len, pts));
         self.available -= len;
         let mut left = len;

@@ -15,7 +15,6 @@ use crate::core::byteswap;
 use crate::core::pcm_packetizer::{
     packet_limits, Clamp, PacketLimits, PacketPlan, PcmFormat, PcmPacketizer, PtimeSettings,
 };
-use crate::core::rtp::RTP_HEADER_LEN;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -335,6 +334,29 @@ impl PcmPay {
         st.plans.clear();
         st.packetizer
             .push(input.fmt, &limits, len, pts, discont, &mut st.plans);
+        if st.queue.is_empty() {
+            // Nothing was pending (the common case): every packet is cut
+            // from this input in order, one list, a remainder queued.
+            let used: usize = st.plans.iter().map(|p| p.len).sum();
+            let mut at = 0;
+            let list = imp.build_list(
+                Some(&buffer),
+                None,
+                None,
+                st.plans.iter().map(|plan| {
+                    at += plan.len;
+                    out_packet(plan, at - plan.len..at)
+                }),
+            )?;
+            if used < len {
+                st.queue.push_back((buffer, used..len));
+            }
+            drop(guard);
+            return match list {
+                Some(list) => imp.push_list(list),
+                None => Ok(gst::FlowSuccess::Ok),
+            };
+        }
         if len > 0 {
             st.queue.push_back((buffer, 0..len));
         }
@@ -375,11 +397,7 @@ impl PcmPay {
         buffer: &gst::BufferRef,
         fmt: PcmFormat,
     ) -> Result<PacketLimits, gst::FlowError> {
-        let imp = base.imp();
-        let room = imp
-            .plan_mtu()
-            .saturating_sub(RTP_HEADER_LEN + 4 * imp.csrc_count(buffer));
-        let settings = imp.ptime_settings();
+        let (room, settings) = base.imp().payload_room(buffer);
         if let Some((r, s, l)) = st.limits {
             if r == room && s == settings {
                 return Ok(l);
@@ -464,18 +482,9 @@ impl PcmPay {
                 .iter()
                 .take_while(|c| c.source == source)
                 .count();
-            let packets = st.cuts[i..end].iter().map(|c| OutPacket {
-                marker: c.plan.marker,
-                inline: &[],
-                payload: c.range.clone(),
-                timing: Some(PacketTiming {
-                    pts: c.plan.pts.map(gst::ClockTime::from_nseconds),
-                    dts: None,
-                    duration: Some(gst::ClockTime::from_nseconds(c.plan.duration)),
-                    offset: Some(c.plan.rtp_offset),
-                    discont: c.plan.marker,
-                }),
-            });
+            let packets = st.cuts[i..end]
+                .iter()
+                .map(|c| out_packet(&c.plan, c.range.clone()));
             if let Some(list) = imp.build_list(Some(&st.sources[source]), None, None, packets)? {
                 lists.push(list);
             }
@@ -491,6 +500,23 @@ impl PcmPay {
             }
         }
         ret
+    }
+}
+
+/// The base's packet for a plan: payload `range` of its source, the plan's
+/// time (GstRTPBaseAudioPayload's PTS, duration, offset, DISCONT + marker).
+fn out_packet(plan: &PacketPlan, range: Range<usize>) -> OutPacket<'static> {
+    OutPacket {
+        marker: plan.marker,
+        inline: &[],
+        payload: range,
+        timing: Some(PacketTiming {
+            pts: plan.pts.map(gst::ClockTime::from_nseconds),
+            dts: None,
+            duration: Some(gst::ClockTime::from_nseconds(plan.duration)),
+            offset: Some(plan.rtp_offset),
+            discont: plan.marker,
+        }),
     }
 }
 

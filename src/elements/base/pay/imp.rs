@@ -538,6 +538,11 @@ impl RtpFastBasePay {
     /// packet past the MTU, we keep every packet within it.
     pub fn plan_mtu(&self) -> usize {
         let mtu = lock(&self.state).mtu as usize;
+        self.less_extensions(mtu)
+    }
+
+    /// `mtu` less the header extension block in use.
+    fn less_extensions(&self, mtu: usize) -> usize {
         let exts = lock(&self.extensions);
         if exts.is_empty() {
             return mtu;
@@ -548,25 +553,32 @@ impl RtpFastBasePay {
             .max(crate::core::rtp::RTP_HEADER_LEN + 4)
     }
 
-    /// The ptime properties and caps (min-ptime, max-ptime with caps'
-    /// maxptime, ptime, ptime-multiple) that size raw audio packets.
-    pub fn ptime_settings(&self) -> crate::core::pcm_packetizer::PtimeSettings {
+    /// Payload bytes one packet from `input` may carry (the MTU less the RTP
+    /// header, the CSRCs of `source-info` and the header extensions in use)
+    /// and the ptime settings: what sizes raw audio packets, in one lock.
+    pub fn payload_room(
+        &self,
+        input: &gst::BufferRef,
+    ) -> (usize, crate::core::pcm_packetizer::PtimeSettings) {
         let s = lock(&self.state);
-        crate::core::pcm_packetizer::PtimeSettings {
+        let csrcs = if s.source_info {
+            source_csrcs(input).len()
+        } else {
+            0
+        };
+        let settings = crate::core::pcm_packetizer::PtimeSettings {
             min_ptime: s.min_ptime,
             max_ptime: s.max_ptime,
             ptime: s.ptime,
             ptime_multiple: s.ptime_multiple,
-        }
-    }
-
-    /// CSRCs the header of a packet from `input` carries (`source-info`).
-    pub fn csrc_count(&self, input: &gst::BufferRef) -> usize {
-        if lock(&self.state).source_info {
-            source_csrcs(input).len()
-        } else {
-            0
-        }
+        };
+        let mtu = s.mtu as usize;
+        drop(s);
+        let mtu = self.less_extensions(mtu);
+        (
+            mtu.saturating_sub(crate::core::rtp::RTP_HEADER_LEN + 4 * csrcs),
+            settings,
+        )
     }
 
     /// SIMD level the `simd` property resolved to.
