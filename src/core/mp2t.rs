@@ -276,7 +276,9 @@ mod tests {
         // The tail leads the next input's first packet, with the new PTS.
         let out = push(&mut p, limits(400), 3 * TS - 50, Some(9), Some(1));
         assert_eq!(lens(&out), vec![2 * TS, TS]);
-        assert!(out.iter().all(|o| o.pts == Some(9) && o.duration == Some(1)));
+        assert!(out
+            .iter()
+            .all(|o| o.pts == Some(9) && o.duration == Some(1)));
         assert_eq!(p.pending(), 0);
     }
 

@@ -49,7 +49,9 @@ impl ObjectImpl for RtpFastMp2tDepay {
         static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![glib::ParamSpecUInt::builder("skip-first-bytes")
                 .nick("Skip first bytes")
-                .blurb("The amount of bytes that need to be skipped at the beginning of the payload")
+                .blurb(
+                    "The amount of bytes that need to be skipped at the beginning of the payload",
+                )
                 .default_value(DEFAULT_SKIP_FIRST_BYTES)
                 .build()]
         });
@@ -129,11 +131,7 @@ impl RtpFastMp2tDepay {
                 gst::warning!(CAT, imp = self, "Packet {} was empty", packet.seq);
                 // Stock posts this warning for every such packet.
                 if !self.warned_empty.swap(true, Relaxed) {
-                    gst::element_imp_warning!(
-                        self,
-                        gst::StreamError::Decode,
-                        ["Packet was empty"]
-                    );
+                    gst::element_imp_warning!(self, gst::StreamError::Decode, ["Packet was empty"]);
                 }
             }
             _ => gst::warning!(

@@ -9,7 +9,7 @@
 //! (stock keeps it), and an MTU too small for one TS packet is an error
 //! (stock queues input forever).
 
-use crate::core::mp2t::{self, Limits, PacketPlan, Packer};
+use crate::core::mp2t::{self, Limits, Packer, PacketPlan};
 use crate::core::rtp::RTP_HEADER_LEN;
 use crate::elements::base::lock;
 use crate::elements::base::pay::{OutPacket, PacketTiming, RtpFastBasePay, RtpFastBasePayImpl};
@@ -130,9 +130,7 @@ impl RtpFastMp2tPay {
     /// header and CSRCs; stock ignores CSRCs and overshoots) and max-ptime.
     fn limits(base: &BaseImp, input: Option<&gst::BufferRef>) -> Limits {
         let csrcs = input.map_or(0, |b| base.csrc_count(b));
-        let room = base
-            .plan_mtu()
-            .saturating_sub(RTP_HEADER_LEN + 4 * csrcs);
+        let room = base.plan_mtu().saturating_sub(RTP_HEADER_LEN + 4 * csrcs);
         Limits::new(room, base.ptime_settings().max_ptime)
     }
 
