@@ -191,7 +191,7 @@ fn compare_pay(what: &str, input: &(gst::Caps, Vec<gst::Buffer>), props: &str) -
     );
     for p in &ours[stock.len()..] {
         assert!(
-            payload(p).len() % TS == 0,
+            payload(p).len().is_multiple_of(TS),
             "{what}: EOS packet not whole TS"
         );
     }

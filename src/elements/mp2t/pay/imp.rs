@@ -299,6 +299,21 @@ impl RtpFastBasePayImpl for RtpFastMp2tPay {
             gst::element_imp_error!(self, gst::StreamError::Format, ["{e}"]);
             return Err(gst::FlowError::Error);
         }
+        // The common case (an aligned burst that fits one packet, nothing
+        // queued before): the whole input is the packet, no queue.
+        if let ([plan], true) = (st.plans.as_slice(), st.queue.is_empty()) {
+            if plan.len == len {
+                let timing = timing(plan);
+                drop(guard);
+                let packet = OutPacket {
+                    marker: false,
+                    inline: &[],
+                    payload: 0..len,
+                    timing: None,
+                };
+                return base.push_packet(&buffer, timing, packet, |_| {});
+            }
+        }
         if len > 0 {
             st.queue.push_back((buffer, 0..len));
         }
