@@ -635,3 +635,50 @@ fn steady_state_allocations_per_packet() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Where we differ from stock on purpose: a flush forgets a queued partial
+/// TS packet (stock would glue it to the first input after a seek).
+#[test]
+fn payloader_flush_forgets_queued_bytes() {
+    common::init();
+    let mut h = gst_check::Harness::new("rtpfastmp2tpay");
+    h.set_src_caps(ts_caps());
+    let partial = gst::Buffer::from_slice(vec![0x11u8; 100]);
+    assert_eq!(h.push(partial), Ok(gst::FlowSuccess::Ok));
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    assert!(
+        h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+            gst::ClockTime,
+        >::new()))
+    );
+    let seven = ts_bytes(7, 1);
+    assert_eq!(
+        h.push(gst::Buffer::from_slice(seven.clone())),
+        Ok(gst::FlowSuccess::Ok)
+    );
+    let out = h.pull().unwrap();
+    assert!(payload(&out) == seven);
+    // Without the flush, the 100 bytes lead the next packet (as stock).
+    let mut h = gst_check::Harness::new("rtpfastmp2tpay");
+    h.set_src_caps(ts_caps());
+    h.push(gst::Buffer::from_slice(vec![0x11u8; 100])).unwrap();
+    h.push(gst::Buffer::from_slice(seven.clone())).unwrap();
+    let out = payload(&h.pull().unwrap());
+    assert_eq!(out.len(), 7 * TS);
+    assert!(out[..100].iter().all(|b| *b == 0x11) && out[100..] == seven[..7 * TS - 100]);
+}
+
+/// An MTU without room for one TS packet is an error (stock queues the
+/// input forever and sends nothing).
+#[test]
+fn payloader_mtu_too_small_is_an_error() {
+    common::init();
+    let mut h = gst_check::Harness::new("rtpfastmp2tpay");
+    h.element().unwrap().set_property("mtu", 199u32);
+    h.set_src_caps(ts_caps());
+    assert_eq!(
+        h.push(gst::Buffer::from_slice(ts_bytes(1, 0))),
+        Err(gst::FlowError::Error)
+    );
+}

@@ -9,7 +9,8 @@
 //! (upstream already sends bursts, so latency stays low). A tail that is
 //! not a whole TS packet waits for the next input. Every packet of a flush
 //! carries the PTS of the input that started the queued data and the
-//! durations summed since; no DTS, no marker.
+//! durations summed since (stock counts the first input's duration twice,
+//! and sums in C's wrapping arithmetic: so do we); no DTS, no marker.
 //!
 //! The packer only counts bytes; the element keeps the bytes themselves
 //! (in the same FIFO order) and cuts the planned packets from them.
