@@ -117,14 +117,49 @@ fn concat(bufs: &[gst::Buffer]) -> Vec<u8> {
 
 /// What must match between stock's output buffers and ours.
 fn describe(b: &gst::BufferRef) -> String {
+    let mut metas: Vec<String> = b
+        .iter_meta::<gst::Meta>()
+        .map(|m| m.api().name().to_string())
+        .collect();
+    metas.sort();
+    let reference: Vec<_> = b
+        .iter_meta::<gst::ReferenceTimestampMeta>()
+        .map(|m| m.timestamp())
+        .collect();
     format!(
-        "pts {:?} dts {:?} dur {:?} flags {:?} size {}",
+        "pts {:?} dts {:?} dur {:?} flags {:?} size {} metas {metas:?} {reference:?}",
         b.pts(),
         b.dts(),
         b.duration(),
         b.flags() - gst::BufferFlags::TAG_MEMORY,
         b.size()
     )
+}
+
+/// `buffers` with an untagged meta (a reference timestamp of the buffer's
+/// index, so which input a packet's metas came from shows) and a tagged
+/// one (stock drops it).
+fn with_metas(buffers: &[gst::Buffer]) -> Vec<gst::Buffer> {
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        gst::meta::CustomMeta::register("Mp2tTestVideo", &["video"]);
+    });
+    buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let mut b = b.copy();
+            let bm = b.get_mut().unwrap();
+            gst::ReferenceTimestampMeta::add(
+                bm,
+                &gst::Caps::new_empty_simple("timestamp/x-test"),
+                gst::ClockTime::from_seconds(i as u64),
+                None,
+            );
+            gst::meta::CustomMeta::add(bm, "Mp2tTestVideo").unwrap();
+            b
+        })
+        .collect()
 }
 
 fn assert_same_buffers(what: &str, stock: &[gst::Buffer], ours: &[gst::Buffer]) {
@@ -238,6 +273,27 @@ fn payloader_default_pt_is_33_and_max_ptime_like_stock() {
         &input,
         "max-ptime=45000000 mtu=9000",
     );
+}
+
+#[test]
+fn metas_pass_as_with_stock() {
+    common::init();
+    let (caps, bufs) = hand_made(400);
+    let input = (caps, with_metas(&bufs));
+    for mtu in [400, 1400] {
+        let ours = compare_pay(&format!("metas mtu={mtu}"), &input, &format!("mtu={mtu}"));
+        assert!(ours
+            .iter()
+            .all(|p| p.meta::<gst::ReferenceTimestampMeta>().is_some()));
+    }
+    let packets: Vec<gst::Buffer> = (0..20u16)
+        .map(|i| rtp_packet(i, i as u32 * 100, &ts_bytes(1 + i as usize % 7, 0)))
+        .collect();
+    let packets = with_metas(&packets);
+    let (_, stock) = depay("rtpmp2tdepay", &rtp_caps(), &packets, "");
+    let (_, ours) = depay("rtpfastmp2tdepay", &rtp_caps(), &packets, "");
+    assert_same_buffers("depay metas", &stock, &ours);
+    assert!(ours[3].meta::<gst::ReferenceTimestampMeta>().is_some());
 }
 
 #[test]

@@ -194,7 +194,7 @@ impl RtpFastBaseDepayImpl for RtpFastMp2tDepay {
         if !flags.is_empty() {
             b.set_flags(flags);
         }
-        copy_untagged_metas(input, b);
+        super::super::copy_untagged_metas(input, b);
         self.obj().push(out)
     }
 
@@ -211,23 +211,4 @@ impl RtpFastBaseDepayImpl for RtpFastMp2tDepay {
         add(stats, "dropped", dropped);
         stats.set("trimmed", trimmed);
     }
-}
-
-/// Metas without tags, as gst_rtp_drop_meta keeps them from the copied
-/// input (udpsrc's GstNetAddressMeta, for one). Costs nothing when the
-/// input has none.
-fn copy_untagged_metas(from: &gst::BufferRef, to: &mut gst::BufferRef) {
-    if from.iter_meta::<gst::Meta>().next().is_none() {
-        return;
-    }
-    if from.copy_into(to, gst::BufferCopyFlags::META, ..).is_err() {
-        return;
-    }
-    to.foreach_meta_mut(|meta| {
-        std::ops::ControlFlow::Continue(if meta.tags().is_empty() {
-            gst::buffer::BufferMetaForeachAction::Keep
-        } else {
-            gst::buffer::BufferMetaForeachAction::Remove
-        })
-    });
 }

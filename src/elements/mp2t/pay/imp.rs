@@ -21,6 +21,9 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
+/// Queue entries an empty input (with metas) may join.
+const MAX_QUEUED_EMPTY: usize = 64;
+
 type BaseImp = crate::elements::base::pay::imp::RtpFastBasePay;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -40,7 +43,35 @@ struct State {
     /// buffers they view.
     plans: Vec<PacketPlan>,
     cuts: Vec<Cut>,
-    sources: Vec<gst::Buffer>,
+    sources: Vec<Source>,
+}
+
+/// Bytes packets are views of, and the inputs whose metas they carry
+/// (every input a packet has bytes of, as stock's adapter merges them;
+/// empty: `data` is the input).
+struct Source {
+    data: gst::Buffer,
+    metas: SmallVec<[gst::Buffer; 2]>,
+}
+
+impl Source {
+    fn copy_metas(&self, out: &mut gst::BufferRef) {
+        if self.metas.is_empty() {
+            super::super::copy_untagged_metas(&self.data, out);
+        }
+        for input in &self.metas {
+            super::super::copy_untagged_metas(input, out);
+        }
+    }
+
+    fn has_metas(&self) -> bool {
+        let any = |b: &gst::Buffer| b.iter_meta::<gst::Meta>().next().is_some();
+        if self.metas.is_empty() {
+            any(&self.data)
+        } else {
+            self.metas.iter().any(any)
+        }
+    }
 }
 
 /// A planned packet: which source buffer and which of its bytes.
@@ -148,16 +179,35 @@ impl RtpFastMp2tPay {
         st.cuts.clear();
         st.sources.clear();
         for plan in st.plans.iter().copied() {
+            // Empty inputs queued before the packet: stock's adapter gives
+            // the packet their metas too.
+            let mut empties: SmallVec<[gst::Buffer; 2]> = SmallVec::new();
+            while let Some((front, range)) = st.queue.front() {
+                if range.start < range.end {
+                    break;
+                }
+                empties.push(front.clone());
+                st.queue.pop_front();
+            }
             let Some((front, range)) = st.queue.front_mut() else {
                 break;
             };
             if range.len() >= plan.len {
-                if st
+                if !empties.is_empty() {
+                    empties.push(front.clone());
+                    st.sources.push(Source {
+                        data: front.clone(),
+                        metas: empties,
+                    });
+                } else if st
                     .sources
                     .last()
-                    .is_none_or(|b| b.as_ptr() != front.as_ptr())
+                    .is_none_or(|s| s.data.as_ptr() != front.as_ptr() || !s.metas.is_empty())
                 {
-                    st.sources.push(front.clone());
+                    st.sources.push(Source {
+                        data: front.clone(),
+                        metas: SmallVec::new(),
+                    });
                 }
                 let start = range.start;
                 range.start += plan.len;
@@ -172,7 +222,9 @@ impl RtpFastMp2tPay {
                 continue;
             }
             // Across inputs: a pooled copy of its own.
-            st.sources.push(copy_front(&mut st.queue, plan.len)?);
+            let mut metas = empties;
+            let data = copy_front(&mut st.queue, plan.len, &mut metas)?;
+            st.sources.push(Source { data, metas });
             st.cuts.push(Cut {
                 source: st.sources.len() - 1,
                 range: 0..plan.len,
@@ -189,7 +241,7 @@ impl RtpFastMp2tPay {
                 timing: None,
             };
             drop(guard);
-            return base.push_packet(&source, timing, packet, |_| {});
+            return base.push_packet(&source.data, timing, packet, |out| source.copy_metas(out));
         }
         let mut lists: SmallVec<[gst::BufferList; 2]> = SmallVec::new();
         let mut i = 0;
@@ -205,7 +257,14 @@ impl RtpFastMp2tPay {
                 payload: c.range.clone(),
                 timing: Some(timing(&c.plan)),
             });
-            if let Some(list) = base.build_list(Some(&st.sources[source]), None, None, packets)? {
+            let src = &st.sources[source];
+            if let Some(mut list) = base.build_list(Some(&src.data), None, None, packets)? {
+                if src.has_metas() {
+                    list.make_mut().foreach_mut(|mut b, _| {
+                        src.copy_metas(b.make_mut());
+                        std::ops::ControlFlow::Continue(Some(b))
+                    });
+                }
                 lists.push(list);
             }
             i = end;
@@ -236,10 +295,11 @@ fn timing(plan: &PacketPlan) -> PacketTiming {
 }
 
 /// The first `len` queued bytes, copied into one pooled block (a packet
-/// that spans inputs).
+/// that spans inputs); the inputs they came from into `inputs`.
 fn copy_front(
     queue: &mut VecDeque<(gst::Buffer, Range<usize>)>,
     len: usize,
+    inputs: &mut SmallVec<[gst::Buffer; 2]>,
 ) -> Result<gst::Buffer, gst::FlowError> {
     let mut failed = false;
     let block = crate::pool::acquire_filled(len, |dst| {
@@ -250,6 +310,7 @@ fn copy_front(
                 break;
             };
             let n = range.len().min(len - at);
+            inputs.push(buf.clone());
             if buf
                 .copy_to_slice(range.start, &mut dst[at..at + n])
                 .is_err()
@@ -311,10 +372,18 @@ impl RtpFastBasePayImpl for RtpFastMp2tPay {
                     payload: 0..len,
                     timing: None,
                 };
-                return base.push_packet(&buffer, timing, packet, |_| {});
+                return base.push_packet(&buffer, timing, packet, |out| {
+                    super::super::copy_untagged_metas(&buffer, out)
+                });
             }
         }
-        if len > 0 {
+        // An empty input only for its metas, which go with the next packet
+        // (as stock's adapter gives them); a bounded number of them (stock
+        // queues empty inputs without end).
+        if len > 0
+            || (buffer.iter_meta::<gst::Meta>().next().is_some()
+                && st.queue.len() < MAX_QUEUED_EMPTY)
+        {
             st.queue.push_back((buffer, 0..len));
         }
         Self::cut_and_push(base, guard)
