@@ -738,3 +738,48 @@ fn payloader_mtu_too_small_is_an_error() {
         Err(gst::FlowError::Error)
     );
 }
+
+/// Random bytes, random RTP headers with random payloads and odd
+/// `skip-first-bytes`: never a panic or an error, whole TS packets out only,
+/// and a valid packet after all of it still comes out.
+#[test]
+fn depayloader_survives_random_input() {
+    common::init();
+    let mut rng = 0x2545_f491u32;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        rng
+    };
+    for skip in [0u32, 3, 200] {
+        let mut h = gst_check::Harness::new("rtpfastmp2tdepay");
+        h.element().unwrap().set_property("skip-first-bytes", skip);
+        h.set_src_caps(rtp_caps());
+        for i in 0..3000u32 {
+            let len = (next() % 2000) as usize;
+            let mut v: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if i % 2 == 0 && v.len() >= 12 {
+                // A plausible header (version 2, maybe CSRCs, extension,
+                // padding) over random payload.
+                v[0] = 0x80 | (v[0] & 0x3f);
+            }
+            assert_eq!(
+                h.push(gst::Buffer::from_mut_slice(v)),
+                Ok(gst::FlowSuccess::Ok)
+            );
+            while let Some(out) = h.try_pull() {
+                assert!(out.size() > 0 && out.size().is_multiple_of(TS));
+            }
+        }
+        let valid = ts_bytes(3, 7);
+        let mut payload = vec![0u8; skip as usize];
+        payload.extend_from_slice(&valid);
+        h.push(rtp_packet(4242, 0, &payload)).unwrap();
+        let mut last = None;
+        while let Some(out) = h.try_pull() {
+            last = Some(out);
+        }
+        assert!(last.is_some_and(|b| bytes(&b) == valid), "skip {skip}");
+    }
+}
