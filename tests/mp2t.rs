@@ -60,7 +60,7 @@ fn audio_ts_default() -> (gst::Caps, Vec<gst::Buffer>) {
 
 /// `n` TS-like packets (sync byte, a PID, a counter) cut into buffers of
 /// odd sizes: single and partial TS packets, bursts, empty buffers, some
-/// without PTS or duration.
+/// without PTS or duration, some of two memories.
 fn hand_made(n: usize) -> (gst::Caps, Vec<gst::Buffer>) {
     let mut data = Vec::with_capacity(n * TS);
     for i in 0..n {
@@ -92,7 +92,17 @@ fn hand_made(n: usize) -> (gst::Caps, Vec<gst::Buffer>) {
     let mut k = 0;
     while at < data.len() {
         let len = sizes[k % sizes.len()].min(data.len() - at);
-        let mut b = gst::Buffer::from_slice(data[at..at + len].to_vec());
+        let chunk = &data[at..at + len];
+        let mut b = if k % 6 == 5 && len >= 2 {
+            // Two memories (what an adapter upstream may hand out).
+            let mut b = gst::Buffer::new();
+            let bm = b.get_mut().unwrap();
+            bm.append_memory(gst::Memory::from_slice(chunk[..len / 2].to_vec()));
+            bm.append_memory(gst::Memory::from_slice(chunk[len / 2..].to_vec()));
+            b
+        } else {
+            gst::Buffer::from_slice(chunk.to_vec())
+        };
         let bm = b.get_mut().unwrap();
         if k % 5 != 3 {
             bm.set_pts(gst::ClockTime::from_mseconds(10 * k as u64));
