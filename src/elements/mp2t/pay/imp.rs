@@ -4,10 +4,15 @@
 //!
 //! A packet within one input is a zero-copy view of it; one that spans two
 //! inputs (a partial TS packet left from the previous input) is copied into
-//! a pooled block. Where we differ from stock: at EOS the whole TS packets
-//! still queued are sent (stock loses them), a flush forgets the queue
-//! (stock keeps it), and an MTU too small for one TS packet is an error
-//! (stock queues input forever).
+//! a pooled block. An input that is exactly one packet goes out with
+//! `push_packet` (no list, no queue); several packets go out as lists.
+//! Packets carry the untagged metas of every input they have bytes of, as
+//! stock's adapter merges them. Where we differ from stock: at EOS the
+//! whole TS packets still queued are sent (stock loses them), a flush
+//! forgets the queue (stock keeps it), an MTU too small for one TS packet
+//! is an error (stock queues input forever), CSRCs and header extensions
+//! count against the MTU (stock overshoots it), and at most 64 queued
+//! empty inputs wait for their metas to be sent (stock: no limit).
 
 use crate::core::mp2t::{self, Limits, Packer, PacketPlan};
 use crate::core::rtp::RTP_HEADER_LEN;
