@@ -5,6 +5,7 @@
 pub mod audio;
 pub mod byteswap;
 pub mod depacketizer;
+pub mod mp2t;
 pub mod nal;
 pub mod opus;
 pub mod packetizer;

@@ -9,6 +9,7 @@ pub mod h264;
 pub mod h265;
 pub mod l16;
 pub mod l24;
+pub mod mp2t;
 pub mod opus;
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
@@ -20,6 +21,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     l16::register(plugin)?;
     l24::register(plugin)?;
     opus::register(plugin)?;
+    mp2t::register(plugin)?;
     Ok(())
 }
 

@@ -528,6 +528,15 @@ impl RtpFastBasePay {
         }
     }
 
+    /// The payload type before the `pt` property is set (a format with a
+    /// static payload type sets it at construction, as stock formats do).
+    pub fn set_default_pt(&self, pt: u32) {
+        let mut s = lock(&self.state);
+        if !s.pt_set {
+            s.pt = pt;
+        }
+    }
+
     /// Current MTU.
     pub fn mtu(&self) -> u32 {
         lock(&self.state).mtu
