@@ -15,7 +15,6 @@
 //! empty inputs wait for their metas to be sent (stock: no limit).
 
 use crate::core::mp2t::{self, Limits, Packer, PacketPlan};
-use crate::core::rtp::RTP_HEADER_LEN;
 use crate::elements::base::lock;
 use crate::elements::base::pay::{OutPacket, PacketTiming, RtpFastBasePay, RtpFastBasePayImpl};
 use gst::glib;
@@ -165,9 +164,16 @@ impl RtpFastMp2tPay {
     /// Payload bytes a packet may carry for `input` (MTU budget minus the
     /// header and CSRCs; stock ignores CSRCs and overshoots) and max-ptime.
     fn limits(base: &BaseImp, input: Option<&gst::BufferRef>) -> Limits {
-        let csrcs = input.map_or(0, |b| base.csrc_count(b));
-        let room = base.plan_mtu().saturating_sub(RTP_HEADER_LEN + 4 * csrcs);
-        Limits::new(room, base.ptime_settings().max_ptime)
+        let empty;
+        let input = match input {
+            Some(b) => b,
+            None => {
+                empty = gst::Buffer::new();
+                empty.as_ref()
+            }
+        };
+        let (room, settings) = base.payload_room(input);
+        Limits::new(room, settings.max_ptime)
     }
 
     /// Cut the plans from the front of the queue and push them (without
