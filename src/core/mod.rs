@@ -12,3 +12,4 @@ pub mod pcm_packetizer;
 pub mod rtp;
 pub mod simd;
 pub mod startcode;
+pub mod vraw;
