@@ -189,6 +189,24 @@ impl Segment {
     fn pgroups(&self, sampling: Sampling) -> usize {
         self.len as usize / sampling.pgroup()
     }
+
+    /// Bytes of the segment actually in the packet. A line whose width is
+    /// not whole groups announces its partial last group in the length:
+    /// packed formats carry those bytes as they are; planar and converted
+    /// ones (I420, Y41B) carry whole groups only, the next segment's data
+    /// following straight after, and the packet ends that many bytes
+    /// early (stock rtpvrawpay leaves them unwritten; we send zeros).
+    pub fn carried(&self, sampling: Sampling) -> usize {
+        carried(sampling, self.len as usize)
+    }
+}
+
+fn carried(sampling: Sampling, len: usize) -> usize {
+    if sampling.is_packed() {
+        len
+    } else {
+        len - len % sampling.pgroup()
+    }
 }
 
 /// One packet of a frame plan.
@@ -377,16 +395,23 @@ impl FramePlan {
         let Some(geometry) = self.geometry else {
             return false;
         };
-        let mut at = 0;
-        for seg in &self.segments {
-            let len = seg.len as usize;
-            let Some(out) = dst.get_mut(at..at + len) else {
+        let mut start = 0;
+        for pkt in &self.packets {
+            let Some(out) = dst.get_mut(start..start + pkt.payload_len) else {
                 return false;
             };
-            if !pack_segment(&geometry, layout, seg, frame, out) {
-                return false;
+            let mut at = 0;
+            for seg in &self.segments[pkt.segments.clone()] {
+                let n = seg.carried(geometry.sampling);
+                if !pack_segment(&geometry, layout, seg, frame, &mut out[at..at + n]) {
+                    return false;
+                }
+                at += n;
             }
-            at += len;
+            // What headers announce beyond what is carried (a partial
+            // group of a planar format: see `Segment::carried`).
+            out[at..].fill(0);
+            start += pkt.payload_len;
         }
         true
     }
@@ -446,7 +471,8 @@ fn chroma_row(geometry: &Geometry, line: usize) -> usize {
     line / geometry.yinc()
 }
 
-/// Copy one segment's wire bytes out of a frame. False (nothing promised
+/// Copy one segment's carried bytes (`Segment::carried`) out of a frame into
+/// `dst`. False (nothing promised
 /// about `dst`) when the frame is too small for it.
 pub fn pack_segment(
     geometry: &Geometry,
@@ -459,18 +485,9 @@ pub fn pack_segment(
     let line = seg.line as usize;
     let offset = seg.offset as usize;
     let groups = seg.pgroups(sampling);
-    let Some(dst) = dst.get_mut(..seg.len as usize) else {
+    let Some(dst) = dst.get_mut(..seg.carried(sampling)) else {
         return false;
     };
-    // A line whose width is not whole groups ends in a partial group: packed
-    // formats send its bytes as they are; the others leave it out (stock
-    // leaves those bytes unwritten; we send zeros).
-    let (dst, tail) = if sampling.is_packed() {
-        dst.split_at_mut(dst.len())
-    } else {
-        dst.split_at_mut(groups * sampling.pgroup())
-    };
-    tail.fill(0);
     let [o0, o1, o2] = layout.offsets;
     let [s0, s1, _] = layout.strides;
     let row0 = o0 + line * s0;
@@ -687,7 +704,7 @@ pub fn parse_payload(
         let line = u16::from_be_bytes([h[2] & 0x7f, h[3]]);
         let offset = u16::from_be_bytes([h[4] & 0x7f, h[5]]);
         let start = at;
-        at = at.saturating_add(len);
+        at = at.saturating_add(carried(sampling, len));
         let mut note = |m: Malformed| {
             bad.get_or_insert(m);
         };
@@ -715,11 +732,11 @@ pub fn parse_payload(
             continue;
         }
         let avail = payload.len() - start;
-        let mut bytes = len.min(avail).min(line_rest);
-        if bytes < line_rest {
+        let mut bytes = carried(sampling, len).min(avail).min(line_rest);
+        if bytes < line_rest || !sampling.is_packed() {
             bytes -= bytes % pgroup;
         }
-        if bytes < len {
+        if bytes < carried(sampling, len) {
             // Clipped to the line (stock clips too, with a warning) or to the
             // payload.
             note(if bytes < avail {
@@ -896,7 +913,7 @@ mod tests {
     #[test]
     fn pack_unpack_round_trip() {
         for s in ALL_SAMPLINGS {
-            for (w, h) in [(2, 2), (8, 4), (320, 240), (64, 9)] {
+            for (w, h) in [(2, 2), (8, 4), (320, 240), (64, 9), (321, 241), (162, 7)] {
                 let g = geo(s, w, h, false);
                 let (lay, size) = layout(&g);
                 let mut next = rng(w as u64 * 31 + h as u64);
@@ -906,11 +923,19 @@ mod tests {
                 let mut wire = vec![0u8; plan.payload_bytes()];
                 assert!(plan.pack_frame(&frame, &lay, &mut wire));
                 let mut back = vec![0u8; size];
-                let mut at = 0;
-                for seg in &plan.segments {
-                    let n = seg.len as usize;
-                    assert!(unpack_segment(&g, &lay, seg, &wire[at..at + n], &mut back));
-                    at += n;
+                let mut segs = Vec::new();
+                let mut bad = None;
+                let mut start = 0;
+                for p in &plan.packets {
+                    let mut payload = plan.headers[p.header.clone()].to_vec();
+                    payload.extend_from_slice(&wire[start..start + p.payload_len]);
+                    start += p.payload_len;
+                    parse_payload(&g, &payload, &mut segs, &mut bad).unwrap();
+                    assert_eq!(bad, None);
+                    for r in &segs {
+                        let data = &payload[r.data.clone()];
+                        assert!(unpack_segment(&g, &lay, &r.segment, data, &mut back));
+                    }
                 }
                 let mut wire2 = vec![0u8; plan.payload_bytes()];
                 assert!(plan.pack_frame(&back, &lay, &mut wire2));
@@ -951,7 +976,14 @@ mod tests {
             payload.resize(payload.len() + p.payload_len, 0);
             parse_payload(&g, &payload, &mut segs, &mut bad).unwrap();
             assert_eq!(bad, None);
-            let want: Vec<Segment> = plan.segments[p.segments.clone()].to_vec();
+            // Received segments are what the packet carries.
+            let want: Vec<Segment> = plan.segments[p.segments.clone()]
+                .iter()
+                .map(|s| Segment {
+                    len: s.carried(g.sampling) as u16,
+                    ..*s
+                })
+                .collect();
             let got: Vec<Segment> = segs.iter().map(|s| s.segment).collect();
             assert_eq!(got, want);
         }
@@ -978,14 +1010,26 @@ mod tests {
         };
         // Chain that never ends.
         let p = pkt(&[hdr(4, 0, 0, true), hdr(4, 1, 0, true)], 0);
-        assert_eq!(parse_payload(&g, &p, &mut segs, &mut bad), Err(Malformed::Short));
-        assert_eq!(parse_payload(&g, &[0, 0, 1], &mut segs, &mut bad), Err(Malformed::Short));
+        assert_eq!(
+            parse_payload(&g, &p, &mut segs, &mut bad),
+            Err(Malformed::Short)
+        );
+        assert_eq!(
+            parse_payload(&g, &[0, 0, 1], &mut segs, &mut bad),
+            Err(Malformed::Short)
+        );
         // Line past the frame, zero length, odd length, offset past width.
         for (h, want) in [
             (hdr(4, 4, 0, false), Malformed::Line { line: 4 }),
             (hdr(0, 1, 0, false), Malformed::Empty { line: 1 }),
             (hdr(3, 1, 0, false), Malformed::Length { line: 1 }),
-            (hdr(4, 1, 16, false), Malformed::Offset { line: 1, offset: 16 }),
+            (
+                hdr(4, 1, 16, false),
+                Malformed::Offset {
+                    line: 1,
+                    offset: 16,
+                },
+            ),
         ] {
             parse_payload(&g, &pkt(&[h], 4), &mut segs, &mut bad).unwrap();
             assert!(segs.is_empty());
