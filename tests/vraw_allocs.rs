@@ -94,7 +94,10 @@ fn measure(caps: &gst::Caps, frames: &[gst::Buffer], pay: &str, depay: &str) -> 
         rig.push(b).unwrap();
     }
     let allocs = alloc_counter::allocations() - a0;
-    assert!(n >= MIN_PACKETS as f64, "only {n} packets into the depayloader");
+    assert!(
+        n >= MIN_PACKETS as f64,
+        "only {n} packets into the depayloader"
+    );
     (pay_allocs, allocs as f64 / n)
 }
 
@@ -114,7 +117,10 @@ fn child_measure() {
     );
     assert!(stock_pay > 1.0, "stock payloader: {stock_pay}");
     assert!(pay <= 0.05, "rtpfastvrawpay: {pay} allocations per packet");
-    assert!(depay <= 0.05, "rtpfastvrawdepay: {depay} allocations per packet");
+    assert!(
+        depay <= 0.05,
+        "rtpfastvrawdepay: {depay} allocations per packet"
+    );
 }
 
 #[test]

@@ -270,83 +270,9 @@ impl FramePlan {
         self.packets.clear();
         self.segments.clear();
         self.headers.clear();
-        let (width, height) = (geometry.width as usize, geometry.height as usize);
-        if !(1..=MAX_DIMENSION as usize).contains(&width)
-            || !(1..=MAX_DIMENSION as usize).contains(&height)
-        {
-            return Err(PlanError::BadDimensions);
-        }
-        let pgroup = geometry.sampling.pgroup();
-        let xinc = geometry.sampling.xinc();
-        let yinc = geometry.yinc();
-        let room = mtu
-            .saturating_sub(RTP_HEADER_LEN + csrc_bytes)
-            .saturating_sub(EXT_SEQ_LEN);
-        // A segment needs room for its header and at least one more group.
-        let fits_segment = |left: usize| left > LINE_HEADER_LEN + pgroup;
-        if !fits_segment(room) {
-            return Err(PlanError::TooSmall);
-        }
-        let lists = ListRule::new(geometry, mtu, chunks_per_frame);
-        let fields = geometry.fields();
-        for field in 0..fields {
-            let mut line = field;
-            let mut offset = 0usize;
-            let mut last_pack_line = 0usize;
-            while line < height {
-                let first_segment = self.segments.len();
-                let header_start = self.headers.len();
-                self.headers.extend_from_slice(&[0, 0]);
-                let mut left = room;
-                let mut payload_len = 0;
-                loop {
-                    left -= LINE_HEADER_LEN;
-                    let rest = width - offset;
-                    let (pixels, next_line) = if left >= geometry.bytes_of(rest) {
-                        (rest, true)
-                    } else {
-                        ((left / pgroup) * xinc, false)
-                    };
-                    let len = geometry.bytes_of(pixels);
-                    left -= len;
-                    payload_len += len;
-                    let seg_line = line;
-                    if next_line {
-                        line += yinc;
-                    }
-                    let more = fits_segment(left) && line < height;
-                    self.segments.push(Segment {
-                        field: field == 1,
-                        line: seg_line as u16,
-                        offset: offset as u16,
-                        len: len as u16,
-                    });
-                    write_line_header(&mut self.headers, field == 1, seg_line, offset, len, more);
-                    offset = if next_line { 0 } else { offset + pixels };
-                    if !more {
-                        break;
-                    }
-                }
-                let complete = line >= height;
-                let pack_line = (line - field) / fields;
-                let list_end = match lists {
-                    ListRule::EveryPacket => true,
-                    ListRule::EveryLines(delay) => {
-                        complete || (pack_line > last_pack_line && pack_line % delay == 0)
-                    }
-                };
-                if list_end {
-                    last_pack_line = pack_line;
-                }
-                self.packets.push(PlannedPacket {
-                    segments: first_segment..self.segments.len(),
-                    header: header_start..self.headers.len(),
-                    payload_len,
-                    field: field == 1,
-                    marker: complete,
-                    list_end,
-                });
-            }
+        let mut cursor = FrameCursor::new(geometry, mtu, csrc_bytes, chunks_per_frame)?;
+        while let Some(p) = cursor.next_packet(&mut self.segments, &mut self.headers) {
+            self.packets.push(p);
         }
         self.geometry = Some(geometry);
         Ok(())
@@ -400,25 +326,216 @@ impl FramePlan {
             let Some(out) = dst.get_mut(start..start + pkt.payload_len) else {
                 return false;
             };
-            let mut at = 0;
-            for seg in &self.segments[pkt.segments.clone()] {
-                let n = seg.carried(geometry.sampling);
-                if !pack_segment(&geometry, layout, seg, frame, &mut out[at..at + n]) {
-                    return false;
-                }
-                at += n;
+            let segments = &self.segments[pkt.segments.clone()];
+            if !pack_packet(&geometry, layout, segments, frame, out) {
+                return false;
             }
-            // What headers announce beyond what is carried (a partial
-            // group of a planar format: see `Segment::carried`).
-            out[at..].fill(0);
             start += pkt.payload_len;
         }
         true
     }
 }
 
+/// Copy one packet's payload (its `segments`, `dst` its payload length)
+/// out of `frame`. False when the frame is too small for it.
+pub fn pack_packet(
+    geometry: &Geometry,
+    layout: &PlaneLayout,
+    segments: &[Segment],
+    frame: &[u8],
+    dst: &mut [u8],
+) -> bool {
+    let mut at = 0;
+    for seg in segments {
+        let n = seg.carried(geometry.sampling);
+        let Some(out) = dst.get_mut(at..at + n) else {
+            return false;
+        };
+        if !pack_segment(geometry, layout, seg, frame, out) {
+            return false;
+        }
+        at += n;
+    }
+    // What headers announce beyond what is carried (a partial group of a
+    // planar format: see `Segment::carried`).
+    dst[at..].fill(0);
+    true
+}
+
+/// Whether every packet's payload is one run of bytes of a frame laid out
+/// as `layout`: a packed format, progressive, lines without padding (each
+/// packet then continues where the previous one ended, line after line).
+pub fn contiguous_in(geometry: &Geometry, layout: &PlaneLayout) -> bool {
+    geometry.sampling.is_packed()
+        && !geometry.interlaced
+        && layout.strides[0] == geometry.bytes_of(geometry.width as usize)
+}
+
+/// Where a segment's bytes start in a frame of a packed format.
+pub fn packed_start(geometry: &Geometry, layout: &PlaneLayout, seg: &Segment) -> usize {
+    let sampling = geometry.sampling;
+    layout.offsets[0]
+        + seg.line as usize * layout.strides[0]
+        + (seg.offset as usize / sampling.xinc()) * sampling.pgroup()
+}
+
+/// Walks the packets of one frame, as rtpvrawpay cuts it: each packet
+/// filled to the MTU with whole pixel groups, a line that does not fit
+/// continued in the next packet, a new segment started only while there is
+/// room for a header and one more group. Copy a fresh one per frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameCursor {
+    geometry: Geometry,
+    /// Payload bytes after the extended seqnum.
+    room: usize,
+    lists: ListRule,
+    // The geometry's numbers, looked up once (this runs per packet).
+    width: usize,
+    height: usize,
+    pgroup: usize,
+    xinc: usize,
+    yinc: usize,
+    fields: usize,
+    line_bytes: usize,
+    field: usize,
+    line: usize,
+    offset: usize,
+    last_pack_line: usize,
+}
+
+impl FrameCursor {
+    /// At the start of a frame; refused when the MTU leaves no room for a
+    /// header and one pixel group, or for impossible dimensions.
+    pub fn new(
+        geometry: Geometry,
+        mtu: usize,
+        csrc_bytes: usize,
+        chunks_per_frame: u32,
+    ) -> Result<Self, PlanError> {
+        let (width, height) = (geometry.width as usize, geometry.height as usize);
+        if !(1..=MAX_DIMENSION as usize).contains(&width)
+            || !(1..=MAX_DIMENSION as usize).contains(&height)
+        {
+            return Err(PlanError::BadDimensions);
+        }
+        let room = mtu
+            .saturating_sub(RTP_HEADER_LEN + csrc_bytes)
+            .saturating_sub(EXT_SEQ_LEN);
+        if !Self::fits_segment(geometry, room) {
+            return Err(PlanError::TooSmall);
+        }
+        Ok(FrameCursor {
+            geometry,
+            room,
+            lists: ListRule::new(geometry, mtu, chunks_per_frame),
+            width,
+            height,
+            pgroup: geometry.sampling.pgroup(),
+            xinc: geometry.sampling.xinc(),
+            yinc: geometry.yinc(),
+            fields: geometry.fields(),
+            line_bytes: geometry.bytes_of(width),
+            field: 0,
+            line: 0,
+            offset: 0,
+            last_pack_line: 0,
+        })
+    }
+
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// Room for a header and at least one more group.
+    fn fits_segment(geometry: Geometry, left: usize) -> bool {
+        left > LINE_HEADER_LEN + geometry.sampling.pgroup()
+    }
+
+    /// The next packet of the frame (None at its end): its segments are
+    /// appended to `segments` and its payload header to `headers`, where
+    /// the returned ranges point.
+    pub fn next_packet(
+        &mut self,
+        segments: &mut Vec<Segment>,
+        headers: &mut Vec<u8>,
+    ) -> Option<PlannedPacket> {
+        let (width, height, pgroup, xinc) = (self.width, self.height, self.pgroup, self.xinc);
+        while self.line >= height {
+            if self.field + 1 >= self.fields {
+                return None;
+            }
+            self.field += 1;
+            self.line = self.field;
+            self.offset = 0;
+            self.last_pack_line = 0;
+        }
+        let field = self.field == 1;
+        let first_segment = segments.len();
+        let header_start = headers.len();
+        headers.extend_from_slice(&[0, 0]);
+        let mut left = self.room;
+        let mut payload_len = 0;
+        loop {
+            left -= LINE_HEADER_LEN;
+            let rest_bytes = if self.offset == 0 {
+                self.line_bytes
+            } else {
+                (width - self.offset) * pgroup / xinc
+            };
+            let (pixels, len, next_line) = if left >= rest_bytes {
+                (width - self.offset, rest_bytes, true)
+            } else {
+                let groups = left / pgroup;
+                (groups * xinc, groups * pgroup, false)
+            };
+            left -= len;
+            payload_len += len;
+            let seg_line = self.line;
+            if next_line {
+                self.line += self.yinc;
+            }
+            let more = left > LINE_HEADER_LEN + pgroup && self.line < height;
+            segments.push(Segment {
+                field,
+                line: seg_line as u16,
+                offset: self.offset as u16,
+                len: len as u16,
+            });
+            headers.extend_from_slice(&line_header(field, seg_line, self.offset, len, more));
+            self.offset = if next_line { 0 } else { self.offset + pixels };
+            if !more {
+                break;
+            }
+        }
+        let complete = self.line >= height;
+        let list_end = match self.lists {
+            ListRule::EveryPacket => true,
+            ListRule::EveryLines(delay) => {
+                let pack_line = if self.fields == 1 {
+                    self.line
+                } else {
+                    (self.line - self.field) / 2
+                };
+                let end = complete || (pack_line > self.last_pack_line && pack_line % delay == 0);
+                if end {
+                    self.last_pack_line = pack_line;
+                }
+                end
+            }
+        };
+        Some(PlannedPacket {
+            segments: first_segment..segments.len(),
+            header: header_start..headers.len(),
+            payload_len,
+            field,
+            marker: complete,
+            list_end,
+        })
+    }
+}
+
 /// When stock pushes the list of packets it is building.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ListRule {
     /// No lists: every packet alone.
     EveryPacket,
@@ -450,19 +567,14 @@ impl ListRule {
     }
 }
 
-fn write_line_header(
-    out: &mut Vec<u8>,
-    field: bool,
-    line: usize,
-    offset: usize,
-    len: usize,
-    cont: bool,
-) {
+/// One line header: length, F + line number, C + offset.
+fn line_header(field: bool, line: usize, offset: usize, len: usize, cont: bool) -> [u8; 6] {
     let line = (line as u16 & 0x7fff) | ((field as u16) << 15);
     let offset = (offset as u16 & 0x7fff) | ((cont as u16) << 15);
-    out.extend_from_slice(&(len as u16).to_be_bytes());
-    out.extend_from_slice(&line.to_be_bytes());
-    out.extend_from_slice(&offset.to_be_bytes());
+    let [l0, l1] = (len as u16).to_be_bytes();
+    let [n0, n1] = line.to_be_bytes();
+    let [o0, o1] = offset.to_be_bytes();
+    [l0, l1, n0, n1, o0, o1]
 }
 
 /// The chroma row of a luma line: stock divides by the line step, the
@@ -962,6 +1074,37 @@ mod tests {
         let gi = geo(Sampling::Uyvy, 640, 8, true);
         plan.plan(gi, 1400, 0, 1).unwrap();
         assert!(!plan.contiguous_ranges(&lay, &mut ranges));
+    }
+
+    /// The element's quick test agrees with checking every packet.
+    #[test]
+    fn contiguous_in_agrees_with_the_plan() {
+        for s in ALL_SAMPLINGS {
+            for (w, h) in [(320, 8), (321, 9), (2, 3), (1920, 4)] {
+                for interlaced in [false, true] {
+                    let g = geo(s, w, h, interlaced);
+                    let (lay, _) = layout(&g);
+                    let padded = PlaneLayout {
+                        strides: [lay.strides[0] + 8, lay.strides[1], lay.strides[2]],
+                        offsets: [16, lay.offsets[1] + 16, lay.offsets[2] + 16],
+                    };
+                    let mut plan = FramePlan::default();
+                    plan.plan(g, 1400, 0, 10).unwrap();
+                    let mut ranges = Vec::new();
+                    for l in [lay, padded] {
+                        let all = plan.contiguous_ranges(&l, &mut ranges);
+                        assert_eq!(contiguous_in(&g, &l), all, "{s:?} {w}x{h} {l:?}");
+                        if all {
+                            for (p, r) in plan.packets.iter().zip(&ranges) {
+                                let first = &plan.segments[p.segments.start];
+                                assert_eq!(r.start, packed_start(&g, &l, first));
+                                assert_eq!(r.len(), p.payload_len);
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,16 +1,18 @@
 //! `rtpfastvrawpay`: raw video in RTP (RFC 4175) on `GstRtpFastBasePay`,
 //! the packets of rtpvrawpay.
 //!
-//! The frame plan (`core::vraw::FramePlan`: segments, payload headers,
-//! list boundaries) depends only on the caps, the MTU and
-//! `chunks-per-frame`, so it is made once and replayed for every frame.
-//! Where each packet's bytes are back to back in the input (packed formats
-//! without line padding, progressive), packets are views of the input; else
-//! (planar or converted formats, padded strides, interlaced fields) the
-//! frame is copied once, in packet order, into a pooled block whose views
-//! the packets are.
+//! A `core::vraw::FrameCursor` walks each frame's packets (segments,
+//! payload headers, list boundaries), a list at a time: only one list's
+//! headers exist at once (a whole 1080p frame's plan would be ~400 KB per
+//! stream). Where each packet's bytes are back to back in the input (packed
+//! formats without line padding, progressive), packets are views of the
+//! input; else (planar or converted formats, padded strides, interlaced
+//! fields) a list's payloads are copied once, in packet order, into a
+//! pooled block whose views the packets are.
 
-use crate::core::vraw::{FramePlan, Geometry, PlanError, PlaneLayout, Sampling};
+use crate::core::vraw::{
+    self, FrameCursor, Geometry, PlanError, PlaneLayout, PlannedPacket, Sampling, Segment,
+};
 use crate::elements::base::lock;
 use crate::elements::base::pay::{OutPacket, PacketTiming, RtpFastBasePay, RtpFastBasePayImpl};
 use gst::glib;
@@ -30,27 +32,35 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 const DEFAULT_CHUNKS_PER_FRAME: i32 = 10;
 
-/// What the plan was made for.
+/// Packets per buffer list at most (stock's lists can hold a whole frame):
+/// bounds what one list's headers and segments keep resident.
+const MAX_LIST: usize = 64;
+
+/// What the cursor was made for.
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct PlanKey {
+struct CursorKey {
     geometry: Geometry,
     mtu: usize,
     csrc_bytes: usize,
     chunks: u32,
 }
 
+/// One list being built, reused from frame to frame.
+#[derive(Default)]
+struct Scratch {
+    packets: Vec<PlannedPacket>,
+    segments: Vec<Segment>,
+    headers: Vec<u8>,
+    ranges: Vec<Range<usize>>,
+}
+
 #[derive(Default)]
 struct State {
     info: Option<gst_video::VideoInfo>,
     geometry: Option<Geometry>,
-    plan: FramePlan,
-    key: Option<PlanKey>,
-    /// Per packet: its payload in the input when the frame is laid out as
-    /// `ranges_layout` (None: not contiguous there, copy).
-    input_ranges: Vec<Range<usize>>,
-    ranges_layout: Option<(PlaneLayout, bool)>,
-    /// Per packet: its payload in a packed copy of the frame.
-    packed_ranges: Vec<Range<usize>>,
+    /// At the start of a frame, for the current settings.
+    cursor: Option<(CursorKey, FrameCursor)>,
+    scratch: Scratch,
 }
 
 pub struct RtpFastVRawPay {
@@ -166,54 +176,51 @@ fn plane_layout(info: &gst_video::VideoInfo, buffer: &gst::BufferRef) -> Option<
 }
 
 impl RtpFastVRawPay {
-    /// The plan for this input (made again when caps, MTU, CSRCs or
-    /// chunks-per-frame changed).
-    fn ensure_plan(
+    /// A cursor at the start of a frame (made again when caps, MTU, CSRCs
+    /// or chunks-per-frame changed).
+    fn frame_cursor(
         &self,
         base: &RtpFastBasePay,
         st: &mut State,
         geometry: Geometry,
         buffer: &gst::BufferRef,
-    ) -> Result<(), gst::FlowError> {
+    ) -> Result<FrameCursor, gst::FlowError> {
         let imp = base.imp();
-        let key = PlanKey {
+        let key = CursorKey {
             geometry,
             mtu: imp.plan_mtu(),
             csrc_bytes: 4 * imp.csrc_count(buffer),
             chunks: self.chunks_per_frame.load(Ordering::Relaxed).max(1) as u32,
         };
-        if st.key == Some(key) {
-            return Ok(());
-        }
-        st.key = None;
-        st.ranges_layout = None;
-        if let Err(e) = st.plan.plan(geometry, key.mtu, key.csrc_bytes, key.chunks) {
-            match e {
-                PlanError::TooSmall => {
-                    gst::element_imp_error!(self, gst::ResourceError::NoSpaceLeft, ["{e}"])
-                }
-                PlanError::BadDimensions => {
-                    gst::element_imp_error!(self, gst::StreamError::Format, ["{e}"])
-                }
+        if let Some((k, cursor)) = &st.cursor {
+            if *k == key {
+                return Ok(cursor.clone());
             }
-            return Err(gst::FlowError::NotSupported);
         }
-        st.packed_ranges.clear();
-        let mut at = 0;
-        for p in &st.plan.packets {
-            st.packed_ranges.push(at..at + p.payload_len);
-            at += p.payload_len;
+        st.cursor = None;
+        match FrameCursor::new(geometry, key.mtu, key.csrc_bytes, key.chunks) {
+            Ok(cursor) => {
+                gst::debug!(CAT, imp = self, "{geometry:?}, MTU {}", key.mtu);
+                st.cursor = Some((key, cursor.clone()));
+                Ok(cursor)
+            }
+            Err(e) => {
+                match e {
+                    PlanError::TooSmall => {
+                        gst::element_imp_error!(self, gst::ResourceError::NoSpaceLeft, ["{e}"])
+                    }
+                    PlanError::BadDimensions => {
+                        gst::element_imp_error!(self, gst::StreamError::Format, ["{e}"])
+                    }
+                }
+                Err(gst::FlowError::NotSupported)
+            }
         }
-        gst::debug!(
-            CAT,
-            imp = self,
-            "{} packets per frame for {:?}, MTU {}",
-            st.plan.packets.len(),
-            geometry,
-            key.mtu
-        );
-        st.key = Some(key);
-        Ok(())
+    }
+
+    /// Put the list scratch back for the next frame.
+    fn restore(&self, scratch: Scratch) {
+        lock(&self.state).scratch = scratch;
     }
 
     fn drop_frame(
@@ -264,13 +271,14 @@ impl RtpFastBasePayImpl for RtpFastVRawPay {
         let mut st = lock(&self.state);
         st.info = Some(info);
         st.geometry = Some(geometry);
-        st.key = None;
+        st.cursor = None;
         Ok(())
     }
 
     fn handle_buffer(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let obj = self.obj();
         let base = obj.upcast_ref::<RtpFastBasePay>();
+        let imp = base.imp();
         let mut guard = lock(&self.state);
         let st = &mut *guard;
         let (Some(info), Some(geometry)) = (st.info.as_ref(), st.geometry) else {
@@ -285,39 +293,31 @@ impl RtpFastBasePayImpl for RtpFastVRawPay {
             drop(guard);
             return self.drop_frame(base, "video meta with negative strides");
         };
-        self.ensure_plan(base, st, geometry, &buffer)?;
+        let mut cursor = self.frame_cursor(base, st, geometry, &buffer)?;
+        let mut scratch = std::mem::take(&mut st.scratch);
+        drop(guard);
 
-        // Views of the input where the plan allows, else one packed copy.
-        let contiguous = match st.ranges_layout {
-            Some((l, c)) if l == layout => c,
-            _ => {
-                let c = st.plan.contiguous_ranges(&layout, &mut st.input_ranges);
-                st.ranges_layout = Some((layout, c));
-                c
-            }
-        };
         let size = buffer.size();
-        let (source, ranges) = if contiguous {
-            if st.input_ranges.last().is_some_and(|r| r.end > size) {
-                drop(guard);
-                return self.drop_frame(base, &format!("{size} bytes are too few for the caps"));
-            }
-            (buffer.clone(), &st.input_ranges)
+        let contiguous = vraw::contiguous_in(&geometry, &layout);
+        // The end of the last line's bytes (the planar and copied paths
+        // check every segment as they copy it).
+        let frame_end = layout.offsets[0]
+            + (geometry.height as usize - 1) * layout.strides[0]
+            + geometry.bytes_of(geometry.width as usize);
+        if contiguous && frame_end > size {
+            self.restore(scratch);
+            return self.drop_frame(base, &format!("{size} bytes are too few for the caps"));
+        }
+        let map = if contiguous {
+            None
         } else {
-            let Ok(map) = buffer.map_readable() else {
-                drop(guard);
-                return self.drop_frame(base, "could not map the frame");
-            };
-            let mut ok = false;
-            let block = crate::pool::acquire_filled(st.plan.payload_bytes(), |dst| {
-                ok = st.plan.pack_frame(&map, &layout, dst);
-            });
-            drop(map);
-            if !ok {
-                drop(guard);
-                return self.drop_frame(base, &format!("{size} bytes are too few for the caps"));
+            match buffer.map_readable() {
+                Ok(map) => Some(map),
+                Err(_) => {
+                    self.restore(scratch);
+                    return self.drop_frame(base, "could not map the frame");
+                }
             }
-            (block, &st.packed_ranges)
         };
 
         // As stock: the second field half a frame later; DISCONT on the
@@ -328,43 +328,78 @@ impl RtpFastBasePayImpl for RtpFastVRawPay {
             _ => pts,
         };
         let mut discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
-        let imp = base.imp();
-        let mut lists: smallvec::SmallVec<[gst::BufferList; 16]> = smallvec::SmallVec::new();
-        let plan = &st.plan;
-        let mut start = 0;
-        while start < plan.packets.len() {
-            let end = start
-                + plan.packets[start..]
-                    .iter()
-                    .position(|p| p.list_end)
-                    .map_or(plan.packets.len() - start, |i| i + 1);
-            let packets = plan.packets[start..end]
+        let mut ret = Ok(gst::FlowSuccess::Ok);
+        loop {
+            let sc = &mut scratch;
+            sc.packets.clear();
+            sc.segments.clear();
+            sc.headers.clear();
+            sc.ranges.clear();
+            while let Some(p) = cursor.next_packet(&mut sc.segments, &mut sc.headers) {
+                let end = p.list_end;
+                sc.packets.push(p);
+                if end || sc.packets.len() == MAX_LIST {
+                    break;
+                }
+            }
+            if sc.packets.is_empty() {
+                break;
+            }
+            // The payloads: views of the input, or of one packed copy.
+            let source = match &map {
+                None => {
+                    for p in &sc.packets {
+                        let start =
+                            vraw::packed_start(&geometry, &layout, &sc.segments[p.segments.start]);
+                        sc.ranges.push(start..start + p.payload_len);
+                    }
+                    buffer.clone()
+                }
+                Some(map) => {
+                    let total: usize = sc.packets.iter().map(|p| p.payload_len).sum();
+                    let mut ok = true;
+                    let block = crate::pool::acquire_filled(total, |dst| {
+                        let mut at = 0;
+                        for p in &sc.packets {
+                            let segs = &sc.segments[p.segments.clone()];
+                            let out = &mut dst[at..at + p.payload_len];
+                            ok &= vraw::pack_packet(&geometry, &layout, segs, map, out);
+                            sc.ranges.push(at..at + p.payload_len);
+                            at += p.payload_len;
+                        }
+                    });
+                    if !ok {
+                        self.restore(scratch);
+                        return self
+                            .drop_frame(base, &format!("{size} bytes are too few for the caps"));
+                    }
+                    block
+                }
+            };
+            let headers = &sc.headers;
+            let packets = sc
+                .packets
                 .iter()
-                .zip(&ranges[start..end])
-                .map(|(p, range)| {
-                    let timing = PacketTiming {
+                .zip(&sc.ranges)
+                .map(|(p, range)| OutPacket {
+                    marker: p.marker,
+                    inline: &headers[p.header.clone()],
+                    payload: range.clone(),
+                    timing: Some(PacketTiming {
                         pts: if p.field { field_pts } else { pts },
                         dts: None,
                         duration: None,
                         offset: None,
                         discont: std::mem::take(&mut discont),
-                    };
-                    OutPacket {
-                        marker: p.marker,
-                        inline: &plan.headers[p.header.clone()],
-                        payload: range.clone(),
-                        timing: Some(timing),
-                    }
+                    }),
                 });
-            if let Some(list) = imp.build_list(Some(&source), pts, None, packets)? {
-                lists.push(list);
+            ret = imp.push_packets(Some(&source), pts, None, packets);
+            if ret.is_err() {
+                break;
             }
-            start = end;
         }
-        drop(guard);
-        for list in lists {
-            imp.push_list(list)?;
-        }
-        Ok(gst::FlowSuccess::Ok)
+        drop(map);
+        self.restore(scratch);
+        ret
     }
 }
