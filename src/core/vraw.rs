@@ -828,14 +828,14 @@ pub fn parse_payload(
             note(Malformed::Line { line });
             continue;
         }
-        if offset as usize >= width || offset as usize % xinc != 0 {
+        if offset as usize >= width || !(offset as usize).is_multiple_of(xinc) {
             note(Malformed::Offset { line, offset });
             continue;
         }
         // The rest of the line; it may end in a partial group (a width that
         // is not whole groups), which is the only length allowed to.
         let line_rest = geometry.bytes_of(width - offset as usize);
-        if len % pgroup != 0 && len != line_rest {
+        if !len.is_multiple_of(pgroup) && len != line_rest {
             note(Malformed::Length { line });
             continue;
         }
@@ -1202,7 +1202,7 @@ mod tests {
                 let len = (next() % 80) as usize;
                 let mut p: Vec<u8> = (0..len).map(|_| next() as u8).collect();
                 // Bias towards plausible headers.
-                if len >= 8 && next() % 2 == 0 {
+                if len >= 8 && next().is_multiple_of(2) {
                     p[2] = 0;
                     p[3] = (next() % 24) as u8;
                     p[4] = (next() % 2) as u8;
