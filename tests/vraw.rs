@@ -6,6 +6,7 @@
 
 mod common;
 
+use gst::glib;
 use gst::prelude::*;
 
 const PACING: &str = "pt=96 ssrc=1 seqnum-offset=0 timestamp-offset=0";
@@ -543,24 +544,63 @@ fn renegotiation_mid_stream() {
     );
 }
 
+/// What must match of a property: type, flags a user sees, default, range.
+fn describe(p: &glib::ParamSpec) -> String {
+    let flags = p.flags()
+        & (glib::ParamFlags::READABLE
+            | glib::ParamFlags::WRITABLE
+            | glib::ParamFlags::CONSTRUCT_ONLY
+            | gst::PARAM_FLAG_MUTABLE_PLAYING
+            | gst::PARAM_FLAG_MUTABLE_READY);
+    let range = if let Some(i) = p.downcast_ref::<glib::ParamSpecInt>() {
+        format!("{}..{}", i.minimum(), i.maximum())
+    } else if let Some(u) = p.downcast_ref::<glib::ParamSpecUInt>() {
+        format!("{}..{}", u.minimum(), u.maximum())
+    } else if let Some(i) = p.downcast_ref::<glib::ParamSpecInt64>() {
+        format!("{}..{}", i.minimum(), i.maximum())
+    } else {
+        String::new()
+    };
+    let default = p
+        .default_value()
+        .serialize()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    format!("{} {flags:?} {default} {range}", p.value_type().name())
+}
+
+/// Every property of the stock element, the same on ours; the stock pad
+/// templates within ours.
 #[test]
-fn properties_like_stock() {
+fn properties_and_templates_like_stock() {
     common::init();
-    let ours = gst::ElementFactory::make("rtpfastvrawpay").build().unwrap();
-    let stock = gst::ElementFactory::make("rtpvrawpay").build().unwrap();
-    for name in ["chunks-per-frame", "mtu", "pt", "perfect-rtptime"] {
-        let (o, s) = (
-            ours.find_property(name).unwrap(),
-            stock.find_property(name).unwrap(),
-        );
-        assert_eq!(o.value_type(), s.value_type(), "{name}");
-        assert_eq!(o.flags(), s.flags(), "{name}");
-        assert_eq!(
-            o.default_value().serialize().unwrap(),
-            s.default_value().serialize().unwrap(),
-            "{name}"
-        );
+    for (stock, ours) in [
+        ("rtpvrawpay", "rtpfastvrawpay"),
+        ("rtpvrawdepay", "rtpfastvrawdepay"),
+    ] {
+        let s = gst::ElementFactory::make(stock).build().unwrap();
+        let o = gst::ElementFactory::make(ours).build().unwrap();
+        for sp in s.list_properties() {
+            if ["name", "parent"].contains(&sp.name()) {
+                continue;
+            }
+            let op = o
+                .find_property(sp.name())
+                .unwrap_or_else(|| panic!("{ours} lacks {}", sp.name()));
+            // `stats` is a richer structure on ours (documented).
+            if sp.name() == "stats" {
+                assert_eq!(sp.value_type(), op.value_type());
+                continue;
+            }
+            assert_eq!(describe(&op), describe(&sp), "{ours} {}", sp.name());
+        }
+        for name in ["sink", "src"] {
+            let st = s.pad_template(name).unwrap().caps().clone();
+            let ot = o.pad_template(name).unwrap().caps().clone();
+            assert!(st.is_subset(&ot), "{ours} {name} template\n stock {st}\n ours  {ot}");
+        }
     }
-    ours.set_property("chunks-per-frame", 3);
-    assert_eq!(ours.property::<i32>("chunks-per-frame"), 3);
+    let pay = gst::ElementFactory::make("rtpfastvrawpay").build().unwrap();
+    pay.set_property("chunks-per-frame", 3);
+    assert_eq!(pay.property::<i32>("chunks-per-frame"), 3);
 }
