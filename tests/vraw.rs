@@ -597,10 +597,64 @@ fn properties_and_templates_like_stock() {
         for name in ["sink", "src"] {
             let st = s.pad_template(name).unwrap().caps().clone();
             let ot = o.pad_template(name).unwrap().caps().clone();
-            assert!(st.is_subset(&ot), "{ours} {name} template\n stock {st}\n ours  {ot}");
+            assert!(
+                st.is_subset(&ot),
+                "{ours} {name} template\n stock {st}\n ours  {ot}"
+            );
         }
     }
     let pay = gst::ElementFactory::make("rtpfastvrawpay").build().unwrap();
     pay.set_property("chunks-per-frame", 3);
     assert_eq!(pay.property::<i32>("chunks-per-frame"), 3);
+}
+
+/// As stock, every packet carries the frame's untagged / video-only metas
+/// (here a reference timestamp), not its GstVideoMeta.
+#[test]
+fn metas_on_packets_like_stock() {
+    let (caps, bufs) = frames("UYVY", 64, 16, 2);
+    let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
+    let reference = gst::Caps::new_empty_simple("timestamp/x-test");
+    let tagged: Vec<gst::Buffer> = bufs
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let mut b = b.copy();
+            let bm = b.make_mut();
+            gst::ReferenceTimestampMeta::add(
+                bm,
+                &reference,
+                gst::ClockTime::from_seconds(100 + i as u64),
+                None,
+            );
+            gst_video::VideoMeta::add(
+                bm,
+                gst_video::VideoFrameFlags::empty(),
+                info.format(),
+                64,
+                16,
+            )
+            .unwrap();
+            b
+        })
+        .collect();
+    let run = |element: &str| {
+        let (_, out) = common::run_collect(
+            &format!("appsrc name=src ! {element} {PACING} mtu=400 ! appsink name=sink sync=false"),
+            Some((&caps, &tagged)),
+        );
+        out.iter()
+            .map(|b| {
+                (
+                    b.meta::<gst::ReferenceTimestampMeta>()
+                        .map(|m| m.timestamp()),
+                    b.meta::<gst_video::VideoMeta>().is_some(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let stock = run("rtpvrawpay");
+    let ours = run("rtpfastvrawpay");
+    assert!(stock.iter().all(|(t, _)| t.is_some()), "stock copies it");
+    assert_eq!(ours, stock);
 }

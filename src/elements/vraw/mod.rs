@@ -68,3 +68,26 @@ fn video_caps() -> gst::Caps {
         .field("height", gst::IntRange::new(1, 32767))
         .build()
 }
+
+/// The input's metas a raw video payloader/depayloader passes on, as the
+/// stock ones do (`gst_rtp_copy_video_meta`): untagged ones and those tagged
+/// `video` only (GstVideoMeta, tagged more, stays behind). `to` is a fresh
+/// buffer without metas of its own; costs nothing when `from` has none.
+fn copy_video_metas(from: &gst::BufferRef, to: &mut gst::BufferRef) {
+    fn wanted(tags: &[glib::GStringPtr]) -> bool {
+        tags.is_empty() || (tags.len() == 1 && tags[0].as_str() == "video")
+    }
+    if !from.iter_meta::<gst::Meta>().any(|m| wanted(m.tags())) {
+        return;
+    }
+    if from.copy_into(to, gst::BufferCopyFlags::META, ..).is_err() {
+        return;
+    }
+    to.foreach_meta_mut(|meta| {
+        std::ops::ControlFlow::Continue(if wanted(meta.tags()) {
+            gst::buffer::BufferMetaForeachAction::Keep
+        } else {
+            gst::buffer::BufferMetaForeachAction::Remove
+        })
+    });
+}

@@ -328,6 +328,7 @@ impl RtpFastBasePayImpl for RtpFastVRawPay {
             _ => pts,
         };
         let mut discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
+        let has_metas = buffer.iter_meta::<gst::Meta>().next().is_some();
         let mut ret = Ok(gst::FlowSuccess::Ok);
         loop {
             let sc = &mut scratch;
@@ -393,7 +394,20 @@ impl RtpFastBasePayImpl for RtpFastVRawPay {
                         discont: std::mem::take(&mut discont),
                     }),
                 });
-            ret = imp.push_packets(Some(&source), pts, None, packets);
+            ret = match imp.build_list(Some(&source), pts, None, packets) {
+                Ok(Some(mut list)) => {
+                    if has_metas {
+                        // As stock: the input's video metas on every packet.
+                        list.make_mut().foreach_mut(|mut b, _| {
+                            super::super::copy_video_metas(&buffer, b.make_mut());
+                            std::ops::ControlFlow::Continue(Some(b))
+                        });
+                    }
+                    imp.push_list(list)
+                }
+                Ok(None) => Ok(gst::FlowSuccess::Ok),
+                Err(e) => Err(e),
+            };
             if ret.is_err() {
                 break;
             }
