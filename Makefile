@@ -61,7 +61,7 @@ perf-check:
 # so this is the regression gate CI can trust. The SIMD level is pinned (the
 # lowest every CPU of the architecture has) so the code counted does not
 # depend on the CPU; the stock elements are counted beside ours for context.
-PERF_INSTR_PAIRS ?= h264pay,h264depay,h265pay,h265depay,l16pay,l16depay,l24pay,l24depay,opuspay,opusdepay,mp2tpay,mp2tdepay
+PERF_INSTR_PAIRS ?= h264pay,h264depay,h265pay,h265depay,l16pay,l16depay,l24pay,l24depay,opuspay,opusdepay,mp2tpay,mp2tdepay,vrawpay,vrawdepay
 PERF_INSTR_SIMD ?= $(if $(filter aarch64,$(shell uname -m)),neon,sse2)
 PERF_INSTR_THRESHOLD ?= 10
 PERF_INSTR_RESULTS ?= target/perf_instr.json

@@ -227,7 +227,7 @@ fn h265depay_properties_and_signals_match_stock() {
 }
 
 #[test]
-fn audio_and_mp2t_properties_and_signals_match_stock() {
+fn audio_mp2t_vraw_properties_and_signals_match_stock() {
     for (stock, ours, signals) in [
         ("rtpL16pay", "rtpfastL16pay", &PAY_SIGNALS),
         ("rtpL16depay", "rtpfastL16depay", &DEPAY_SIGNALS),
@@ -237,6 +237,8 @@ fn audio_and_mp2t_properties_and_signals_match_stock() {
         ("rtpopusdepay", "rtpfastopusdepay", &DEPAY_SIGNALS),
         ("rtpmp2tpay", "rtpfastmp2tpay", &PAY_SIGNALS),
         ("rtpmp2tdepay", "rtpfastmp2tdepay", &DEPAY_SIGNALS),
+        ("rtpvrawpay", "rtpfastvrawpay", &PAY_SIGNALS),
+        ("rtpvrawdepay", "rtpfastvrawdepay", &DEPAY_SIGNALS),
     ] {
         check_parity(stock, ours, signals);
     }

@@ -13,3 +13,4 @@ pub mod pcm_packetizer;
 pub mod rtp;
 pub mod simd;
 pub mod startcode;
+pub mod vraw;

@@ -11,6 +11,7 @@ pub mod l16;
 pub mod l24;
 pub mod mp2t;
 pub mod opus;
+pub mod vraw;
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // The abstract base classes, documented as plugin API like GStreamer's.
@@ -22,6 +23,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     l24::register(plugin)?;
     opus::register(plugin)?;
     mp2t::register(plugin)?;
+    vraw::register(plugin)?;
     Ok(())
 }
 

@@ -35,7 +35,7 @@ impl MediaKind {
             MediaKind::L24 => "l24_48k_stereo_s24be.v1",
             MediaKind::Opus => "opus_48k_stereo_128k.v1",
             MediaKind::Mp2t => "mp2t_720p30_h264_8M_align7.v1",
-            MediaKind::Vraw => "vraw_640x480_uyvy_snow.v1",
+            MediaKind::Vraw => "vraw_1080p_uyvp_snow.v2",
         }
     }
 
@@ -52,7 +52,7 @@ impl MediaKind {
             MediaKind::L24 => "S24BE 48 kHz stereo, 20 ms per buffer (white noise)",
             MediaKind::Opus => "Opus 48 kHz stereo 128 kbit/s, 20 ms frames",
             MediaKind::Mp2t => "MPEG-TS (H.264 720p ~8 Mbit/s), 7 TS packets per buffer",
-            MediaKind::Vraw => "raw video 640x480 UYVY 30 fps (snow)",
+            MediaKind::Vraw => "raw video 1920x1080 UYVP (10-bit 4:2:2) 30 fps (snow)",
         }
     }
 
@@ -96,8 +96,8 @@ impl MediaKind {
                  ! x264enc bitrate=8000 tune=zerolatency speed-preset=ultrafast key-int-max=30 \
                  ! h264parse ! mpegtsmux alignment=7"
                 .to_string(),
-            MediaKind::Vraw => "videotestsrc pattern=snow num-buffers=30 \
-                 ! video/x-raw,format=UYVY,width=640,height=480,framerate=30/1"
+            MediaKind::Vraw => "videotestsrc pattern=snow num-buffers=10 \
+                 ! video/x-raw,format=UYVP,width=1920,height=1080,framerate=30/1"
                 .to_string(),
         }
     }

@@ -562,6 +562,15 @@ impl RtpFastBasePay {
             .max(crate::core::rtp::RTP_HEADER_LEN + 4)
     }
 
+    /// CSRCs the header of a packet from `input` carries (`source-info`).
+    pub fn csrc_count(&self, input: &gst::BufferRef) -> usize {
+        if lock(&self.state).source_info {
+            source_csrcs(input).len()
+        } else {
+            0
+        }
+    }
+
     /// Payload bytes one packet from `input` may carry (the MTU less the RTP
     /// header, the CSRCs of `source-info` and the header extensions in use)
     /// and the ptime settings: what sizes raw audio packets, in one lock.
