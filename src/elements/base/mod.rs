@@ -10,6 +10,7 @@ pub mod pay_fast_path_tests;
 pub mod pcm_pay;
 pub mod pooled_au;
 pub mod profile_caps;
+pub mod queued_bytes;
 pub mod raw_audio_depay;
 pub mod stats;
 

@@ -10,6 +10,7 @@
 
 use super::lock;
 use super::pay::{OutPacket, PacketTiming, RtpFastBasePay};
+use super::queued_bytes::{self, Queue};
 use crate::core::audio::{self, ChannelPosition};
 use crate::core::byteswap;
 use crate::core::pcm_packetizer::{
@@ -135,7 +136,7 @@ struct PayState {
     limits: Option<(usize, PtimeSettings, PacketLimits)>,
     warned_clamp: bool,
     /// Pending input bytes, in order: (buffer, unsent range).
-    queue: VecDeque<(gst::Buffer, Range<usize>)>,
+    queue: Queue,
     /// Reused per input: the plans, and the packets cut from them.
     plans: Vec<PacketPlan>,
     cuts: Vec<Cut>,
@@ -466,7 +467,7 @@ impl PcmPay {
                 continue;
             }
             // Across inputs: copy into a pooled block of its own.
-            let block = copy_front(&mut st.queue, plan.len)?;
+            let block = queued_bytes::copy_front(&mut st.queue, plan.len, None)?;
             st.sources.push(block);
             st.cuts.push(Cut {
                 source: st.sources.len() - 1,
@@ -610,35 +611,4 @@ fn swap_to_network_order(
         out.get_mut().expect("a fresh pool buffer is writable"),
     );
     Ok(out)
-}
-
-/// The first `len` queued bytes, copied into one pooled block (a packet
-/// that spans inputs).
-fn copy_front(
-    queue: &mut VecDeque<(gst::Buffer, Range<usize>)>,
-    len: usize,
-) -> Result<gst::Buffer, gst::FlowError> {
-    let mut failed = false;
-    let block = crate::pool::acquire_filled(len, |dst| {
-        let mut at = 0;
-        while at < len {
-            let Some((buf, range)) = queue.front_mut() else {
-                break;
-            };
-            let n = range.len().min(len - at);
-            match buf.map_readable() {
-                Ok(map) => dst[at..at + n].copy_from_slice(&map[range.start..range.start + n]),
-                Err(_) => failed = true,
-            }
-            at += n;
-            range.start += n;
-            if range.start >= range.end {
-                queue.pop_front();
-            }
-        }
-    });
-    if failed {
-        return Err(gst::FlowError::Error);
-    }
-    Ok(block)
 }

@@ -17,11 +17,11 @@
 use crate::core::mp2t::{self, Limits, Packer, PacketPlan};
 use crate::elements::base::lock;
 use crate::elements::base::pay::{OutPacket, PacketTiming, RtpFastBasePay, RtpFastBasePayImpl};
+use crate::elements::base::queued_bytes::{self, Queue};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use smallvec::SmallVec;
-use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
@@ -42,7 +42,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 struct State {
     packer: Packer,
     /// Queued input bytes, in order: (buffer, bytes not yet sent).
-    queue: VecDeque<(gst::Buffer, Range<usize>)>,
+    queue: Queue,
     /// Reused per input: the plans, the packets cut from them and the
     /// buffers they view.
     plans: Vec<PacketPlan>,
@@ -234,7 +234,7 @@ impl RtpFastMp2tPay {
             }
             // Across inputs: a pooled copy of its own.
             let mut metas = empties;
-            let data = copy_front(&mut st.queue, plan.len, &mut metas)?;
+            let data = queued_bytes::copy_front(&mut st.queue, plan.len, Some(&mut metas))?;
             st.sources.push(Source { data, metas });
             st.cuts.push(Cut {
                 source: st.sources.len() - 1,
@@ -303,42 +303,6 @@ fn timing(plan: &PacketPlan) -> PacketTiming {
         offset: None,
         discont: false,
     }
-}
-
-/// The first `len` queued bytes, copied into one pooled block (a packet
-/// that spans inputs); the inputs they came from into `inputs`.
-fn copy_front(
-    queue: &mut VecDeque<(gst::Buffer, Range<usize>)>,
-    len: usize,
-    inputs: &mut SmallVec<[gst::Buffer; 2]>,
-) -> Result<gst::Buffer, gst::FlowError> {
-    let mut failed = false;
-    let block = crate::pool::acquire_filled(len, |dst| {
-        let mut at = 0;
-        while at < len {
-            let Some((buf, range)) = queue.front_mut() else {
-                failed = true;
-                break;
-            };
-            let n = range.len().min(len - at);
-            inputs.push(buf.clone());
-            if buf
-                .copy_to_slice(range.start, &mut dst[at..at + n])
-                .is_err()
-            {
-                failed = true;
-            }
-            at += n;
-            range.start += n;
-            if range.start >= range.end {
-                queue.pop_front();
-            }
-        }
-    });
-    if failed {
-        return Err(gst::FlowError::Error);
-    }
-    Ok(block)
 }
 
 impl RtpFastBasePayImpl for RtpFastMp2tPay {
