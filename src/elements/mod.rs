@@ -10,6 +10,7 @@ pub mod h265;
 pub mod l16;
 pub mod l24;
 pub mod opus;
+pub mod wrapper;
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // The abstract base classes, documented as plugin API like GStreamer's.
@@ -20,6 +21,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     l16::register(plugin)?;
     l24::register(plugin)?;
     opus::register(plugin)?;
+    wrapper::register(plugin)?;
     Ok(())
 }
 

@@ -16,7 +16,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),
         "rtpfasth264depay",
-        gst::Rank::SECONDARY,
+        gst::Rank::SECONDARY + 1,
         depay::RtpFastH264Depay::static_type(),
     )
 }

@@ -16,7 +16,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),
         "rtpfasth265depay",
-        gst::Rank::SECONDARY,
+        gst::Rank::SECONDARY + 1,
         depay::RtpFastH265Depay::static_type(),
     )
 }

@@ -16,7 +16,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),
         "rtpfastL24depay",
-        gst::Rank::SECONDARY,
+        gst::Rank::SECONDARY + 1,
         depay::RtpFastL24Depay::static_type(),
     )
 }

@@ -17,7 +17,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),
         "rtpfastopusdepay",
-        gst::Rank::SECONDARY,
+        gst::Rank::SECONDARY + 1,
         depay::RtpFastOpusDepay::static_type(),
     )
 }

@@ -1,0 +1,460 @@
+//! What `rtpfastpay` and `rtpfastdepay` share: two ghost pads, the child
+//! chosen from the sink caps (swapped when the format changes), the
+//! properties passed on to whichever child is inside, and the stats.
+
+use super::select::{self, Role};
+use crate::elements::SimdMode;
+use gst::glib;
+use gst::prelude::*;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+
+pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "rtpfastwrapper",
+        gst::DebugColorFlags::empty(),
+        Some("rsrtpfast wrapper bins (rtpfastpay, rtpfastdepay)"),
+    )
+});
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Packets and bytes counted by a pad probe around a stock child (ours
+/// count their own).
+#[derive(Default)]
+struct Counters {
+    packets: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Counters {
+    fn count(&self, info: &gst::PadProbeInfo) {
+        match &info.data {
+            Some(gst::PadProbeData::Buffer(b)) => {
+                self.packets.fetch_add(1, Ordering::Relaxed);
+                self.bytes.fetch_add(b.size() as u64, Ordering::Relaxed);
+            }
+            Some(gst::PadProbeData::BufferList(l)) => {
+                self.packets.fetch_add(l.len() as u64, Ordering::Relaxed);
+                self.bytes
+                    .fetch_add(l.calculate_size() as u64, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[derive(Default)]
+struct Child {
+    element: Option<gst::Element>,
+    native: bool,
+    probe: Option<(gst::Pad, gst::PadProbeId)>,
+}
+
+/// Properties the wrapper passes on: those set on it (in the order set, the
+/// last value of each), applied to every child it creates and to the current
+/// one when set.
+pub struct WrapperCore {
+    role: Role,
+    pub sinkpad: gst::GhostPad,
+    pub srcpad: gst::GhostPad,
+    child: Mutex<Child>,
+    forwarded: Mutex<Vec<(String, glib::SendValue)>>,
+    simd: Mutex<Option<SimdMode>>,
+    stats_interval_ms: AtomicU32,
+    counters: Arc<Counters>,
+}
+
+/// The wrapper element a ghost pad's `parent` is.
+fn core_of(parent: Option<&gst::Object>) -> Option<(&gst::Bin, &WrapperCore)> {
+    use glib::subclass::prelude::*;
+    let parent = parent?;
+    if let Some(p) = parent.downcast_ref::<super::pay::RtpFastPay>() {
+        return Some((p.upcast_ref(), &p.imp().core));
+    }
+    if let Some(d) = parent.downcast_ref::<super::depay::RtpFastDepay>() {
+        return Some((d.upcast_ref(), &d.imp().core));
+    }
+    None
+}
+
+impl WrapperCore {
+    pub fn new(role: Role, sink: &gst::PadTemplate, src: &gst::PadTemplate) -> Self {
+        let sinkpad = gst::GhostPad::builder_from_template(sink)
+            .name("sink")
+            .event_function(|pad, parent, event| match core_of(parent) {
+                Some((bin, core)) => core.sink_event(bin, pad, event),
+                None => false,
+            })
+            .query_function(|pad, parent, query| match core_of(parent) {
+                Some((bin, core)) => core.sink_query(bin, pad, query),
+                None => false,
+            })
+            .build();
+        let srcpad = gst::GhostPad::builder_from_template(src)
+            .name("src")
+            .build();
+        WrapperCore {
+            role,
+            sinkpad,
+            srcpad,
+            child: Mutex::default(),
+            forwarded: Mutex::default(),
+            simd: Mutex::default(),
+            stats_interval_ms: AtomicU32::new(0),
+            counters: Arc::default(),
+        }
+    }
+
+    pub fn add_pads(&self, bin: &gst::Bin) {
+        bin.add_pad(&self.sinkpad).unwrap();
+        bin.add_pad(&self.srcpad).unwrap();
+    }
+
+    /// The factory name of the child, if any.
+    pub fn active_element(&self) -> Option<String> {
+        lock(&self.child)
+            .element
+            .as_ref()
+            .and_then(|e| e.factory())
+            .map(|f| f.name().to_string())
+    }
+
+    pub fn native(&self) -> bool {
+        let c = lock(&self.child);
+        c.element.is_some() && c.native
+    }
+
+    fn current(&self) -> Option<gst::Element> {
+        lock(&self.child).element.clone()
+    }
+
+    fn sink_event(&self, bin: &gst::Bin, pad: &gst::GhostPad, event: gst::Event) -> bool {
+        if let gst::EventView::Caps(c) = event.view() {
+            if let Err(msg) = self.ensure_child(bin, c.caps()) {
+                gst::element_error!(bin, gst::CoreError::Negotiation, ["{}", msg]);
+                return false;
+            }
+        }
+        // What the ghost pad would have done: push it into the child.
+        match pad.internal() {
+            Some(internal) => internal.push_event(event),
+            None => false,
+        }
+    }
+
+    fn sink_query(&self, _bin: &gst::Bin, pad: &gst::GhostPad, query: &mut gst::QueryRef) -> bool {
+        let (has_child, native) = {
+            let c = lock(&self.child);
+            (c.element.is_some(), c.native)
+        };
+        match query.view_mut() {
+            // Any caps some element can take is accepted here, whatever the
+            // child is now: a new format swaps the child at the caps event
+            // (which names the media type when nothing fits).
+            gst::QueryViewMut::AcceptCaps(q) => {
+                let ok = match self.role {
+                    Role::Pay => !q.caps().is_empty(),
+                    Role::Depay => q.caps().can_intersect(&self.sinkpad.pad_template_caps()),
+                };
+                q.set_result(ok);
+                return true;
+            }
+            gst::QueryViewMut::Caps(q) if !has_child => {
+                let all = select::acceptable_caps(self.role);
+                let result = match q.filter() {
+                    Some(f) => f.intersect_with_mode(&all, gst::CapsIntersectMode::First),
+                    None => all,
+                };
+                q.set_result(&result);
+                return true;
+            }
+            // Around a stock child upstream is still offered our pool (ours
+            // answer this themselves).
+            gst::QueryViewMut::Allocation(q) if !native => {
+                crate::pool::propose_allocation(q);
+                return true;
+            }
+            _ => {}
+        }
+        // What the ghost pad would have done: ask the child.
+        match pad.internal() {
+            Some(internal) => internal.peer_query(query),
+            None => false,
+        }
+    }
+
+    /// Makes sure the child fits `caps`: keeps it when the chosen factory is
+    /// the one inside, else replaces it.
+    fn ensure_child(&self, bin: &gst::Bin, caps: &gst::CapsRef) -> Result<(), String> {
+        let choice = select::choose(self.role, caps).ok_or_else(|| {
+            format!(
+                "not-negotiated: no installed RTP {} accepts {} (caps: {})",
+                self.role.noun(),
+                select::describe(caps),
+                caps
+            )
+        })?;
+        let name = choice.factory.name();
+        if self.active_element().as_deref() == Some(name.as_str()) {
+            return Ok(());
+        }
+        let old = {
+            let mut c = lock(&self.child);
+            if let Some((pad, id)) = c.probe.take() {
+                pad.remove_probe(id);
+            }
+            c.native = false;
+            c.element.take()
+        };
+        if let Some(old) = old {
+            gst::info!(
+                CAT,
+                obj = bin,
+                "caps {caps} need {name}: removing {}",
+                old.name()
+            );
+            let _ = self.sinkpad.set_target(None::<&gst::Pad>);
+            let _ = self.srcpad.set_target(None::<&gst::Pad>);
+            let _ = old.set_state(gst::State::Null);
+            let _ = bin.remove(&old);
+        }
+        let element = choice
+            .factory
+            .create()
+            .name(format!("{name}0"))
+            .build()
+            .map_err(|e| format!("could not create {name}: {e}"))?;
+        self.apply_all(&element);
+        bin.add(&element)
+            .map_err(|e| format!("could not add {name}: {e}"))?;
+        let (Some(sink), Some(src)) = (element.static_pad("sink"), element.static_pad("src"))
+        else {
+            let _ = bin.remove(&element);
+            return Err(format!("{name} has no static sink/src pads"));
+        };
+        self.sinkpad
+            .set_target(Some(&sink))
+            .map_err(|e| format!("linking {name}: {e}"))?;
+        self.srcpad
+            .set_target(Some(&src))
+            .map_err(|e| format!("linking {name}: {e}"))?;
+        let probe = if choice.native {
+            None
+        } else {
+            // Payloaders are counted on what they send, depayloaders on
+            // what they receive: RTP packets either way.
+            let pad = match self.role {
+                Role::Pay => src,
+                Role::Depay => sink,
+            };
+            let counters = self.counters.clone();
+            pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                move |_, info| {
+                    counters.count(info);
+                    gst::PadProbeReturn::Ok
+                },
+            )
+            .map(|id| (pad, id))
+        };
+        {
+            let mut c = lock(&self.child);
+            c.element = Some(element.clone());
+            c.native = choice.native;
+            c.probe = probe;
+        }
+        gst::info!(
+            CAT,
+            obj = bin,
+            "caps {caps}: using {name} ({})",
+            if choice.native { "native" } else { "stock" }
+        );
+        element
+            .sync_state_with_parent()
+            .map_err(|e| format!("{name} did not follow the bin's state: {e}"))?;
+        bin.notify("active-element");
+        bin.notify("native");
+        Ok(())
+    }
+
+    /// Every property set on the wrapper, onto a new child.
+    fn apply_all(&self, element: &gst::Element) {
+        for (name, value) in lock(&self.forwarded).iter() {
+            apply(element, name, value);
+        }
+        if let Some(simd) = *lock(&self.simd) {
+            apply(element, "simd", &simd.to_value());
+        }
+        let interval = self.stats_interval_ms.load(Ordering::Relaxed);
+        if interval != 0 {
+            apply(element, "stats-interval", &interval.to_value());
+        }
+    }
+
+    /// A forwarded property set on the wrapper: kept for later children and
+    /// passed to the current one.
+    pub fn set_forwarded(&self, name: &str, value: &glib::Value) {
+        {
+            let mut f = lock(&self.forwarded);
+            f.retain(|(n, _)| n != name);
+            f.push((name.to_string(), sendable(value)));
+        }
+        if let Some(element) = self.current() {
+            apply(&element, name, value);
+        }
+    }
+
+    /// A forwarded property's value: the child's when it has it, else the
+    /// one set on the wrapper, else the wrapper's default.
+    pub fn forwarded(&self, pspec: &glib::ParamSpec) -> glib::Value {
+        let name = pspec.name();
+        if let Some(element) = self.current() {
+            if let Some(p) = element.find_property(name) {
+                if p.value_type() == pspec.value_type() {
+                    return element.property_value(name);
+                }
+                if let Some(nick) = enum_nick(&element.property_value(name)) {
+                    if pspec.value_type() == glib::Type::STRING {
+                        return Some(nick).to_value();
+                    }
+                }
+            }
+        }
+        lock(&self.forwarded)
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| (**v).clone())
+            .unwrap_or_else(|| pspec.default_value().clone())
+    }
+
+    pub fn set_simd(&self, mode: SimdMode) {
+        *lock(&self.simd) = Some(mode);
+        if let Some(element) = self.current() {
+            apply(&element, "simd", &mode.to_value());
+        }
+    }
+
+    pub fn simd(&self) -> SimdMode {
+        if let Some(element) = self.current() {
+            if element.find_property("simd").is_some() {
+                if let Ok(m) = element.property_value("simd").get::<SimdMode>() {
+                    return m;
+                }
+            }
+        }
+        lock(&self.simd).unwrap_or_default()
+    }
+
+    pub fn set_stats_interval(&self, ms: u32) {
+        self.stats_interval_ms.store(ms, Ordering::Relaxed);
+        if let Some(element) = self.current() {
+            apply(&element, "stats-interval", &ms.to_value());
+        }
+    }
+
+    pub fn stats_interval(&self) -> u32 {
+        self.stats_interval_ms.load(Ordering::Relaxed)
+    }
+
+    /// Which element is inside, whether it is ours, packets and bytes (the
+    /// child's own counts when it is ours, the wrapper's probe's around a
+    /// stock element), and the child's own `stats` when it has them.
+    pub fn stats(&self) -> gst::Structure {
+        let (element, native) = {
+            let c = lock(&self.child);
+            (c.element.clone(), c.native)
+        };
+        let inner = element.as_ref().and_then(|e| {
+            e.find_property("stats")
+                .filter(|p| p.value_type() == gst::Structure::static_type())
+                .and_then(|_| {
+                    e.property_value("stats")
+                        .get::<Option<gst::Structure>>()
+                        .ok()
+                })
+                .flatten()
+        });
+        let (packets, bytes) = match (&inner, native) {
+            (Some(s), true) => (
+                s.get::<u64>("packets").unwrap_or(0),
+                s.get::<u64>("bytes").unwrap_or(0),
+            ),
+            _ => (
+                self.counters.packets.load(Ordering::Relaxed),
+                self.counters.bytes.load(Ordering::Relaxed),
+            ),
+        };
+        let active = element
+            .as_ref()
+            .and_then(|e| e.factory())
+            .map(|f| f.name().to_string())
+            .unwrap_or_default();
+        let mut s = gst::Structure::builder("application/x-rtpfast-wrapper-stats")
+            .field("active-element", active)
+            .field("native", element.is_some() && native)
+            .field("packets", packets)
+            .field("bytes", bytes)
+            .build();
+        if let Some(inner) = inner {
+            s.set("element-stats", inner);
+        }
+        s
+    }
+}
+
+/// The forwarded properties are plain numbers and strings.
+fn sendable(value: &glib::Value) -> glib::SendValue {
+    if let Ok(v) = value.get::<u32>() {
+        v.to_send_value()
+    } else if let Ok(v) = value.get::<i32>() {
+        v.to_send_value()
+    } else {
+        value.get::<Option<String>>().ok().flatten().to_send_value()
+    }
+}
+
+fn enum_nick(value: &glib::Value) -> Option<String> {
+    let (_, v) = glib::EnumValue::from_value(value)?;
+    Some(v.nick().to_string())
+}
+
+/// Sets `name` on `element` when it has a property of that name: same type
+/// as given, or an enum given by nick (stock and ours name the same values
+/// with different enum types). Anything else is left alone, with a note.
+fn apply(element: &gst::Element, name: &str, value: &glib::Value) {
+    let Some(pspec) = element.find_property(name) else {
+        gst::debug!(CAT, obj = element, "has no property {name}: not passed on");
+        return;
+    };
+    if !pspec.flags().contains(glib::ParamFlags::WRITABLE) {
+        return;
+    }
+    if pspec.value_type() == value.type_() {
+        element.set_property_from_value(name, value);
+        return;
+    }
+    if pspec.value_type().is_a(glib::Type::ENUM) {
+        let nick = match value.get::<Option<String>>() {
+            Ok(Some(n)) => n,
+            _ => match enum_nick(value) {
+                Some(n) => n,
+                None => return,
+            },
+        };
+        if let Some(class) = glib::EnumClass::with_type(pspec.value_type()) {
+            if let Some(v) = class.to_value_by_nick(&nick) {
+                element.set_property_from_value(name, &v);
+                return;
+            }
+        }
+    }
+    gst::warning!(
+        CAT,
+        obj = element,
+        "property {name}: {value:?} does not fit {} here, not passed on",
+        pspec.value_type()
+    );
+}
