@@ -167,6 +167,29 @@ fn check_identity(w: &gst::Element, expected: &str, native: bool) {
     assert_eq!(stats.get::<bool>("native").unwrap(), native);
 }
 
+fn only_child(w: &gst::Element) -> gst::Element {
+    let children = w.downcast_ref::<gst::Bin>().unwrap().children();
+    assert_eq!(children.len(), 1);
+    children[0].clone()
+}
+
+/// Every field of the child's own stats is in the wrapper's.
+fn child_stats_carried(w: &gst::Element, stats: &gst::StructureRef) {
+    let child = only_child(w);
+    if child.find_property("stats").is_none() {
+        return;
+    }
+    let inner = child.property::<gst::Structure>("stats");
+    assert!(inner.n_fields() > 0);
+    for (field, _) in inner.iter() {
+        assert!(
+            stats.has_field(field),
+            "{field} of {} missing: {stats}",
+            child.name()
+        );
+    }
+}
+
 /// Payloader side: the wrapper's packets are the stock payloader's, byte
 /// for byte; depayloader side: on the stock packets the wrapper outputs
 /// what the stock depayloader does.
@@ -197,6 +220,16 @@ fn round_trip(name: &str) {
         wrap_packets.len() as u64,
         "{name}: packets in the wrapper's stats"
     );
+    child_stats_carried(&w, &stats);
+    // What gst-rtsp-server reads from a payloader, the child's.
+    let child = only_child(&w);
+    for prop in ["seqnum", "timestamp"] {
+        assert_eq!(
+            w.property::<u32>(prop),
+            child.property::<u32>(prop),
+            "{name}: {prop}"
+        );
+    }
     let s = stock_caps.unwrap();
     let wc = wrap_caps.unwrap();
     assert_eq!(
@@ -239,6 +272,7 @@ fn round_trip(name: &str) {
         stock_packets.len() as u64,
         "{name}: packets in the depay wrapper's stats"
     );
+    child_stats_carried(&w, &stats);
 }
 
 #[test]
@@ -810,4 +844,59 @@ fn uridecodebin_on_rtsp_plugs_ours_by_default_and_stock_when_opted_out() {
     assert_eq!(stock, "rtph264depay");
     assert!(ours_frames > 30, "frames decoded with ours: {ours_frames}");
     assert_eq!(ours_frames, stock_frames, "frames decoded, ours vs stock");
+}
+
+/// gst-rtsp-server serving `rtpfastpay name=pay0`: rtspsrc receives and
+/// decodes frames (the server finds the payloader's pt, mtu, seqnum and
+/// stats on the wrapper).
+#[test]
+fn rtsp_server_serves_through_the_wrapper() {
+    init();
+    let server = gst_rtsp_server::RTSPServer::new();
+    server.set_address("127.0.0.1");
+    server.set_service("0");
+    let factory = gst_rtsp_server::RTSPMediaFactory::new();
+    factory.set_launch(
+        "( videotestsrc num-buffers=30 pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 ! rtpfastpay name=pay0 pt=96 )",
+    );
+    server.mount_points().unwrap().add_factory("/test", factory);
+    let ctx = glib::MainContext::new();
+    let _source = server.attach(Some(&ctx)).unwrap();
+    let port = server.bound_port();
+    let main_loop = glib::MainLoop::new(Some(&ctx), false);
+    let thread = {
+        let main_loop = main_loop.clone();
+        std::thread::spawn(move || {
+            let _server = server;
+            main_loop.run();
+        })
+    };
+    let pipeline = gst::parse::launch(&format!(
+        "rtspsrc location=rtsp://127.0.0.1:{port}/test protocols=tcp latency=0 ! rtph264depay ! avdec_h264 ! appsink name=sink sync=false"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut frames = 0;
+    while sink
+        .try_pull_sample(gst::ClockTime::from_seconds(10))
+        .is_some()
+    {
+        frames += 1;
+    }
+    let error = pipeline
+        .bus()
+        .unwrap()
+        .pop_filtered(&[gst::MessageType::Error]);
+    pipeline.set_state(gst::State::Null).unwrap();
+    main_loop.quit();
+    let _ = thread.join();
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(frames, 30, "frames decoded");
 }

@@ -359,9 +359,9 @@ impl WrapperCore {
         self.stats_interval_ms.load(Ordering::Relaxed)
     }
 
-    /// Which element is inside, whether it is ours, packets and bytes (the
-    /// child's own counts when it is ours, the wrapper's probe's around a
-    /// stock element), and the child's own `stats` when it has them.
+    /// The child's own `stats` fields when it has them, plus which element
+    /// is inside, whether it is ours, packets and bytes (the child's own
+    /// counts when it is ours, the wrapper's probe's around a stock one).
     pub fn stats(&self) -> gst::Structure {
         let (element, native) = {
             let c = lock(&self.child);
@@ -392,15 +392,19 @@ impl WrapperCore {
             .and_then(|e| e.factory())
             .map(|f| f.name().to_string())
             .unwrap_or_default();
-        let mut s = gst::Structure::builder("application/x-rtpfast-wrapper-stats")
-            .field("active-element", active)
-            .field("native", element.is_some() && native)
-            .field("packets", packets)
-            .field("bytes", bytes)
-            .build();
-        if let Some(inner) = inner {
-            s.set("element-stats", inner);
+        // The child's fields first (gst-rtsp-server reads seqnum-offset,
+        // timestamp, running-time and clock-rate from a payloader's stats),
+        // then what the wrapper knows.
+        let mut s = gst::Structure::new_empty("application/x-rtpfast-wrapper-stats");
+        if let Some(inner) = &inner {
+            for (field, value) in inner.iter() {
+                s.set_value(field, value.clone());
+            }
         }
+        s.set("active-element", active);
+        s.set("native", element.is_some() && native);
+        s.set("packets", packets);
+        s.set("bytes", bytes);
         s
     }
 }

@@ -100,6 +100,17 @@ impl ObjectImpl for RtpFastPay {
                     )
                     .mutable_playing()
                     .build(),
+                // gst-rtsp-server reads these from its payloader (RTP-Info).
+                glib::ParamSpecUInt::builder("seqnum")
+                    .nick("Sequence number")
+                    .blurb("The RTP sequence number of the last processed packet (the child's)")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt::builder("timestamp")
+                    .nick("Timestamp")
+                    .blurb("The RTP timestamp of the last processed packet (the child's)")
+                    .read_only()
+                    .build(),
             ];
             v.extend(super::super::identity_properties());
             v.extend(crate::elements::base::common_properties(
@@ -123,6 +134,7 @@ impl ObjectImpl for RtpFastPay {
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         match pspec.name() {
             name if FORWARDED.contains(&name) => self.core.forwarded(pspec),
+            "seqnum" | "timestamp" => self.core.forwarded(pspec),
             "active-element" => self.core.active_element().to_value(),
             "native" => self.core.native().to_value(),
             "simd" => self.core.simd().to_value(),
