@@ -3,6 +3,7 @@
 //! properties passed on to whichever child is inside, and the stats.
 
 use super::select::{self, Role};
+use crate::elements::base::{depay::RtpFastBaseDepay, pay::RtpFastBasePay};
 use crate::elements::SimdMode;
 use gst::glib;
 use gst::prelude::*;
@@ -46,6 +47,13 @@ impl Counters {
     }
 }
 
+/// A native child's chain function, called straight from the ghost sink
+/// pad: one pad push per buffer instead of two.
+enum Direct {
+    Pay(RtpFastBasePay, gst::Pad),
+    Depay(RtpFastBaseDepay),
+}
+
 #[derive(Default)]
 struct Child {
     element: Option<gst::Element>,
@@ -61,10 +69,36 @@ pub struct WrapperCore {
     pub sinkpad: gst::GhostPad,
     pub srcpad: gst::GhostPad,
     child: Mutex<Child>,
+    /// Written only in the caps event, under the sink pad's stream lock,
+    /// which the chain function holds too: never contended. Held while the
+    /// child's chain runs (it is not taken anywhere else).
+    direct: Arc<Mutex<Option<Direct>>>,
     forwarded: Mutex<Vec<(String, glib::SendValue)>>,
     simd: Mutex<Option<SimdMode>>,
     stats_interval_ms: AtomicU32,
     counters: Arc<Counters>,
+}
+
+/// The ghost sink pad's chain function: straight into a native child, else
+/// what a ghost pad does (a push into the child's pad).
+#[inline]
+fn sink_chain(
+    direct: &Mutex<Option<Direct>>,
+    pad: &gst::GhostPad,
+    parent: Option<&gst::Object>,
+    buffer: gst::Buffer,
+) -> Result<gst::FlowSuccess, gst::FlowError> {
+    let direct = lock(direct);
+    match &*direct {
+        Some(Direct::Depay(e)) => crate::elements::base::depay::chain_direct(e, buffer),
+        Some(Direct::Pay(e, sinkpad)) => {
+            crate::elements::base::pay::chain_direct(e, sinkpad, buffer)
+        }
+        None => {
+            drop(direct);
+            gst::ProxyPad::chain_default(pad, parent, buffer)
+        }
+    }
 }
 
 /// The wrapper element a ghost pad's `parent` is.
@@ -82,8 +116,15 @@ fn core_of(parent: Option<&gst::Object>) -> Option<(&gst::Bin, &WrapperCore)> {
 
 impl WrapperCore {
     pub fn new(role: Role, sink: &gst::PadTemplate, src: &gst::PadTemplate) -> Self {
+        let direct: Arc<Mutex<Option<Direct>>> = Arc::default();
+        let chain_direct = direct.clone();
         let sinkpad = gst::GhostPad::builder_from_template(sink)
             .name("sink")
+            // The closure holds the native child's entry itself: no lookup
+            // of the wrapper from `parent` per buffer.
+            .chain_function(move |pad, parent, buffer| {
+                sink_chain(&chain_direct, pad, parent, buffer)
+            })
             .event_function(|pad, parent, event| match core_of(parent) {
                 Some((bin, core)) => core.sink_event(bin, pad, event),
                 None => false,
@@ -101,6 +142,7 @@ impl WrapperCore {
             sinkpad,
             srcpad,
             child: Mutex::default(),
+            direct,
             forwarded: Mutex::default(),
             simd: Mutex::default(),
             stats_interval_ms: AtomicU32::new(0),
@@ -209,6 +251,7 @@ impl WrapperCore {
             c.native = false;
             c.element.take()
         };
+        *lock(&self.direct) = None;
         if let Some(old) = old {
             gst::info!(
                 CAT,
@@ -248,7 +291,7 @@ impl WrapperCore {
             // what they receive: RTP packets either way.
             let pad = match self.role {
                 Role::Pay => src,
-                Role::Depay => sink,
+                Role::Depay => sink.clone(),
             };
             let counters = self.counters.clone();
             pad.add_probe(
@@ -260,6 +303,16 @@ impl WrapperCore {
             )
             .map(|id| (pad, id))
         };
+        if choice.native {
+            let direct = if let Some(d) = element.downcast_ref::<RtpFastBaseDepay>() {
+                Some(Direct::Depay(d.clone()))
+            } else {
+                element
+                    .downcast_ref::<RtpFastBasePay>()
+                    .map(|p| Direct::Pay(p.clone(), sink.clone()))
+            };
+            *lock(&self.direct) = direct;
+        }
         {
             let mut c = lock(&self.child);
             c.element = Some(element.clone());

@@ -179,7 +179,10 @@ impl RtpFastBaseDepay {
 
     // ---- hot path ----
 
-    fn sink_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+    pub(super) fn sink_chain(
+        &self,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         if !self.hot.negotiated.load(Relaxed) {
             gst::element_imp_error!(
                 self,

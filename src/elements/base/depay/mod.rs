@@ -263,3 +263,18 @@ unsafe impl<T: RtpFastBaseDepayImpl> IsSubclassable<T> for RtpFastBaseDepay {
         klass.extend_stats = Some(|obj, s| subclass::<T>(obj).extend_stats(s));
     }
 }
+
+/// The sink pad's chain function, called by `rtpfastdepay` holding this
+/// element without a second pad push per packet (~1,000 instructions: the
+/// wrapper would otherwise cost +40% on rtpfasth264depay).
+pub(crate) fn chain_direct(
+    element: &RtpFastBaseDepay,
+    buffer: gst::Buffer,
+) -> Result<gst::FlowSuccess, gst::FlowError> {
+    // SAFETY: `element` is an RtpFastBaseDepay, what `streaming` casts to.
+    unsafe {
+        super::streaming::<imp::RtpFastBaseDepay>(Some(element.upcast_ref()), |imp| {
+            imp.sink_chain(buffer)
+        })
+    }
+}

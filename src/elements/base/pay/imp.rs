@@ -1038,7 +1038,7 @@ impl RtpFastBasePay {
         s.stats.to_structure(Some(base), s.simd)
     }
 
-    fn chain(
+    pub(super) fn chain(
         &self,
         _pad: &gst::Pad,
         buffer: gst::Buffer,

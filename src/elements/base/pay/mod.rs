@@ -110,3 +110,18 @@ unsafe impl<T: RtpFastBasePayImpl> IsSubclassable<T> for RtpFastBasePay {
 pub fn register_type() -> glib::Type {
     RtpFastBasePay::static_type()
 }
+
+/// The sink pad's chain function, called by `rtpfastpay` holding this
+/// element without a second pad push per input buffer.
+pub(crate) fn chain_direct(
+    element: &RtpFastBasePay,
+    sinkpad: &gst::Pad,
+    buffer: gst::Buffer,
+) -> Result<gst::FlowSuccess, gst::FlowError> {
+    // SAFETY: `element` is an RtpFastBasePay, what `streaming` casts to.
+    unsafe {
+        super::streaming::<imp::RtpFastBasePay>(Some(element.upcast_ref()), |imp| {
+            imp.chain(sinkpad, buffer)
+        })
+    }
+}
