@@ -304,12 +304,15 @@ impl WrapperCore {
             .map(|id| (pad, id))
         };
         if choice.native {
+            let out: &gst::Pad = self.srcpad.upcast_ref();
             let direct = if let Some(d) = element.downcast_ref::<RtpFastBaseDepay>() {
+                crate::elements::base::depay::set_output_pad(d, out);
                 Some(Direct::Depay(d.clone()))
             } else {
-                element
-                    .downcast_ref::<RtpFastBasePay>()
-                    .map(|p| Direct::Pay(p.clone(), sink.clone()))
+                element.downcast_ref::<RtpFastBasePay>().map(|p| {
+                    crate::elements::base::pay::set_output_pad(p, out);
+                    Direct::Pay(p.clone(), sink.clone())
+                })
             };
             *lock(&self.direct) = direct;
         }

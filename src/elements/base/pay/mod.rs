@@ -125,3 +125,12 @@ pub(crate) fn chain_direct(
         })
     }
 }
+
+/// `rtpfastpay` holding this element: output buffers are pushed on the
+/// wrapper's src pad (a ghost of ours) instead of through our src pad and
+/// the ghost's proxy, one pad push per output buffer less. Events still
+/// take our src pad, so the ghost pad has them before any buffer. Set once,
+/// before streaming; false if already set.
+pub(crate) fn set_output_pad(element: &RtpFastBasePay, pad: &gst::Pad) -> bool {
+    element.imp().output.set(pad.clone()).is_ok()
+}
