@@ -754,6 +754,18 @@ fn rtsp_child() {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
+    // Interleaved TCP: no datagram lost to a busy machine, so both runs
+    // decode every frame.
+    pipeline
+        .by_name("d")
+        .unwrap()
+        .connect("source-setup", false, |args| {
+            let source = args[1].get::<gst::Element>().unwrap();
+            if source.find_property("protocols").is_some() {
+                source.set_property_from_str("protocols", "tcp");
+            }
+            None
+        });
     let depays = Arc::new(Mutex::new(Vec::<String>::new()));
     {
         let depays = depays.clone();
@@ -899,4 +911,44 @@ fn rtsp_server_serves_through_the_wrapper() {
     let _ = thread.join();
     assert!(error.is_none(), "{error:?}");
     assert_eq!(frames, 30, "frames decoded");
+}
+
+/// Data with no caps before it: a not-negotiated error from the wrapper
+/// (it has no element to give the buffer to), not a silent not-linked.
+#[test]
+fn buffer_before_caps_is_not_negotiated() {
+    init();
+    for w in ["rtpfastpay", "rtpfastdepay"] {
+        let pipeline = gst::parse::launch(&format!("appsrc name=src format=time ! {w} ! fakesink"))
+            .unwrap()
+            .downcast::<gst::Pipeline>()
+            .unwrap();
+        let src = pipeline
+            .by_name("src")
+            .unwrap()
+            .downcast::<gst_app::AppSrc>()
+            .unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        src.push_buffer(gst::Buffer::from_slice(vec![0x80u8; 64]))
+            .unwrap();
+        let msg = pipeline
+            .bus()
+            .unwrap()
+            .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Error])
+            .expect("an error");
+        pipeline.set_state(gst::State::Null).unwrap();
+        let gst::MessageView::Error(e) = msg.view() else {
+            unreachable!()
+        };
+        assert!(
+            e.error().matches(gst::CoreError::Negotiation),
+            "{w}: {:?}",
+            e.error()
+        );
+        assert!(
+            format!("{:?}", e.debug()).contains("before any caps"),
+            "{w}: {:?}",
+            e.debug()
+        );
+    }
 }

@@ -47,11 +47,13 @@ impl Counters {
     }
 }
 
-/// A native child's chain function, called straight from the ghost sink
-/// pad: one pad push per buffer instead of two.
+/// Where the ghost sink pad's buffers go: a native child's chain function,
+/// called straight (one pad push per buffer instead of two), or through the
+/// ghost pad into a stock child.
 enum Direct {
     Pay(RtpFastBasePay, gst::Pad),
     Depay(RtpFastBaseDepay),
+    Proxy,
 }
 
 #[derive(Default)]
@@ -94,9 +96,21 @@ fn sink_chain(
         Some(Direct::Pay(e, sinkpad)) => {
             crate::elements::base::pay::chain_direct(e, sinkpad, buffer)
         }
-        None => {
+        Some(Direct::Proxy) => {
             drop(direct);
             gst::ProxyPad::chain_default(pad, parent, buffer)
+        }
+        // Data before caps: there is no element to give it to.
+        None => {
+            drop(direct);
+            if let Some(bin) = parent.and_then(|p| p.downcast_ref::<gst::Element>()) {
+                gst::element_error!(
+                    bin,
+                    gst::CoreError::Negotiation,
+                    ["not-negotiated: a buffer arrived before any caps (set caps upstream)"]
+                );
+            }
+            Err(gst::FlowError::NotNegotiated)
         }
     }
 }
@@ -303,19 +317,18 @@ impl WrapperCore {
             )
             .map(|id| (pad, id))
         };
+        let mut direct = Some(Direct::Proxy);
         if choice.native {
             let out: &gst::Pad = self.srcpad.upcast_ref();
-            let direct = if let Some(d) = element.downcast_ref::<RtpFastBaseDepay>() {
+            if let Some(d) = element.downcast_ref::<RtpFastBaseDepay>() {
                 crate::elements::base::depay::set_output_pad(d, out);
-                Some(Direct::Depay(d.clone()))
-            } else {
-                element.downcast_ref::<RtpFastBasePay>().map(|p| {
-                    crate::elements::base::pay::set_output_pad(p, out);
-                    Direct::Pay(p.clone(), sink.clone())
-                })
-            };
-            *lock(&self.direct) = direct;
+                direct = Some(Direct::Depay(d.clone()));
+            } else if let Some(p) = element.downcast_ref::<RtpFastBasePay>() {
+                crate::elements::base::pay::set_output_pad(p, out);
+                direct = Some(Direct::Pay(p.clone(), sink.clone()));
+            }
         }
+        *lock(&self.direct) = direct;
         {
             let mut c = lock(&self.child);
             c.element = Some(element.clone());
