@@ -113,6 +113,7 @@ pub fn register_type() -> glib::Type {
 
 /// The sink pad's chain function, called by `rtpfastpay` holding this
 /// element without a second pad push per input buffer.
+#[inline]
 pub(crate) fn chain_direct(
     element: &RtpFastBasePay,
     sinkpad: &gst::Pad,
