@@ -56,6 +56,8 @@ usage: rtp_perf_compare [options]
   --batch-bytes N                          build input in batches of <= N bytes before each timed
                                            batch (default 262144; 0 = whole round up front, cache-cold)
   --media-dir DIR                          media cache (default <target>/rtp_perf_media)
+  --wrapped                                ours = the wrapper bin (rtpfastpay / rtpfastdepay) holding our
+                                           element, to measure what the wrapper costs over it
   --list                                   list pair names and exit
 pairs: h264pay h264depay h265pay h265depay l16pay l16depay l24pay l24depay
        opuspay opusdepay mp2tpay mp2tdepay vrawpay vrawdepay";
@@ -397,6 +399,8 @@ struct Opts {
     batch_bytes: usize,
     media_dir: Option<String>,
     instructions: bool,
+    /// `--wrapped`: "ours" is rtpfastpay/rtpfastdepay around our element.
+    wrapped: bool,
     /// Hidden: `--instr-child PAIR:ROLE:REPS`, the callgrind child.
     instr_child: Option<(String, String, usize)>,
     /// Hidden: depayloader input for the child (see `instr::write_rtp_file`).
@@ -418,6 +422,7 @@ fn parse_args() -> Result<Opts, String> {
         batch_bytes: 256 * 1024,
         media_dir: None,
         instructions: false,
+        wrapped: false,
         instr_child: None,
         instr_rtp: None,
     };
@@ -475,6 +480,7 @@ fn parse_args() -> Result<Opts, String> {
             "--batch-bytes" => o.batch_bytes = num(val()?)?,
             "--media-dir" => o.media_dir = Some(val()?),
             "--instructions" => o.instructions = true,
+            "--wrapped" => o.wrapped = true,
             "--instr-child" => {
                 let v = val()?;
                 let mut it = v.splitn(3, ':');
@@ -649,6 +655,16 @@ fn element_exists(name: &str) -> bool {
     gst::ElementFactory::find(name).is_some()
 }
 
+/// Our element for a pair, or with `--wrapped` the wrapper bin that will
+/// hold it (chosen from the caps like any user's).
+fn ours_element(spec: &PairSpec, opts: &Opts) -> String {
+    match (opts.wrapped, spec.depay) {
+        (false, _) => spec.fast.to_string(),
+        (true, false) => "rtpfastpay".to_string(),
+        (true, true) => "rtpfastdepay".to_string(),
+    }
+}
+
 fn run_pair(
     spec: &PairSpec,
     opts: &Opts,
@@ -665,7 +681,8 @@ fn run_pair(
     } else {
         Status::NotInstalled
     };
-    let ours_status = if element_exists(spec.fast) {
+    let ours_name = ours_element(spec, opts);
+    let ours_status = if element_exists(&ours_name) {
         Status::Ok
     } else {
         Status::NotYet
@@ -678,7 +695,7 @@ fn run_pair(
         repeat: 0,
         rtp_caps: String::new(),
         stock: Contender::new("stock", &stock_name, stock_status),
-        ours: Contender::new("ours", spec.fast, ours_status),
+        ours: Contender::new("ours", &ours_name, ours_status),
         identity: spec
             .depay
             .then(|| Contender::new("identity", "identity", Status::Ok)),
@@ -853,6 +870,9 @@ fn measure_pair(
             format!("--media-dir={}", media_dir.display()),
             format!("--baseline={}", opts.baseline),
         ];
+        if opts.wrapped {
+            common.push("--wrapped".to_string());
+        }
         let rtp_file = std::env::temp_dir().join(format!(
             "rtp_perf_compare.{}.{}.rtp",
             std::process::id(),
@@ -885,7 +905,7 @@ fn instr_child(opts: &Opts, pair: &str, role: &str, reps: usize) -> Result<u64, 
     let element = match role {
         "stock" if opts.baseline == "rust_rsrtp" => rsrtp_name(spec.stock),
         "stock" => spec.stock.to_string(),
-        "ours" => spec.fast.to_string(),
+        "ours" => ours_element(spec, opts),
         "valve" if spec.depay => "valve".to_string(),
         "identity" if spec.depay => "identity".to_string(),
         _ => return Err(format!("unknown role {role} for {pair}")),

@@ -12,6 +12,7 @@ pub mod l24;
 pub mod mp2t;
 pub mod opus;
 pub mod vraw;
+pub mod wrapper;
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // The abstract base classes, documented as plugin API like GStreamer's.
@@ -24,6 +25,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     opus::register(plugin)?;
     mp2t::register(plugin)?;
     vraw::register(plugin)?;
+    wrapper::register(plugin)?;
     Ok(())
 }
 

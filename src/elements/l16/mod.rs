@@ -16,7 +16,9 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),
         "rtpfastL16depay",
-        gst::Rank::SECONDARY,
+        // Just above rtpL16depay (SECONDARY): autoplugged in its place; opt out
+        // with GST_PLUGIN_FEATURE_RANK=<name>:none.
+        gst::Rank::SECONDARY + 1,
         depay::RtpFastL16Depay::static_type(),
     )
 }

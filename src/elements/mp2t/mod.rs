@@ -17,7 +17,8 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),
         "rtpfastmp2tdepay",
-        gst::Rank::SECONDARY,
+        // One above the stock twin: autoplugging picks ours (README).
+        gst::Rank::SECONDARY + 1,
         depay::RtpFastMp2tDepay::static_type(),
     )
 }

@@ -17,7 +17,9 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),
         "rtpfastopusdepay",
-        gst::Rank::SECONDARY,
+        // Just above rtpopusdepay (PRIMARY): autoplugged in its place; opt out
+        // with GST_PLUGIN_FEATURE_RANK=<name>:none.
+        gst::Rank::PRIMARY + 1,
         depay::RtpFastOpusDepay::static_type(),
     )
 }

@@ -16,7 +16,8 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),
         "rtpfastvrawdepay",
-        gst::Rank::SECONDARY,
+        // One above the stock twin: autoplugging picks ours (README).
+        gst::Rank::SECONDARY + 1,
         depay::RtpFastVRawDepay::static_type(),
     )
 }

@@ -263,3 +263,28 @@ unsafe impl<T: RtpFastBaseDepayImpl> IsSubclassable<T> for RtpFastBaseDepay {
         klass.extend_stats = Some(|obj, s| subclass::<T>(obj).extend_stats(s));
     }
 }
+
+/// The sink pad's chain function, called by `rtpfastdepay` holding this
+/// element without a second pad push per packet (~1,000 instructions: the
+/// wrapper would otherwise cost +40% on rtpfasth264depay).
+#[inline]
+pub(crate) fn chain_direct(
+    element: &RtpFastBaseDepay,
+    buffer: gst::Buffer,
+) -> Result<gst::FlowSuccess, gst::FlowError> {
+    // SAFETY: `element` is an RtpFastBaseDepay, what `streaming` casts to.
+    unsafe {
+        super::streaming::<imp::RtpFastBaseDepay>(Some(element.upcast_ref()), |imp| {
+            imp.sink_chain(buffer)
+        })
+    }
+}
+
+/// `rtpfastdepay` holding this element: output buffers are pushed on the
+/// wrapper's src pad (a ghost of ours) instead of through our src pad and
+/// the ghost's proxy, one pad push per output buffer less. Events still
+/// take our src pad, so the ghost pad has them before any buffer. Set once,
+/// before streaming; false if already set.
+pub(crate) fn set_output_pad(element: &RtpFastBaseDepay, pad: &gst::Pad) -> bool {
+    element.imp().output.set(pad.clone()).is_ok()
+}

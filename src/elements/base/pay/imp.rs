@@ -207,6 +207,10 @@ impl State {
 pub struct RtpFastBasePay {
     sinkpad: gst::Pad,
     srcpad: gst::Pad,
+    /// Where output buffers go: set once by `rtpfastpay` holding this
+    /// element to its own src pad (saves a proxy push per output), else
+    /// our src pad. Events always take our src pad.
+    pub(super) output: std::sync::OnceLock<gst::Pad>,
     state: Mutex<State>,
     /// Header extensions in use (GstRTPHeaderExtension objects).
     extensions: Mutex<Vec<gst_rtp::RTPHeaderExtension>>,
@@ -253,6 +257,7 @@ impl ObjectSubclass for RtpFastBasePay {
         RtpFastBasePay {
             sinkpad,
             srcpad,
+            output: std::sync::OnceLock::new(),
             state: Mutex::new(State::default()),
             extensions: Mutex::new(Vec::new()),
             negotiated: AtomicBool::new(false),
@@ -690,7 +695,7 @@ impl RtpFastBasePay {
         };
         decorate(out.make_mut());
         self.before_push();
-        self.srcpad.push(out)
+        self.output.get().unwrap_or(&self.srcpad).push(out)
     }
 
     /// Number and write `packets` (see `push_packets`), handing each
@@ -862,7 +867,7 @@ impl RtpFastBasePay {
     /// Push a list from `build_list` (after a pending segment).
     pub fn push_list(&self, list: gst::BufferList) -> Result<gst::FlowSuccess, gst::FlowError> {
         self.before_push();
-        self.srcpad.push_list(list)
+        self.output.get().unwrap_or(&self.srcpad).push_list(list)
     }
 
     /// First-packet notifications and the held segment, before a push.
@@ -1068,7 +1073,7 @@ impl RtpFastBasePay {
         s.stats.to_structure(Some(base), s.simd)
     }
 
-    fn chain(
+    pub(super) fn chain(
         &self,
         _pad: &gst::Pad,
         buffer: gst::Buffer,

@@ -110,3 +110,28 @@ unsafe impl<T: RtpFastBasePayImpl> IsSubclassable<T> for RtpFastBasePay {
 pub fn register_type() -> glib::Type {
     RtpFastBasePay::static_type()
 }
+
+/// The sink pad's chain function, called by `rtpfastpay` holding this
+/// element without a second pad push per input buffer.
+#[inline]
+pub(crate) fn chain_direct(
+    element: &RtpFastBasePay,
+    sinkpad: &gst::Pad,
+    buffer: gst::Buffer,
+) -> Result<gst::FlowSuccess, gst::FlowError> {
+    // SAFETY: `element` is an RtpFastBasePay, what `streaming` casts to.
+    unsafe {
+        super::streaming::<imp::RtpFastBasePay>(Some(element.upcast_ref()), |imp| {
+            imp.chain(sinkpad, buffer)
+        })
+    }
+}
+
+/// `rtpfastpay` holding this element: output buffers are pushed on the
+/// wrapper's src pad (a ghost of ours) instead of through our src pad and
+/// the ghost's proxy, one pad push per output buffer less. Events still
+/// take our src pad, so the ghost pad has them before any buffer. Set once,
+/// before streaming; false if already set.
+pub(crate) fn set_output_pad(element: &RtpFastBasePay, pad: &gst::Pad) -> bool {
+    element.imp().output.set(pad.clone()).is_ok()
+}

@@ -1,0 +1,209 @@
+//! `rtpfastpay`: the RTP properties every payloader shares, kept and passed
+//! on to the child; the rest through GstChildProxy.
+
+use super::super::bin::WrapperCore;
+use super::super::select::Role;
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use std::sync::LazyLock;
+
+pub struct RtpFastPay {
+    pub(in crate::elements::wrapper) core: WrapperCore,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for RtpFastPay {
+    const NAME: &'static str = "GstRtpFastPay";
+    type Type = super::RtpFastPay;
+    type ParentType = gst::Bin;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let sink = klass.pad_template("sink").unwrap();
+        let src = klass.pad_template("src").unwrap();
+        RtpFastPay {
+            core: WrapperCore::new(Role::Pay, &sink, &src),
+        }
+    }
+}
+
+/// The wrapper's own names for the properties it passes on.
+const FORWARDED: [&str; 7] = [
+    "mtu",
+    "pt",
+    "ssrc",
+    "timestamp-offset",
+    "seqnum-offset",
+    "config-interval",
+    "aggregate-mode",
+];
+
+impl ObjectImpl for RtpFastPay {
+    fn constructed(&self) {
+        self.parent_constructed();
+        self.core.add_pads(self.obj().upcast_ref());
+    }
+
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let mut v = vec![
+                glib::ParamSpecUInt::builder("mtu")
+                    .nick("MTU")
+                    .blurb("Maximum size of one packet (passed on to the payloader inside)")
+                    .minimum(28)
+                    .default_value(1400)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("pt")
+                    .nick("payload type")
+                    .blurb("The payload type of the packets (passed on)")
+                    .maximum(0x7f)
+                    .default_value(96)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("ssrc")
+                    .nick("SSRC")
+                    .blurb("The SSRC of the packets, default == random (passed on)")
+                    .default_value(u32::MAX)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("timestamp-offset")
+                    .nick("Timestamp Offset")
+                    .blurb("Offset to add to all outgoing timestamps, default = random (passed on)")
+                    .default_value(u32::MAX)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecInt::builder("seqnum-offset")
+                    .nick("Sequence number Offset")
+                    .blurb("Offset to add to all outgoing seqnum, -1 = random (passed on)")
+                    .minimum(-1)
+                    .maximum(65535)
+                    .default_value(-1)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecInt::builder("config-interval")
+                    .nick("SPS PPS Send Interval")
+                    .blurb(
+                        "Send parameter sets every this many seconds, 0 = off, -1 = with every \
+                         IDR (passed on to payloaders that have it: H.264, H.265, ...)",
+                    )
+                    .minimum(-1)
+                    .maximum(3600)
+                    .default_value(0)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("aggregate-mode")
+                    .nick("Aggregate mode")
+                    .blurb(
+                        "Nick of the aggregate-mode of the payloader inside when it has one \
+                         (none, zero-latency, max-stap, max), unset = its default",
+                    )
+                    .mutable_playing()
+                    .build(),
+                // gst-rtsp-server reads these from its payloader (RTP-Info).
+                glib::ParamSpecUInt::builder("seqnum")
+                    .nick("Sequence number")
+                    .blurb("The RTP sequence number of the last processed packet (the child's)")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt::builder("timestamp")
+                    .nick("Timestamp")
+                    .blurb("The RTP timestamp of the last processed packet (the child's)")
+                    .read_only()
+                    .build(),
+            ];
+            v.extend(super::super::identity_properties());
+            v.extend(crate::elements::base::common_properties(
+                "SIMD level of the rsrtpfast payloader inside (stock ones have none)",
+            ));
+            v
+        });
+        PROPS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        match pspec.name() {
+            name if FORWARDED.contains(&name) => self.core.set_forwarded(name, value),
+            "simd" => self.core.set_simd(value.get().unwrap()),
+            "stats-interval" => self.core.set_stats_interval(value.get().unwrap()),
+            "pool-max-bytes" => crate::pool::set_max_bytes(value.get().unwrap()),
+            other => unreachable!("property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            name if FORWARDED.contains(&name) => self.core.forwarded(pspec),
+            "seqnum" | "timestamp" => self.core.forwarded(pspec),
+            "active-element" => self.core.active_element().to_value(),
+            "native" => self.core.native().to_value(),
+            "simd" => self.core.simd().to_value(),
+            "stats" => self.core.stats().to_value(),
+            "stats-interval" => self.core.stats_interval().to_value(),
+            "pool-max-bytes" => crate::pool::max_bytes().to_value(),
+            other => unreachable!("property {other}"),
+        }
+    }
+}
+
+impl GstObjectImpl for RtpFastPay {}
+
+impl ElementImpl for RtpFastPay {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "RTP payloader (rsrtpfast, any format)",
+                "Codec/Payloader/Network/RTP",
+                "Payloads whatever media arrives: with the rsrtpfast payloader for it when \
+                 there is one (any registered rtpfast*pay whose sink caps fit: H.264, H.265, \
+                 L16, L24, Opus, and formats added later), else with the highest-ranked \
+                 installed stock payloader that accepts the caps (VP8, VP9, AV1, PCMU, ...). \
+                 A caps change to another format swaps the element inside. mtu, pt, ssrc, \
+                 timestamp-offset, seqnum-offset, config-interval and aggregate-mode are \
+                 passed on; other properties through the child (rtpfastpay0::rtpfasth264pay0::...). \
+                 Read active-element and native to see what was chosen. Rank none: never \
+                 autoplugged.",
+                "rsrtpfast developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::ReadyToPaused {
+            self.core.change_state(transition);
+        }
+        let ret = self.parent_change_state(transition)?;
+        if transition == gst::StateChange::PausedToReady {
+            self.core.change_state(transition);
+        }
+        Ok(ret)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            vec![
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &gst::Caps::new_any(),
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &gst::Caps::new_empty_simple("application/x-rtp"),
+                )
+                .unwrap(),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl BinImpl for RtpFastPay {}
