@@ -218,16 +218,22 @@ impl WrapperCore {
     /// Around the bin's own state change: the internal pad is active while
     /// the bin streams (READY->PAUSED up to PAUSED->READY), and leaves a
     /// stream with its sticky events and EOS cleared.
-    pub fn change_state(&self, transition: gst::StateChange) {
-        match transition {
-            gst::StateChange::ReadyToPaused => {
-                let _ = self.internal.set_active(true);
-            }
-            gst::StateChange::PausedToReady => {
-                let _ = self.internal.set_active(false);
-            }
-            _ => {}
+    /// The wrapper's state change around the bin's own (`parent`): the
+    /// internal pad goes active before READY -> PAUSED and inactive after
+    /// PAUSED -> READY.
+    pub fn change_state(
+        &self,
+        transition: gst::StateChange,
+        parent: impl FnOnce() -> Result<gst::StateChangeSuccess, gst::StateChangeError>,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::ReadyToPaused {
+            let _ = self.internal.set_active(true);
         }
+        let ret = parent()?;
+        if transition == gst::StateChange::PausedToReady {
+            let _ = self.internal.set_active(false);
+        }
+        Ok(ret)
     }
 
     /// The factory name of the child, if any.

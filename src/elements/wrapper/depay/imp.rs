@@ -92,34 +92,16 @@ impl ElementImpl for RtpFastDepay {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::ReadyToPaused {
-            self.core.change_state(transition);
-        }
-        let ret = self.parent_change_state(transition)?;
-        if transition == gst::StateChange::PausedToReady {
-            self.core.change_state(transition);
-        }
-        Ok(ret)
+        self.core
+            .change_state(transition, || self.parent_change_state(transition))
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            vec![
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &gst::Caps::new_empty_simple("application/x-rtp"),
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &gst::Caps::new_any(),
-                )
-                .unwrap(),
-            ]
+            crate::elements::base::pad_templates(
+                &gst::Caps::new_empty_simple("application/x-rtp"),
+                &gst::Caps::new_any(),
+            )
         });
         TEMPLATES.as_ref()
     }
