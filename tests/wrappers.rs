@@ -952,3 +952,33 @@ fn buffer_before_caps_is_not_negotiated() {
         );
     }
 }
+
+/// `stats-interval` around a stock child: the wrapper posts its own stats
+/// (which element is inside, the packets it counted) as `rtpfast-stats`.
+#[test]
+fn stats_interval_around_a_stock_child_posts_the_wrappers_stats() {
+    let (caps, input) = media(format("VP8"));
+    let desc =
+        "appsrc name=src ! rtpfastpay name=w stats-interval=1 ! appsink name=sink sync=false";
+    let pipeline = play(desc, Some((&caps, &input)));
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    while sink.pull_sample().is_ok() {}
+    let w = wrapper(&pipeline, "w");
+    let bus = pipeline.bus().unwrap();
+    let posted: Vec<gst::Structure> =
+        std::iter::from_fn(|| bus.pop_filtered(&[gst::MessageType::Element]))
+            .filter(|m| m.src() == Some(w.upcast_ref::<gst::Object>()))
+            .filter_map(|m| m.structure().map(|s| s.to_owned()))
+            .filter(|s| s.name() == "rtpfast-stats")
+            .collect();
+    pipeline.set_state(gst::State::Null).unwrap();
+    let first = posted.first().expect("the wrapper posted its stats");
+    assert_eq!(first.get::<&str>("active-element").unwrap(), "rtpvp8pay");
+    assert!(!first.get::<bool>("native").unwrap());
+    let last = posted.last().unwrap();
+    assert!(last.get::<u64>("packets").unwrap() > 0, "{last}");
+}

@@ -28,9 +28,31 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Counters {
     packets: AtomicU64,
     bytes: AtomicU64,
+    /// `stats-interval` (ms): our elements post their own stats; around a
+    /// stock child the probe posts the wrapper's.
+    interval_ms: AtomicU32,
+    last_post: Mutex<Option<std::time::Instant>>,
 }
 
 impl Counters {
+    /// Whether `stats-interval` has passed since the last post (and note
+    /// the post). Off when the interval is 0.
+    fn due(&self) -> bool {
+        let ms = self.interval_ms.load(Ordering::Relaxed);
+        if ms == 0 {
+            return false;
+        }
+        let now = std::time::Instant::now();
+        let mut last = lock(&self.last_post);
+        match *last {
+            Some(t) if now.duration_since(t).as_millis() < ms as u128 => false,
+            _ => {
+                *last = Some(now);
+                true
+            }
+        }
+    }
+
     fn count(&self, info: &gst::PadProbeInfo) {
         match &info.data {
             Some(gst::PadProbeData::Buffer(b)) => {
@@ -376,10 +398,21 @@ impl WrapperCore {
                 Role::Depay => sink.clone(),
             };
             let counters = self.counters.clone();
+            let wrapper = bin.downgrade();
             pad.add_probe(
                 gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
                 move |_, info| {
                     counters.count(info);
+                    if counters.due() {
+                        if let Some(wrapper) = wrapper.upgrade() {
+                            // The wrapper's own `stats` (the child's inside).
+                            let mut stats = wrapper.property::<gst::Structure>("stats");
+                            stats.set_name(crate::elements::base::stats::STATS_MESSAGE_NAME);
+                            let _ = wrapper.post_message(
+                                gst::message::Element::builder(stats).src(&wrapper).build(),
+                            );
+                        }
+                    }
                     gst::PadProbeReturn::Ok
                 },
             )
@@ -487,6 +520,7 @@ impl WrapperCore {
 
     pub fn set_stats_interval(&self, ms: u32) {
         self.stats_interval_ms.store(ms, Ordering::Relaxed);
+        self.counters.interval_ms.store(ms, Ordering::Relaxed);
         if let Some(element) = self.current() {
             apply(&element, "stats-interval", &ms.to_value());
         }
