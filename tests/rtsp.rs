@@ -7,70 +7,28 @@
 //! so a failure on ours is a difference from stock.
 
 mod common;
+#[path = "common/rtsp_server.rs"]
+mod rtsp_server;
 use common::*;
-use gst::glib;
 use gst::prelude::*;
-use gst_rtsp_server::prelude::*;
+use rtsp_server::Server;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-struct Server {
-    port: i32,
-    main_loop: glib::MainLoop,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(pay: &str) -> Server {
-        init();
-        let server = gst_rtsp_server::RTSPServer::new();
-        server.set_address("127.0.0.1");
-        server.set_service("0");
-        let factory = gst_rtsp_server::RTSPMediaFactory::new();
-        factory.set_launch(&format!(
-            "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 ! {pay} name=pay0 pt=96 )"
-        ));
-        server.mount_points().unwrap().add_factory("/test", factory);
-        let ctx = glib::MainContext::new();
-        server.attach(Some(&ctx)).expect("RTSP server attached");
-        let port = server.bound_port();
-        assert!(port > 0, "bound port");
-        let main_loop = glib::MainLoop::new(Some(&ctx), false);
-        let thread = {
-            let main_loop = main_loop.clone();
-            std::thread::spawn(move || {
-                // The server lives as long as the loop runs.
-                let _server = server;
-                main_loop.run();
-            })
-        };
-        Server {
-            port,
-            main_loop,
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("rtsp://127.0.0.1:{}/test", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.main_loop.quit();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// Serve `pay` (as `pay0`) behind a live H.264 source.
+fn start(pay: &str) -> Server {
+    init();
+    Server::start(&format!(
+        "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 ! {pay} name=pay0 pt=96 )"
+    ))
 }
 
 const PAYS: [&str; 2] = ["rtph264pay", "rtpfasth264pay"];
 
 fn rtspsrc_receives_frames(pay: &str) {
-    let server = Server::start(pay);
+    let server = start(pay);
     let desc = format!(
         "rtspsrc location={} protocols=tcp latency=0 ! rtph264depay ! video/x-h264,stream-format=byte-stream,alignment=au ! tee name=t ! queue ! avdec_h264 ! appsink name=sink sync=false max-buffers=100 drop=true t. ! queue ! appsink name=es sync=false max-buffers=100 drop=true",
         server.url()
@@ -140,7 +98,7 @@ fn rtspsrc_plays_our_payloader() {
 }
 
 fn ffmpeg_decodes(pay: &str) {
-    let server = Server::start(pay);
+    let server = start(pay);
     let mut child = std::process::Command::new("ffmpeg")
         .args([
             "-nostdin",
@@ -287,7 +245,7 @@ impl Rtsp {
 /// The PLAY response's RTP-Info (seq, rtptime) and the first RTP packet's
 /// (seq, timestamp).
 fn rtp_info_and_first_packet(pay: &str) -> ((u16, u32), (u16, u32)) {
-    let server = Server::start(pay);
+    let server = start(pay);
     let url = server.url();
     let mut c = Rtsp::connect(server.port);
     assert_eq!(c.request("OPTIONS", &url, &[]).status, 200);

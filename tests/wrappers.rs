@@ -9,10 +9,12 @@
 //! GST_PLUGIN_FEATURE_RANK, decoding as many frames either way.
 
 mod common;
+#[path = "common/rtsp_server.rs"]
+mod rtsp_server;
 use common::*;
 use gst::glib;
 use gst::prelude::*;
-use gst_rtsp_server::prelude::*;
+use rtsp_server::Server;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
@@ -729,27 +731,12 @@ fn rtsp_child() {
     gst::init().unwrap();
     let depay = gst::ElementFactory::find("rtpfasth264depay").expect("plugin loaded");
     println!("rank of rtpfasth264depay: {:?}", depay.rank());
-    let server = gst_rtsp_server::RTSPServer::new();
-    server.set_address("127.0.0.1");
-    server.set_service("0");
-    let factory = gst_rtsp_server::RTSPMediaFactory::new();
-    factory.set_launch(
+    let server = Server::start(
         "( videotestsrc num-buffers=60 pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 ! rtph264pay name=pay0 pt=96 config-interval=-1 )",
     );
-    server.mount_points().unwrap().add_factory("/test", factory);
-    let ctx = glib::MainContext::new();
-    let _source = server.attach(Some(&ctx)).unwrap();
-    let port = server.bound_port();
-    let main_loop = glib::MainLoop::new(Some(&ctx), false);
-    let thread = {
-        let main_loop = main_loop.clone();
-        std::thread::spawn(move || {
-            let _server = server;
-            main_loop.run();
-        })
-    };
     let pipeline = gst::parse::launch(&format!(
-        "uridecodebin name=d uri=rtsp://127.0.0.1:{port}/test ! appsink name=sink sync=false caps=video/x-raw"
+        "uridecodebin name=d uri={} ! appsink name=sink sync=false caps=video/x-raw",
+        server.url()
     ))
     .unwrap()
     .downcast::<gst::Pipeline>()
@@ -796,8 +783,7 @@ fn rtsp_child() {
         frames += 1;
     }
     pipeline.set_state(gst::State::Null).unwrap();
-    main_loop.quit();
-    let _ = thread.join();
+    drop(server);
     println!(
         "RESULT depay={} frames={frames}",
         depays.lock().unwrap().join(",")
@@ -864,27 +850,12 @@ fn uridecodebin_on_rtsp_plugs_ours_by_default_and_stock_when_opted_out() {
 #[test]
 fn rtsp_server_serves_through_the_wrapper() {
     init();
-    let server = gst_rtsp_server::RTSPServer::new();
-    server.set_address("127.0.0.1");
-    server.set_service("0");
-    let factory = gst_rtsp_server::RTSPMediaFactory::new();
-    factory.set_launch(
+    let server = Server::start(
         "( videotestsrc num-buffers=30 pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 ! rtpfastpay name=pay0 pt=96 )",
     );
-    server.mount_points().unwrap().add_factory("/test", factory);
-    let ctx = glib::MainContext::new();
-    let _source = server.attach(Some(&ctx)).unwrap();
-    let port = server.bound_port();
-    let main_loop = glib::MainLoop::new(Some(&ctx), false);
-    let thread = {
-        let main_loop = main_loop.clone();
-        std::thread::spawn(move || {
-            let _server = server;
-            main_loop.run();
-        })
-    };
     let pipeline = gst::parse::launch(&format!(
-        "rtspsrc location=rtsp://127.0.0.1:{port}/test protocols=tcp latency=0 ! rtph264depay ! avdec_h264 ! appsink name=sink sync=false"
+        "rtspsrc location={} protocols=tcp latency=0 ! rtph264depay ! avdec_h264 ! appsink name=sink sync=false",
+        server.url()
     ))
     .unwrap()
     .downcast::<gst::Pipeline>()
@@ -907,8 +878,7 @@ fn rtsp_server_serves_through_the_wrapper() {
         .unwrap()
         .pop_filtered(&[gst::MessageType::Error]);
     pipeline.set_state(gst::State::Null).unwrap();
-    main_loop.quit();
-    let _ = thread.join();
+    drop(server);
     assert!(error.is_none(), "{error:?}");
     assert_eq!(frames, 30, "frames decoded");
 }
