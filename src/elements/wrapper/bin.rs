@@ -518,6 +518,32 @@ impl WrapperCore {
         lock(&self.simd).unwrap_or_default()
     }
 
+    /// Set one of the properties both wrappers have (`simd`,
+    /// `stats-interval`, `pool-max-bytes`); false when `pspec` is another.
+    pub fn set_common_property(&self, value: &glib::Value, pspec: &glib::ParamSpec) -> bool {
+        match pspec.name() {
+            "simd" => self.set_simd(value.get().unwrap()),
+            "stats-interval" => self.set_stats_interval(value.get().unwrap()),
+            "pool-max-bytes" => crate::pool::set_max_bytes(value.get().unwrap()),
+            _ => return false,
+        }
+        true
+    }
+
+    /// The value of one of the properties both wrappers have (those above,
+    /// `active-element`, `native`, `stats`); None for another.
+    pub fn common_property(&self, pspec: &glib::ParamSpec) -> Option<glib::Value> {
+        Some(match pspec.name() {
+            "active-element" => self.active_element().to_value(),
+            "native" => self.native().to_value(),
+            "simd" => self.simd().to_value(),
+            "stats" => self.stats().to_value(),
+            "stats-interval" => self.stats_interval().to_value(),
+            "pool-max-bytes" => crate::pool::max_bytes().to_value(),
+            _ => return None,
+        })
+    }
+
     pub fn set_stats_interval(&self, ms: u32) {
         self.stats_interval_ms.store(ms, Ordering::Relaxed);
         self.counters.interval_ms.store(ms, Ordering::Relaxed);

@@ -45,24 +45,15 @@ impl ObjectImpl for RtpFastDepay {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        match pspec.name() {
-            "simd" => self.core.set_simd(value.get().unwrap()),
-            "stats-interval" => self.core.set_stats_interval(value.get().unwrap()),
-            "pool-max-bytes" => crate::pool::set_max_bytes(value.get().unwrap()),
-            other => unreachable!("property {other}"),
+        if !self.core.set_common_property(value, pspec) {
+            unreachable!("property {}", pspec.name());
         }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        match pspec.name() {
-            "active-element" => self.core.active_element().to_value(),
-            "native" => self.core.native().to_value(),
-            "simd" => self.core.simd().to_value(),
-            "stats" => self.core.stats().to_value(),
-            "stats-interval" => self.core.stats_interval().to_value(),
-            "pool-max-bytes" => crate::pool::max_bytes().to_value(),
-            other => unreachable!("property {other}"),
-        }
+        self.core
+            .common_property(pspec)
+            .unwrap_or_else(|| unreachable!("property {}", pspec.name()))
     }
 }
 

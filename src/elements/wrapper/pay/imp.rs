@@ -124,9 +124,7 @@ impl ObjectImpl for RtpFastPay {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         match pspec.name() {
             name if FORWARDED.contains(&name) => self.core.set_forwarded(name, value),
-            "simd" => self.core.set_simd(value.get().unwrap()),
-            "stats-interval" => self.core.set_stats_interval(value.get().unwrap()),
-            "pool-max-bytes" => crate::pool::set_max_bytes(value.get().unwrap()),
+            _ if self.core.set_common_property(value, pspec) => {}
             other => unreachable!("property {other}"),
         }
     }
@@ -135,13 +133,10 @@ impl ObjectImpl for RtpFastPay {
         match pspec.name() {
             name if FORWARDED.contains(&name) => self.core.forwarded(pspec),
             "seqnum" | "timestamp" => self.core.forwarded(pspec),
-            "active-element" => self.core.active_element().to_value(),
-            "native" => self.core.native().to_value(),
-            "simd" => self.core.simd().to_value(),
-            "stats" => self.core.stats().to_value(),
-            "stats-interval" => self.core.stats_interval().to_value(),
-            "pool-max-bytes" => crate::pool::max_bytes().to_value(),
-            other => unreachable!("property {other}"),
+            other => self
+                .core
+                .common_property(pspec)
+                .unwrap_or_else(|| unreachable!("property {other}")),
         }
     }
 }
