@@ -154,7 +154,9 @@ pub struct RtpFastBaseDepay {
     max_reorder: AtomicI32,
     auto_header_extension: AtomicBool,
     extensions: Mutex<Vec<gst_rtp::RTPHeaderExtension>>,
-    decoration: Mutex<Decoration>,
+    /// Only allocated once a stream decorates (source-info, extensions):
+    /// ~100 bytes an idle or plain stream does not carry.
+    decoration: Mutex<Option<Box<Decoration>>>,
     /// Reused to gather packets that span several memories.
     gathered: Mutex<Vec<u8>>,
     /// `stats-interval`, `pool-max-bytes` and the pool handle.
@@ -295,7 +297,8 @@ impl RtpFastBaseDepay {
             self.prepare_segment(info.timestamp, buffer.pts());
         }
         if hot.decorate.load(Relaxed) {
-            let mut d = lock(&self.decoration);
+            let mut guard = lock(&self.decoration);
+            let d = guard.get_or_insert_with(Box::default);
             d.valid = true;
             d.ssrc = info.ssrc;
             d.csrcs.clear();
@@ -396,10 +399,10 @@ impl RtpFastBaseDepay {
         if !hot.decorate.load(Relaxed) {
             return false;
         }
-        let d = lock(&self.decoration);
-        if !d.valid {
+        let guard = lock(&self.decoration);
+        let Some(d) = guard.as_deref().filter(|d| d.valid) else {
             return false;
-        }
+        };
         if self.source_info.load(Relaxed) {
             while let Some(m) = b.meta_mut::<gst_rtp::RTPSourceMeta>() {
                 m.remove().ok();
@@ -410,6 +413,12 @@ impl RtpFastBaseDepay {
             return false;
         }
         self.read_extensions(d.ext_profile, &d.ext, b)
+    }
+
+    fn invalidate_decoration(&self) {
+        if let Some(d) = lock(&self.decoration).as_mut() {
+            d.valid = false;
+        }
     }
 
     /// Hand each extension element to the registered extension of its id,
@@ -697,7 +706,7 @@ impl RtpFastBaseDepay {
         st.segment = gst::Segment::new();
         st.segment_event = None;
         hot.need_segment.store(!st.onvif_mode, Relaxed);
-        lock(&self.decoration).valid = false;
+        self.invalidate_decoration();
     }
 
     pub fn default_sink_event(&self, event: gst::Event) -> bool {
@@ -733,7 +742,7 @@ impl RtpFastBaseDepay {
                 // What is drained has no current packet (as stock: no
                 // source meta or extensions on it).
                 if self.hot.decorate.load(Relaxed) {
-                    lock(&self.decoration).valid = false;
+                    self.invalidate_decoration();
                 }
                 let obj = self.obj();
                 if let Some(drain) = vtable(&obj).drain {
@@ -928,7 +937,7 @@ impl ObjectSubclass for RtpFastBaseDepay {
             max_reorder: AtomicI32::new(DEFAULT_MAX_REORDER),
             auto_header_extension: AtomicBool::new(DEFAULT_AUTO_HEADER_EXTENSION),
             extensions: Mutex::new(Vec::new()),
-            decoration: Mutex::new(Decoration::default()),
+            decoration: Mutex::new(None),
             gathered: Mutex::new(Vec::new()),
             common: ElementCommon::default(),
             simd: Mutex::new((SimdMode::Auto, SimdLevel::resolve(None).0)),
