@@ -10,6 +10,7 @@ use crate::core::depacketizer::{
     AuInfo, AuSink, DepayConfig, NalDepacketizer, PacketIn, StreamFormat,
 };
 use crate::core::nal::NalCodec;
+use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
 use gst::prelude::*;
 use smallvec::SmallVec;
@@ -277,7 +278,8 @@ impl<C: NalCodec> NalDepayBase<C> {
         );
         if let Err(reason) = result {
             // Counted in the core's stats (`dropped`).
-            gst::warning!(
+            warn_limited!(
+                obj.drop_warnings(),
                 CAT,
                 obj = obj,
                 "Dropping packet seq {}: {:?}",
@@ -329,7 +331,8 @@ impl<C: NalCodec> NalDepayBase<C> {
             return Ok(gst::FlowSuccess::Ok);
         }
         if needs_caps {
-            gst::warning!(
+            warn_limited!(
+                obj.drop_warnings(),
                 CAT,
                 obj = obj,
                 "No parameter sets yet for codec_data, dropping {} unit(s)",

@@ -7,6 +7,7 @@ use super::pay::{OutPacket, RtpFastBasePay};
 use crate::core::nal::{length_prefixed_nals, NalCodec};
 use crate::core::packetizer::{AggregateMode, NalPacketizer, PayConfig};
 use crate::core::startcode::nal_units;
+use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -240,7 +241,8 @@ impl<C: NalCodec> NalPay<C> {
         let data = map.as_slice();
         if data.len() > NalPacketizer::<C>::MAX_INPUT {
             base.count_malformed();
-            gst::warning!(
+            warn_limited!(
+                base.drop_warnings(),
                 CAT,
                 obj = obj,
                 "Dropping a {} byte input buffer: too large",
@@ -263,7 +265,8 @@ impl<C: NalCodec> NalPay<C> {
                         Ok(range) => state.packetizer.push_nal(data, range, running_time),
                         Err(()) => {
                             base.count_malformed();
-                            gst::warning!(
+                            warn_limited!(
+                                base.drop_warnings(),
                                 CAT,
                                 obj = obj,
                                 "NAL length past the end of the buffer, rest of buffer dropped"

@@ -10,6 +10,7 @@ use super::{Class, RtpPacket};
 use crate::core::rtp;
 use crate::core::simd::SimdLevel;
 use crate::elements::base::stats::ElementStats;
+use crate::elements::base::warn_limit::{warn_limited, WarnLimit};
 use crate::elements::base::{common_properties, hdrext, lock, ElementCommon};
 use crate::elements::SimdMode;
 use gst::glib;
@@ -177,6 +178,11 @@ impl RtpFastBaseDepay {
         self.hot.clock_rate.load(Relaxed)
     }
 
+    /// The element's limit on warnings about dropped input.
+    pub fn drop_warnings(&self) -> &WarnLimit {
+        &self.common.drop_warnings
+    }
+
     pub fn simd_level(&self) -> SimdLevel {
         lock(&self.simd).1
     }
@@ -196,6 +202,7 @@ impl RtpFastBaseDepay {
             );
             return Err(gst::FlowError::NotNegotiated);
         }
+        crate::elements::base::test_panic_point(crate::elements::base::TestPanic::DepayChain);
         match buffer.n_memory() {
             1 => {
                 let Ok(map) = buffer.peek_memory(0).map_readable() else {
@@ -262,7 +269,8 @@ impl RtpFastBaseDepay {
                     discont = true;
                 } else if gap > 0 {
                     if gap as i32 <= self.max_reorder.load(Relaxed) {
-                        gst::warning!(
+                        warn_limited!(
+                            &self.common.drop_warnings,
                             CAT,
                             imp = self,
                             "got old packet {}, expected {}, gap {} <= max-reorder, dropping",
@@ -273,7 +281,8 @@ impl RtpFastBaseDepay {
                         hot.dropped.store(hot.dropped.load(Relaxed) + 1, Relaxed);
                         return Ok(gst::FlowSuccess::Ok);
                     }
-                    gst::warning!(
+                    warn_limited!(
+                        &self.common.drop_warnings,
                         CAT,
                         imp = self,
                         "got old packet {}, expected {}: sender restarted, marking discont",
@@ -361,7 +370,8 @@ impl RtpFastBaseDepay {
         hot.malformed
             .store(hot.malformed.load(Relaxed) + 1, Relaxed);
         hot.dropped.store(hot.dropped.load(Relaxed) + 1, Relaxed);
-        gst::warning!(
+        warn_limited!(
+            &self.common.drop_warnings,
             CAT,
             imp = self,
             "Dropping malformed RTP packet ({})",

@@ -622,6 +622,12 @@ impl RtpFastBasePay {
         &self.srcpad
     }
 
+    /// The element's limit on warnings about dropped input: formats log
+    /// their drops through it (`warn_limited!`).
+    pub fn drop_warnings(&self) -> &crate::elements::base::warn_limit::WarnLimit {
+        &self.common.drop_warnings
+    }
+
     /// Count a dropped malformed input in `stats`.
     pub fn count_malformed(&self) {
         let mut s = lock(&self.state);
@@ -1089,6 +1095,7 @@ impl RtpFastBasePay {
             );
             return Err(gst::FlowError::NotNegotiated);
         }
+        crate::elements::base::test_panic_point(crate::elements::base::TestPanic::PayChain);
         if self.srcpad.check_reconfigure() && !self.negotiate() {
             self.srcpad.mark_reconfigure();
             return Err(

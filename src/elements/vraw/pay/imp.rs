@@ -15,6 +15,7 @@ use crate::core::vraw::{
 };
 use crate::elements::base::lock;
 use crate::elements::base::pay::{OutPacket, PacketTiming, RtpFastBasePay, RtpFastBasePayImpl};
+use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -228,8 +229,13 @@ impl RtpFastVRawPay {
         base: &RtpFastBasePay,
         why: &str,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        gst::warning!(CAT, imp = self, "dropping frame: {why}");
         base.imp().count_malformed();
+        warn_limited!(
+            base.imp().drop_warnings(),
+            CAT,
+            imp = self,
+            "dropping frame: {why}"
+        );
         Ok(gst::FlowSuccess::Ok)
     }
 }
