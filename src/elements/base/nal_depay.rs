@@ -25,6 +25,12 @@ pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
+/// Largest access unit assembled: a sender that never ends its unit (no
+/// marker, no timestamp change) cannot make us hold more than this. The
+/// unit in progress is dropped and counted in `dropped`. (64 MiB: over
+/// twice an uncompressed 8K 4:2:0 frame.)
+pub const MAX_AU_BYTES: usize = 64 << 20;
+
 #[derive(Clone, Debug, Default)]
 pub struct DepaySettings {
     pub wait_for_keyframe: bool,
@@ -44,6 +50,8 @@ pub struct DepayState<C: NalCodec> {
     /// Copy of the setting, read on the streaming thread under the state
     /// lock alone (lock order is settings, then state).
     request_keyframe: bool,
+    /// Units dropped for growing past [`MAX_AU_BYTES`].
+    oversized: u64,
 }
 
 pub struct NalDepayBase<C: NalCodec> {
@@ -67,6 +75,7 @@ impl<C: NalCodec> Default for NalDepayBase<C> {
                 pending_sprop: false,
                 loss_pending: false,
                 request_keyframe: false,
+                oversized: 0,
             }),
             at_boundary: AtomicBool::new(true),
         }
@@ -120,10 +129,14 @@ impl<C: NalCodec> NalDepayBase<C> {
     /// Our counters added to the base class's `stats` (which already
     /// counts the packets it dropped as malformed or reordered).
     pub fn extend_stats(&self, s: &mut gst::Structure) {
-        let core = lock(&self.state).depacketizer.stats();
+        let state = lock(&self.state);
+        let core = state.depacketizer.stats();
         s.set("lost-fragments", core.lost_fragments);
         let dropped = s.get::<u64>("dropped").unwrap_or(0);
-        s.set("dropped", dropped + core.dropped + core.dropped_units);
+        s.set(
+            "dropped",
+            dropped + core.dropped + core.dropped_units + state.oversized,
+        );
     }
 
     pub fn set_caps(
@@ -285,6 +298,20 @@ impl<C: NalCodec> NalDepayBase<C> {
                 "Dropping packet seq {}: {:?}",
                 packet.seq,
                 reason
+            );
+        }
+        if state.assembly.len() > MAX_AU_BYTES {
+            state.depacketizer.reset(&mut state.assembly);
+            state.assembly.release();
+            state.oversized += 1;
+            state.loss_pending = true;
+            warn_limited!(
+                obj.drop_warnings(),
+                CAT,
+                obj = obj,
+                "Dropping an access unit past {} bytes (seq {})",
+                MAX_AU_BYTES,
+                packet.seq
             );
         }
         if !state.assembly.is_empty() && (was_empty || !units.is_empty()) {
