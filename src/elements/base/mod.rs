@@ -101,6 +101,20 @@ pub(crate) unsafe fn streaming<T: gst::subclass::prelude::ElementImpl>(
     }
 }
 
+/// The message of a LoggableError (it only exposes it through Display:
+/// `Error "category": "message" at file:line`), without a leading
+/// "not-negotiated: ".
+pub(crate) fn loggable_message(err: &gst::LoggableError) -> String {
+    let text = err.to_string();
+    let msg = match (text.find(": \""), text.rfind("\" at ")) {
+        (Some(a), Some(b)) if a + 3 <= b => text[a + 3..b].replace("\\\"", "\""),
+        _ => text.clone(),
+    };
+    msg.strip_prefix("not-negotiated: ")
+        .map(str::to_string)
+        .unwrap_or(msg)
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -239,7 +239,8 @@ impl<C: NalCodec> NalPay<C> {
             gst::FlowError::Error
         })?;
         let data = map.as_slice();
-        if data.len() > NalPacketizer::<C>::MAX_INPUT {
+        // No larger than what our depayloaders reassemble.
+        if data.len() > NalPacketizer::<C>::MAX_INPUT.min(super::nal_depay::MAX_AU_BYTES) {
             base.count_malformed();
             warn_limited!(
                 base.drop_warnings(),

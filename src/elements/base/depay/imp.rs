@@ -11,7 +11,7 @@ use crate::core::rtp;
 use crate::core::simd::SimdLevel;
 use crate::elements::base::stats::ElementStats;
 use crate::elements::base::warn_limit::{warn_limited, WarnLimit};
-use crate::elements::base::{common_properties, hdrext, lock, ElementCommon};
+use crate::elements::base::{common_properties, hdrext, lock, loggable_message, ElementCommon};
 use crate::elements::SimdMode;
 use gst::glib;
 use gst::prelude::*;
@@ -1085,18 +1085,4 @@ impl ElementImpl for RtpFastBaseDepay {
         }
         Ok(ret)
     }
-}
-
-/// The message of a LoggableError (it only exposes it through Display:
-/// `Error "category": "message" at file:line`), without a leading
-/// "not-negotiated: ".
-fn loggable_message(err: &gst::LoggableError) -> String {
-    let text = err.to_string();
-    let msg = match (text.find(": \""), text.rfind("\" at ")) {
-        (Some(a), Some(b)) if a + 3 <= b => text[a + 3..b].replace("\\\"", "\""),
-        _ => text.clone(),
-    };
-    msg.strip_prefix("not-negotiated: ")
-        .map(str::to_string)
-        .unwrap_or(msg)
 }

@@ -242,6 +242,21 @@ impl RtpFastVRawPay {
 
 impl RtpFastBasePayImpl for RtpFastVRawPay {
     fn set_sink_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        // Named here: the base lets caps wrong only in these through.
+        if let Some(s) = caps.structure(0) {
+            for field in ["width", "height"] {
+                if !s
+                    .get::<i32>(field)
+                    .is_ok_and(|v| (1..=vraw::MAX_DIMENSION as i32).contains(&v))
+                {
+                    return Err(gst::loggable_error!(
+                        CAT,
+                        "not-negotiated: caps field '{field}' missing or not in 1..={} in {caps}",
+                        vraw::MAX_DIMENSION
+                    ));
+                }
+            }
+        }
         let info = gst_video::VideoInfo::from_caps(caps).map_err(|_| {
             gst::loggable_error!(CAT, "not-negotiated: could not parse video caps {caps}")
         })?;
