@@ -239,6 +239,11 @@ impl<C: NalCodec> NalPay<C> {
             gst::FlowError::Error
         })?;
         let data = map.as_slice();
+        if data.is_empty() {
+            // Still goes through: with alignment=nal its MARKER ends the
+            // access unit.
+            base.count_empty_input();
+        }
         // No larger than what our depayloaders reassemble.
         if data.len() > NalPacketizer::<C>::MAX_INPUT.min(super::nal_depay::MAX_AU_BYTES) {
             base.count_malformed();

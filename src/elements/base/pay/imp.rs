@@ -638,17 +638,18 @@ impl RtpFastBasePay {
         &self.common.drop_warnings
     }
 
-    /// A zero-length input: nothing to send, counted as dropped.
+    /// A zero-length input a format sends nothing for: counted as
+    /// dropped. (Not in the base: stock rtpopuspay sends an empty packet
+    /// for one, rtpmp2tpay keeps its metas for the next packet.)
     #[cold]
-    fn drop_empty(&self) -> gst::FlowSuccess {
+    pub fn count_empty_input(&self) {
         lock(&self.state).stats.dropped += 1;
         warn_limited!(
             &self.common.drop_warnings,
             CAT,
             imp = self,
-            "Dropping an empty input buffer"
+            "Empty input buffer: nothing to send"
         );
-        gst::FlowSuccess::Ok
     }
 
     /// Count a dropped malformed input in `stats`.
@@ -1119,9 +1120,6 @@ impl RtpFastBasePay {
             return Err(gst::FlowError::NotNegotiated);
         }
         crate::elements::base::test_panic_point(crate::elements::base::TestPanic::PayChain);
-        if buffer.size() == 0 {
-            return Ok(self.drop_empty());
-        }
         if self.srcpad.check_reconfigure() && !self.negotiate() {
             self.srcpad.mark_reconfigure();
             return Err(
