@@ -456,3 +456,81 @@ fn short_video_frames_are_dropped_and_counted() {
     assert!(!r.packets.is_empty(), "the whole frame went out");
     assert_sane_packets("vraw", &r.packets);
 }
+
+/// A storm of bad input into a payloader: every buffer counted, but the
+/// warnings rate-limited (a burst, then one a second with the number
+/// suppressed), so the log is not flooded.
+#[test]
+fn a_storm_of_bad_frames_logs_few_warnings() {
+    use std::sync::{Arc, Mutex};
+    common::init();
+    let logged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let sink = logged.clone();
+    gst::log::set_active(true);
+    gst::log::set_threshold_for_name("rtpfastvrawpay", gst::DebugLevel::Warning);
+    let log = gst::log::add_log_function(move |cat, level, _, _, _, obj, msg| {
+        if level == gst::DebugLevel::Warning && cat.name() == "rtpfastvrawpay" {
+            sink.lock().unwrap().push((
+                obj.map(|o| o.to_string()).unwrap_or_default(),
+                msg.get().map(|m| m.to_string()).unwrap_or_default(),
+            ));
+        }
+    });
+    let mut h = gst_check::Harness::new("rtpfastvrawpay");
+    let name = h.element().unwrap().name().to_string();
+    h.set_src_caps_str("video/x-raw,format=RGB,width=64,height=48,framerate=30/1");
+    let n = 20_000u64;
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        let mut b = gst::Buffer::from_mut_slice(vec![0u8; 10]);
+        b.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(i));
+        assert_eq!(h.push(b), Ok(gst::FlowSuccess::Ok));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    // A second later one more: logged, with the count of all suppressed.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(
+        h.push(gst::Buffer::from_mut_slice(vec![0u8; 10])),
+        Ok(gst::FlowSuccess::Ok)
+    );
+    let n = n + 1;
+    gst::log::remove_log_function(log);
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    assert_eq!(
+        stats.get::<u64>("malformed").unwrap(),
+        n,
+        "every frame counted"
+    );
+    let ours: Vec<String> = logged
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(who, _)| *who == name)
+        .map(|(_, m)| m.clone())
+        .collect();
+    let suppressed: u64 = ours
+        .iter()
+        .filter_map(|m| {
+            m.rsplit_once(" (")?
+                .1
+                .strip_suffix(" similar warnings suppressed)")?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    eprintln!(
+        "{n} bad frames in {secs:.1} s: {} warning lines, {suppressed} suppressed",
+        ours.len()
+    );
+    let burst = gstrsrtpfast::elements::base::warn_limit::BURST as usize;
+    assert!(ours.len() >= burst, "the first ones are logged");
+    assert!(
+        ours.len() <= burst + secs.ceil() as usize + 1,
+        "{} lines in {secs:.1} s",
+        ours.len()
+    );
+    // Every warning was either logged or counted in a later line.
+    assert_eq!(suppressed + ours.len() as u64, n, "{ours:?}");
+}

@@ -145,8 +145,10 @@ fn format(depay: &str) -> &'static Format {
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Warnings logged by rsrtpfast categories, per object name.
-static WARNINGS: LazyLock<Arc<Mutex<Vec<(String, String)>>>> = LazyLock::new(|| {
+/// (object name, message) of each warning logged by an rsrtpfast category.
+type Logged = Arc<Mutex<Vec<(String, String)>>>;
+
+static WARNINGS: LazyLock<Logged> = LazyLock::new(|| {
     let store = Arc::new(Mutex::new(Vec::new()));
     let s = store.clone();
     gst::log::set_active(true);
