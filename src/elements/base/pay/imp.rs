@@ -495,6 +495,7 @@ impl ElementImpl for RtpFastBasePay {
             gst::StateChange::PausedToReady => {
                 let mut s = lock(&self.state);
                 s.pending_segment = None;
+                s.refused_caps = None;
                 drop(s);
                 self.vfuncs(|k, o| (k.flush)(o));
             }
@@ -1185,13 +1186,15 @@ impl RtpFastBasePay {
                         // field missing or absurd, garbage codec_data) are
                         // named on the bus: upstream only learns
                         // "not-negotiated" from the refused event.
-                        let named = {
+                        let already_posted = {
                             let mut s = lock(&self.state);
                             let again = s.refused_caps.as_ref() == Some(&caps);
                             s.refused_caps = Some(caps.clone());
                             again
                         };
-                        if !self.downstream_refused.swap(false, Ordering::Relaxed) && !named {
+                        if !self.downstream_refused.swap(false, Ordering::Relaxed)
+                            && !already_posted
+                        {
                             let why = crate::elements::base::loggable_message(&err);
                             gst::element_imp_error!(
                                 self,
