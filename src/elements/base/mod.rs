@@ -13,6 +13,7 @@ pub mod profile_caps;
 pub mod queued_bytes;
 pub mod raw_audio_depay;
 pub mod stats;
+pub mod warn_limit;
 
 use crate::core::nal::NalCodec;
 use crate::elements::SimdMode;
@@ -20,6 +21,50 @@ use gst::glib;
 use gst::prelude::*;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
+
+/// Where `RSRTPFAST_TEST_PANIC` makes the streaming thread panic, to prove
+/// the panic becomes an element error (tests/panic_to_error.rs).
+#[derive(Clone, Copy)]
+#[repr(u8)]
+pub(crate) enum TestPanic {
+    PayChain = 1,
+    DepayChain = 2,
+}
+
+/// The env var's sites as bits, read once; bit 7: read.
+static TEST_PANIC: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Test-only fault injection: panics when `RSRTPFAST_TEST_PANIC` (a comma
+/// list of `pay-chain`, `depay-chain`) names `site`. One relaxed load on
+/// the hot path once the variable has been read.
+#[inline]
+pub(crate) fn test_panic_point(site: TestPanic) {
+    let sites = TEST_PANIC.load(Ordering::Relaxed);
+    if sites == 0x80 {
+        return;
+    }
+    test_panic_slow(sites, site);
+}
+
+#[cold]
+fn test_panic_slow(mut sites: u8, site: TestPanic) {
+    if sites == 0 {
+        sites = 0x80;
+        if let Ok(v) = std::env::var("RSRTPFAST_TEST_PANIC") {
+            for s in v.split(',') {
+                match s.trim() {
+                    "pay-chain" => sites |= TestPanic::PayChain as u8,
+                    "depay-chain" => sites |= TestPanic::DepayChain as u8,
+                    _ => {}
+                }
+            }
+        }
+        TEST_PANIC.store(sites, Ordering::Relaxed);
+    }
+    if sites & site as u8 != 0 {
+        panic!("RSRTPFAST_TEST_PANIC: deliberate panic in the streaming thread");
+    }
+}
 
 /// A poisoned lock still holds consistent counters and settings here.
 /// The chain functions' entry of our bases' own sink pads: what
@@ -54,6 +99,20 @@ pub(crate) unsafe fn streaming<T: gst::subclass::prelude::ElementImpl>(
             Err(gst::FlowError::Error)
         }
     }
+}
+
+/// The message of a LoggableError (it only exposes it through Display:
+/// `Error "category": "message" at file:line`), without a leading
+/// "not-negotiated: ".
+pub(crate) fn loggable_message(err: &gst::LoggableError) -> String {
+    let text = err.to_string();
+    let msg = match (text.find(": \""), text.rfind("\" at ")) {
+        (Some(a), Some(b)) if a + 3 <= b => text[a + 3..b].replace("\\\"", "\""),
+        _ => text.clone(),
+    };
+    msg.strip_prefix("not-negotiated: ")
+        .map(str::to_string)
+        .unwrap_or(msg)
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -137,6 +196,9 @@ pub(crate) fn common_properties(simd_blurb: &str) -> [glib::ParamSpec; 4] {
 pub struct ElementCommon {
     stats_interval_ms: AtomicU32,
     stream: Mutex<Option<crate::pool::StreamHandle>>,
+    /// Limits the warnings logged for dropped input (a storm of bad packets
+    /// must not flood the log).
+    pub drop_warnings: warn_limit::WarnLimit,
 }
 
 impl ElementCommon {
@@ -170,6 +232,7 @@ impl ElementCommon {
         match transition {
             gst::StateChange::ReadyToPaused => {
                 *lock(&self.stream) = Some(crate::pool::StreamHandle::new());
+                self.drop_warnings.reset();
             }
             gst::StateChange::PausedToReady => {
                 lock(&self.stream).take();

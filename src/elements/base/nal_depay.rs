@@ -10,6 +10,7 @@ use crate::core::depacketizer::{
     AuInfo, AuSink, DepayConfig, NalDepacketizer, PacketIn, StreamFormat,
 };
 use crate::core::nal::NalCodec;
+use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
 use gst::prelude::*;
 use smallvec::SmallVec;
@@ -23,6 +24,12 @@ pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("rsrtpfast NAL-unit depayloaders"),
     )
 });
+
+/// Largest access unit assembled: a sender that never ends its unit (no
+/// marker, no timestamp change) cannot make us hold more than this. The
+/// unit in progress is dropped and counted in `dropped`. (64 MiB: over
+/// twice an uncompressed 8K 4:2:0 frame.)
+pub const MAX_AU_BYTES: usize = 64 << 20;
 
 #[derive(Clone, Debug, Default)]
 pub struct DepaySettings {
@@ -43,6 +50,8 @@ pub struct DepayState<C: NalCodec> {
     /// Copy of the setting, read on the streaming thread under the state
     /// lock alone (lock order is settings, then state).
     request_keyframe: bool,
+    /// Units dropped for growing past [`MAX_AU_BYTES`].
+    oversized: u64,
 }
 
 pub struct NalDepayBase<C: NalCodec> {
@@ -66,6 +75,7 @@ impl<C: NalCodec> Default for NalDepayBase<C> {
                 pending_sprop: false,
                 loss_pending: false,
                 request_keyframe: false,
+                oversized: 0,
             }),
             at_boundary: AtomicBool::new(true),
         }
@@ -119,10 +129,14 @@ impl<C: NalCodec> NalDepayBase<C> {
     /// Our counters added to the base class's `stats` (which already
     /// counts the packets it dropped as malformed or reordered).
     pub fn extend_stats(&self, s: &mut gst::Structure) {
-        let core = lock(&self.state).depacketizer.stats();
+        let state = lock(&self.state);
+        let core = state.depacketizer.stats();
         s.set("lost-fragments", core.lost_fragments);
         let dropped = s.get::<u64>("dropped").unwrap_or(0);
-        s.set("dropped", dropped + core.dropped + core.dropped_units);
+        s.set(
+            "dropped",
+            dropped + core.dropped + core.dropped_units + state.oversized,
+        );
     }
 
     pub fn set_caps(
@@ -277,12 +291,27 @@ impl<C: NalCodec> NalDepayBase<C> {
         );
         if let Err(reason) = result {
             // Counted in the core's stats (`dropped`).
-            gst::warning!(
+            warn_limited!(
+                obj.drop_warnings(),
                 CAT,
                 obj = obj,
                 "Dropping packet seq {}: {:?}",
                 packet.seq,
                 reason
+            );
+        }
+        if state.assembly.len() > MAX_AU_BYTES {
+            state.depacketizer.reset(&mut state.assembly);
+            state.assembly.release();
+            state.oversized += 1;
+            state.loss_pending = true;
+            warn_limited!(
+                obj.drop_warnings(),
+                CAT,
+                obj = obj,
+                "Dropping an access unit past {} bytes (seq {})",
+                MAX_AU_BYTES,
+                packet.seq
             );
         }
         if !state.assembly.is_empty() && (was_empty || !units.is_empty()) {
@@ -329,7 +358,8 @@ impl<C: NalCodec> NalDepayBase<C> {
             return Ok(gst::FlowSuccess::Ok);
         }
         if needs_caps {
-            gst::warning!(
+            warn_limited!(
+                obj.drop_warnings(),
                 CAT,
                 obj = obj,
                 "No parameter sets yet for codec_data, dropping {} unit(s)",

@@ -7,6 +7,7 @@ use super::pay::{OutPacket, RtpFastBasePay};
 use crate::core::nal::{length_prefixed_nals, NalCodec};
 use crate::core::packetizer::{AggregateMode, NalPacketizer, PayConfig};
 use crate::core::startcode::nal_units;
+use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -238,9 +239,16 @@ impl<C: NalCodec> NalPay<C> {
             gst::FlowError::Error
         })?;
         let data = map.as_slice();
-        if data.len() > NalPacketizer::<C>::MAX_INPUT {
+        if data.is_empty() {
+            // Still goes through: with alignment=nal its MARKER ends the
+            // access unit.
+            base.count_empty_input();
+        }
+        // No larger than what our depayloaders reassemble.
+        if data.len() > NalPacketizer::<C>::MAX_INPUT.min(super::nal_depay::MAX_AU_BYTES) {
             base.count_malformed();
-            gst::warning!(
+            warn_limited!(
+                base.drop_warnings(),
                 CAT,
                 obj = obj,
                 "Dropping a {} byte input buffer: too large",
@@ -263,7 +271,8 @@ impl<C: NalCodec> NalPay<C> {
                         Ok(range) => state.packetizer.push_nal(data, range, running_time),
                         Err(()) => {
                             base.count_malformed();
-                            gst::warning!(
+                            warn_limited!(
+                                base.drop_warnings(),
                                 CAT,
                                 obj = obj,
                                 "NAL length past the end of the buffer, rest of buffer dropped"

@@ -321,6 +321,10 @@ impl PcmPay {
             );
             return Err(gst::FlowError::NotNegotiated);
         };
+        if buffer.size() == 0 {
+            // Still goes through: its DISCONT and time count, as stock.
+            imp.count_empty_input();
+        }
         let limits = self.limits(base, st, &buffer, input.fmt)?;
         let buffer = match (&input.reorder, input.swap) {
             (Some(map), swap) => reordered(&buffer, self.enc.sample_bytes, map, swap)?,

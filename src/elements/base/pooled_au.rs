@@ -34,6 +34,14 @@ impl PooledAu {
         self.hint = self.hint.max(new_cap);
     }
 
+    /// Give the assembly memory back and forget the size hint (after an
+    /// oversized unit was dropped, later units start small again).
+    pub fn release(&mut self) {
+        self.map = None;
+        self.len = 0;
+        self.hint = 0;
+    }
+
     /// The assembled unit as a buffer of exactly its size; the sink is
     /// empty afterwards. None when nothing was assembled.
     pub fn take(&mut self) -> Option<gst::Buffer> {

@@ -12,6 +12,7 @@ use super::depay::{RtpFastBaseDepay, RtpFastBaseDepayExt, RtpPacket};
 use super::lock;
 use crate::core::audio::{self, AudioLayout, FieldValue, RtpAudioFields, SampleFormat};
 use crate::core::byteswap;
+use crate::elements::base::warn_limit::warn_limited;
 use gst::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{LazyLock, Mutex};
@@ -187,7 +188,8 @@ impl RawAudioDepay {
             drop(state);
             self.malformed
                 .store(self.malformed.load(Relaxed) + 1, Relaxed);
-            gst::warning!(
+            warn_limited!(
+                obj.drop_warnings(),
                 CAT,
                 obj = obj,
                 "Dropping packet seq {}: {:?}",

@@ -10,7 +10,8 @@ use super::{Class, RtpPacket};
 use crate::core::rtp;
 use crate::core::simd::SimdLevel;
 use crate::elements::base::stats::ElementStats;
-use crate::elements::base::{common_properties, hdrext, lock, ElementCommon};
+use crate::elements::base::warn_limit::{warn_limited, WarnLimit};
+use crate::elements::base::{common_properties, hdrext, lock, loggable_message, ElementCommon};
 use crate::elements::SimdMode;
 use gst::glib;
 use gst::prelude::*;
@@ -179,6 +180,11 @@ impl RtpFastBaseDepay {
         self.hot.clock_rate.load(Relaxed)
     }
 
+    /// The element's limit on warnings about dropped input.
+    pub fn drop_warnings(&self) -> &WarnLimit {
+        &self.common.drop_warnings
+    }
+
     pub fn simd_level(&self) -> SimdLevel {
         lock(&self.simd).1
     }
@@ -198,6 +204,7 @@ impl RtpFastBaseDepay {
             );
             return Err(gst::FlowError::NotNegotiated);
         }
+        crate::elements::base::test_panic_point(crate::elements::base::TestPanic::DepayChain);
         match buffer.n_memory() {
             1 => {
                 let Ok(map) = buffer.peek_memory(0).map_readable() else {
@@ -264,7 +271,8 @@ impl RtpFastBaseDepay {
                     discont = true;
                 } else if gap > 0 {
                     if gap as i32 <= self.max_reorder.load(Relaxed) {
-                        gst::warning!(
+                        warn_limited!(
+                            &self.common.drop_warnings,
                             CAT,
                             imp = self,
                             "got old packet {}, expected {}, gap {} <= max-reorder, dropping",
@@ -275,7 +283,8 @@ impl RtpFastBaseDepay {
                         hot.dropped.store(hot.dropped.load(Relaxed) + 1, Relaxed);
                         return Ok(gst::FlowSuccess::Ok);
                     }
-                    gst::warning!(
+                    warn_limited!(
+                        &self.common.drop_warnings,
                         CAT,
                         imp = self,
                         "got old packet {}, expected {}: sender restarted, marking discont",
@@ -364,7 +373,8 @@ impl RtpFastBaseDepay {
         hot.malformed
             .store(hot.malformed.load(Relaxed) + 1, Relaxed);
         hot.dropped.store(hot.dropped.load(Relaxed) + 1, Relaxed);
-        gst::warning!(
+        warn_limited!(
+            &self.common.drop_warnings,
             CAT,
             imp = self,
             "Dropping malformed RTP packet ({})",
@@ -1084,18 +1094,4 @@ impl ElementImpl for RtpFastBaseDepay {
         }
         Ok(ret)
     }
-}
-
-/// The message of a LoggableError (it only exposes it through Display:
-/// `Error "category": "message" at file:line`), without a leading
-/// "not-negotiated: ".
-fn loggable_message(err: &gst::LoggableError) -> String {
-    let text = err.to_string();
-    let msg = match (text.find(": \""), text.rfind("\" at ")) {
-        (Some(a), Some(b)) if a + 3 <= b => text[a + 3..b].replace("\\\"", "\""),
-        _ => text.clone(),
-    };
-    msg.strip_prefix("not-negotiated: ")
-        .map(str::to_string)
-        .unwrap_or(msg)
 }

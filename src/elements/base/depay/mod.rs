@@ -230,6 +230,12 @@ pub trait RtpFastBaseDepayExt: IsA<RtpFastBaseDepay> + 'static {
         self.upcast_ref::<RtpFastBaseDepay>().imp().simd_level()
     }
 
+    /// The element's limit on warnings about dropped input: formats log
+    /// their drops through it (`warn_limited!`).
+    fn drop_warnings(&self) -> &crate::elements::base::warn_limit::WarnLimit {
+        self.upcast_ref::<RtpFastBaseDepay>().imp().drop_warnings()
+    }
+
     /// Clock rate from the sink caps (0 before caps).
     fn clock_rate(&self) -> u32 {
         self.upcast_ref::<RtpFastBaseDepay>().imp().clock_rate()

@@ -9,6 +9,7 @@ use super::super::{lock, ElementCommon};
 use super::Class;
 use crate::core::rtp::HeaderFields;
 use crate::core::simd::SimdLevel;
+use crate::elements::base::warn_limit::warn_limited;
 use crate::elements::SimdMode;
 use gst::glib;
 use gst::prelude::*;
@@ -106,6 +107,9 @@ struct State {
     pending_segment: Option<gst::Event>,
     subclass_srccaps: Option<gst::Caps>,
     sinkcaps: Option<gst::Caps>,
+    /// Sink caps last refused with an error on the bus (upstream resends
+    /// the caps event with every buffer it tries: one error for them).
+    refused_caps: Option<gst::Caps>,
     /// Reused for header extension blocks (no allocation per packet).
     ext_scratch: Vec<u8>,
     stats: ElementStats,
@@ -149,6 +153,7 @@ impl Default for State {
             pending_segment: None,
             subclass_srccaps: None,
             sinkcaps: None,
+            refused_caps: None,
             ext_scratch: Vec::new(),
             stats: ElementStats::default(),
         }
@@ -217,6 +222,9 @@ pub struct RtpFastBasePay {
     negotiated: AtomicBool,
     /// `timestamp` / `seqnum` are notified once per start, as stock does.
     notify_first: AtomicBool,
+    /// The last `set_outcaps` failed because downstream refused the caps
+    /// (not because the sink caps were bad).
+    downstream_refused: AtomicBool,
     common: ElementCommon,
 }
 
@@ -262,6 +270,7 @@ impl ObjectSubclass for RtpFastBasePay {
             extensions: Mutex::new(Vec::new()),
             negotiated: AtomicBool::new(false),
             notify_first: AtomicBool::new(true),
+            downstream_refused: AtomicBool::new(false),
             common: ElementCommon::default(),
         }
     }
@@ -486,6 +495,7 @@ impl ElementImpl for RtpFastBasePay {
             gst::StateChange::PausedToReady => {
                 let mut s = lock(&self.state);
                 s.pending_segment = None;
+                s.refused_caps = None;
                 drop(s);
                 self.vfuncs(|k, o| (k.flush)(o));
             }
@@ -525,6 +535,7 @@ impl RtpFastBasePay {
         if self.negotiate() {
             Ok(())
         } else {
+            self.downstream_refused.store(true, Ordering::Relaxed);
             Err(gst::loggable_error!(
                 CAT,
                 "not-negotiated: downstream refused {:?}",
@@ -620,6 +631,26 @@ impl RtpFastBasePay {
 
     pub fn src_pad(&self) -> &gst::Pad {
         &self.srcpad
+    }
+
+    /// The element's limit on warnings about dropped input: formats log
+    /// their drops through it (`warn_limited!`).
+    pub fn drop_warnings(&self) -> &crate::elements::base::warn_limit::WarnLimit {
+        &self.common.drop_warnings
+    }
+
+    /// A zero-length input a format sends nothing for: counted as
+    /// dropped. (Not in the base: stock rtpopuspay sends an empty packet
+    /// for one, rtpmp2tpay keeps its metas for the next packet.)
+    #[cold]
+    pub fn count_empty_input(&self) {
+        lock(&self.state).stats.dropped += 1;
+        warn_limited!(
+            &self.common.drop_warnings,
+            CAT,
+            imp = self,
+            "Empty input buffer: nothing to send"
+        );
     }
 
     /// Count a dropped malformed input in `stats`.
@@ -1089,6 +1120,7 @@ impl RtpFastBasePay {
             );
             return Err(gst::FlowError::NotNegotiated);
         }
+        crate::elements::base::test_panic_point(crate::elements::base::TestPanic::PayChain);
         if self.srcpad.check_reconfigure() && !self.negotiate() {
             self.srcpad.mark_reconfigure();
             return Err(
@@ -1137,17 +1169,40 @@ impl RtpFastBasePay {
                 let caps = c.caps_owned();
                 gst::debug!(CAT, imp = self, "setting caps {caps}");
                 lock(&self.state).sinkcaps = Some(caps.clone());
+                self.downstream_refused.store(false, Ordering::Relaxed);
                 match (obj.class().as_ref().set_sink_caps)(&obj, &caps) {
                     Ok(()) => {
                         self.negotiated.store(true, Ordering::Relaxed);
+                        lock(&self.state).refused_caps = None;
                         true
                     }
                     Err(err) => {
                         err.log_with_imp(self);
                         self.negotiated.store(false, Ordering::Relaxed);
-                        // Only logged, as stock does: a refused caps event
-                        // is not always fatal (x264enc retries other caps
-                        // when downstream's profile refuses its first ones).
+                        // Downstream refusing our caps is only logged, as
+                        // stock does: not always fatal (x264enc retries
+                        // other caps when downstream's profile refuses its
+                        // first ones). Sink caps we cannot work with (a
+                        // field missing or absurd, garbage codec_data) are
+                        // named on the bus: upstream only learns
+                        // "not-negotiated" from the refused event.
+                        let already_posted = {
+                            let mut s = lock(&self.state);
+                            let again = s.refused_caps.as_ref() == Some(&caps);
+                            s.refused_caps = Some(caps.clone());
+                            again
+                        };
+                        if !self.downstream_refused.swap(false, Ordering::Relaxed)
+                            && !already_posted
+                        {
+                            let why = crate::elements::base::loggable_message(&err);
+                            gst::element_imp_error!(
+                                self,
+                                gst::CoreError::Negotiation,
+                                ("Unsupported input caps."),
+                                ["not-negotiated: {why}"]
+                            );
+                        }
                         false
                     }
                 }
@@ -1227,8 +1282,41 @@ impl RtpFastBasePay {
                 crate::pool::propose_allocation(q);
                 true
             }
+            gst::QueryViewMut::AcceptCaps(q) => {
+                let caps = q.caps_owned();
+                q.set_result(self.accept_caps(pad, &caps));
+                true
+            }
             _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
         }
+    }
+
+    /// What the default ACCEPT_CAPS handler answers (a subset of our CAPS
+    /// query filtered by them), except that caps wrong only in a field the
+    /// formats check themselves (missing, zero or out of range) are let
+    /// through to `set_sink_caps`, which refuses them naming the field on
+    /// the bus; the core would refuse them silently, upstream only seeing
+    /// "not-negotiated".
+    fn accept_caps(&self, pad: &gst::Pad, caps: &gst::Caps) -> bool {
+        if caps.is_subset(&pad.query_caps(Some(caps))) {
+            return true;
+        }
+        let strip = |c: &gst::Caps| {
+            let mut c = c.copy();
+            for st in c.make_mut().iter_mut() {
+                st.remove_fields(CHECKED_FIELDS);
+            }
+            c
+        };
+        let loose = strip(caps).is_subset(&strip(&pad.query_caps(None)));
+        if loose {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "{caps}: only a checked field is wrong, for set_sink_caps to name"
+            );
+        }
+        loose
     }
 
     /// GstRTPBasePayload's negotiation: downstream may fix pt, ssrc,
@@ -1401,6 +1489,10 @@ impl RtpFastBasePay {
         true
     }
 }
+
+/// Sink caps fields every format validates in `set_sink_caps`, refusing
+/// bad values with a not-negotiated error that names the field.
+const CHECKED_FIELDS: [&str; 4] = ["rate", "channels", "width", "height"];
 
 fn rand_u32() -> u32 {
     glib::random_int()

@@ -8,6 +8,7 @@ use crate::core::mp2t::{self, DepayCut};
 use crate::elements::base::depay::{
     RtpFastBaseDepay, RtpFastBaseDepayExt, RtpFastBaseDepayImpl, RtpPacket,
 };
+use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -128,13 +129,20 @@ impl RtpFastMp2tDepay {
         self.dropped.store(self.dropped.load(Relaxed) + 1, Relaxed);
         match cut {
             DepayCut::Empty => {
-                gst::warning!(CAT, imp = self, "Packet {} was empty", packet.seq);
+                warn_limited!(
+                    self.obj().drop_warnings(),
+                    CAT,
+                    imp = self,
+                    "Packet {} was empty",
+                    packet.seq
+                );
                 // Stock posts this warning for every such packet.
                 if !self.warned_empty.swap(true, Relaxed) {
                     gst::element_imp_warning!(self, gst::StreamError::Decode, ["Packet was empty"]);
                 }
             }
-            _ => gst::warning!(
+            _ => warn_limited!(
+                self.obj().drop_warnings(),
                 CAT,
                 imp = self,
                 "Dropping packet {}: {:?} (no whole TS packet)",
@@ -169,7 +177,8 @@ impl RtpFastBaseDepayImpl for RtpFastMp2tDepay {
         };
         if leftover > 0 {
             self.trimmed.store(self.trimmed.load(Relaxed) + 1, Relaxed);
-            gst::warning!(
+            warn_limited!(
+                self.obj().drop_warnings(),
                 CAT,
                 imp = self,
                 "We don't have an integral number of buffers (leftover: {leftover})"

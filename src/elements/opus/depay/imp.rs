@@ -6,6 +6,7 @@ use crate::core::opus;
 use crate::elements::base::depay::{
     RtpFastBaseDepay, RtpFastBaseDepayExt, RtpFastBaseDepayImpl, RtpPacket,
 };
+use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
 use gst::subclass::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -127,7 +128,8 @@ impl RtpFastBaseDepayImpl for RtpFastOpusDepay {
         let len = packet.payload.len();
         if len == 0 {
             self.empty.store(self.empty.load(Relaxed) + 1, Relaxed);
-            gst::warning!(
+            warn_limited!(
+                self.obj().drop_warnings(),
                 CAT,
                 imp = self,
                 "Dropping packet {} without payload",

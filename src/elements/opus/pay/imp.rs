@@ -132,6 +132,25 @@ impl RtpFastBasePayImpl for RtpFastOpusPay {
             }),
             rate: s.get::<i32>("rate").ok(),
         };
+        // Named here: the base lets caps wrong only in these through (the
+        // template's channel ranges per family; any positive rate).
+        let family = s.get::<i32>("channel-mapping-family").unwrap_or(0);
+        let channel_range = if family == 0 { 1..=2 } else { 3..=255 };
+        if sink.channels.is_some_and(|c| !channel_range.contains(&c))
+            || (sink.channels.is_none() && s.has_field("channels"))
+        {
+            return Err(gst::loggable_error!(
+                CAT,
+                "not-negotiated: caps field 'channels' not in {channel_range:?} \
+                 (channel-mapping-family {family}) in {caps}"
+            ));
+        }
+        if sink.rate.is_some_and(|r| r <= 0) || (sink.rate.is_none() && s.has_field("rate")) {
+            return Err(gst::loggable_error!(
+                CAT,
+                "not-negotiated: caps field 'rate' must be a positive integer in {caps}"
+            ));
+        }
         // As stock: gst_value_can_intersect (a type check in 1.22, so OPUS
         // unless the field is not a string or list).
         let obj = self.obj();

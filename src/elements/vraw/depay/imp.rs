@@ -14,6 +14,7 @@ use crate::elements::base::depay::{
     RtpFastBaseDepay, RtpFastBaseDepayExt, RtpFastBaseDepayImpl, RtpPacket,
 };
 use crate::elements::base::lock;
+use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
 use gst::subclass::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -229,12 +230,24 @@ impl RtpFastBaseDepayImpl for RtpFastVRawDepay {
         {
             drop(guard);
             self.count_malformed();
-            gst::warning!(CAT, imp = self, "dropping packet seq {}: {why}", packet.seq);
+            warn_limited!(
+                self.obj().drop_warnings(),
+                CAT,
+                imp = self,
+                "dropping packet seq {}: {why}",
+                packet.seq
+            );
             return Ok(gst::FlowSuccess::Ok);
         }
         if let Some(why) = bad {
             self.count_malformed();
-            gst::warning!(CAT, imp = self, "packet seq {}: skipping {why}", packet.seq);
+            warn_limited!(
+                self.obj().drop_warnings(),
+                CAT,
+                imp = self,
+                "packet seq {}: skipping {why}",
+                packet.seq
+            );
         }
         let second_field = st.segments.first().is_some_and(|s| s.segment.field);
         // A packet of another timestamp starts a new frame, except the

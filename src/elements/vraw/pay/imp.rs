@@ -15,6 +15,7 @@ use crate::core::vraw::{
 };
 use crate::elements::base::lock;
 use crate::elements::base::pay::{OutPacket, PacketTiming, RtpFastBasePay, RtpFastBasePayImpl};
+use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -228,14 +229,34 @@ impl RtpFastVRawPay {
         base: &RtpFastBasePay,
         why: &str,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        gst::warning!(CAT, imp = self, "dropping frame: {why}");
         base.imp().count_malformed();
+        warn_limited!(
+            base.imp().drop_warnings(),
+            CAT,
+            imp = self,
+            "dropping frame: {why}"
+        );
         Ok(gst::FlowSuccess::Ok)
     }
 }
 
 impl RtpFastBasePayImpl for RtpFastVRawPay {
     fn set_sink_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        // Named here: the base lets caps wrong only in these through.
+        if let Some(s) = caps.structure(0) {
+            for field in ["width", "height"] {
+                if !s
+                    .get::<i32>(field)
+                    .is_ok_and(|v| (1..=vraw::MAX_DIMENSION as i32).contains(&v))
+                {
+                    return Err(gst::loggable_error!(
+                        CAT,
+                        "not-negotiated: caps field '{field}' missing or not in 1..={} in {caps}",
+                        vraw::MAX_DIMENSION
+                    ));
+                }
+            }
+        }
         let info = gst_video::VideoInfo::from_caps(caps).map_err(|_| {
             gst::loggable_error!(CAT, "not-negotiated: could not parse video caps {caps}")
         })?;

@@ -1,0 +1,148 @@
+//! No panic escapes a streaming thread: with `RSRTPFAST_TEST_PANIC` set
+//! (read once per process, so this file is its own test binary), the
+//! payloader and depayloader bases panic inside their chain function. The
+//! host process survives, an element ERROR naming the panic reaches the
+//! bus, and later buffers get a flow error, never a crash.
+
+mod common;
+use gst::prelude::*;
+
+fn init() {
+    // Before the plugin's first chain call reads it.
+    std::env::set_var("RSRTPFAST_TEST_PANIC", "pay-chain,depay-chain");
+    common::init();
+}
+
+/// A harness around `factory` whose messages go to a bus of our own
+/// (a lone element has no bus).
+fn harness(
+    factory: &str,
+    src_caps: &str,
+    sink_caps: Option<&str>,
+) -> (gst_check::Harness, gst::Bus) {
+    init();
+    let mut h = gst_check::Harness::new(factory);
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    if let Some(c) = sink_caps {
+        h.set_sink_caps_str(c);
+    }
+    h.set_src_caps_str(src_caps);
+    (h, bus)
+}
+
+fn error_on_bus(bus: &gst::Bus) -> Option<(String, String)> {
+    while let Some(msg) = bus.pop() {
+        if let gst::MessageView::Error(e) = msg.view() {
+            return Some((
+                e.error().to_string(),
+                e.debug().map(|d| d.to_string()).unwrap_or_default(),
+            ));
+        }
+    }
+    None
+}
+
+fn panics_into_an_error(mut h: gst_check::Harness, bus: gst::Bus, buffer: gst::Buffer) {
+    // The chain panics: the push fails with a flow error, nothing unwinds
+    // into the harness (this thread is GStreamer's caller, as a streaming
+    // thread would be).
+    assert_eq!(h.push(buffer.clone()), Err(gst::FlowError::Error));
+    let (error, debug) = error_on_bus(&bus).expect("an ERROR message on the bus");
+    assert!(
+        error.contains("Panicked") || debug.contains("Panicked"),
+        "error names the panic: {error} / {debug}"
+    );
+    // Later buffers: a flow error again, and no second panic or message.
+    for _ in 0..3 {
+        assert_eq!(h.push(buffer.clone()), Err(gst::FlowError::Error));
+    }
+    assert!(h.try_pull().is_none(), "nothing came out");
+    // Dropping the harness takes the element to NULL and asserts that
+    // succeeds: a panicked element still shuts down (gstreamer-rs lets
+    // downward state changes through after a panic).
+    drop(h);
+}
+
+fn pcm_buffer() -> gst::Buffer {
+    let mut b = gst::Buffer::from_mut_slice(vec![0u8; 3840]);
+    b.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
+    b
+}
+
+fn rtp_l16_packet() -> gst::Buffer {
+    let mut v = vec![0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0x12, 0x34];
+    v.extend_from_slice(&[0u8; 320]);
+    gst::Buffer::from_mut_slice(v)
+}
+
+const PCM_CAPS: &str = "audio/x-raw,format=S16BE,layout=interleaved,rate=48000,channels=2";
+const RTP_L16_CAPS: &str =
+    "application/x-rtp,media=audio,clock-rate=48000,encoding-name=L16,channels=2,payload=96";
+
+#[test]
+fn payloader_chain_panic_becomes_an_element_error() {
+    let (h, bus) = harness("rtpfastL16pay", PCM_CAPS, None);
+    panics_into_an_error(h, bus, pcm_buffer());
+}
+
+#[test]
+fn depayloader_chain_panic_becomes_an_element_error() {
+    let (h, bus) = harness("rtpfastL16depay", RTP_L16_CAPS, None);
+    panics_into_an_error(h, bus, rtp_l16_packet());
+}
+
+#[test]
+fn h264_depayloader_chain_panic_becomes_an_element_error() {
+    let (h, bus) = harness(
+        "rtpfasth264depay",
+        "application/x-rtp,media=video,clock-rate=90000,encoding-name=H264,payload=96",
+        Some("video/x-h264,stream-format=byte-stream,alignment=au"),
+    );
+    let mut v = vec![0x80, 0x80 | 96, 0, 1, 0, 0, 0, 0, 0, 0, 0x12, 0x34];
+    v.extend_from_slice(&[0x65, 0x88, 0x84, 0x21]);
+    panics_into_an_error(h, bus, gst::Buffer::from_mut_slice(v));
+}
+
+#[test]
+fn wrapper_pay_bin_inner_panic_becomes_an_element_error() {
+    let (h, bus) = harness("rtpfastpay", PCM_CAPS, None);
+    panics_into_an_error(h, bus, pcm_buffer());
+}
+
+#[test]
+fn wrapper_depay_bin_inner_panic_becomes_an_element_error() {
+    let (h, bus) = harness("rtpfastdepay", RTP_L16_CAPS, None);
+    panics_into_an_error(h, bus, rtp_l16_packet());
+}
+
+/// A whole pipeline: the error stops it like any other element error, and
+/// the process goes on to tear it down.
+#[test]
+fn pipeline_with_panicking_payloader_stops_with_an_error() {
+    init();
+    let pipeline = gst::parse::launch(
+        "audiotestsrc num-buffers=50 ! audio/x-raw,format=S16BE,rate=48000,channels=2 \
+         ! rtpfastL16pay ! fakesink",
+    )
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let msg = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(10),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        )
+        .expect("a message within 10 s");
+    match msg.view() {
+        gst::MessageView::Error(e) => {
+            let text = format!("{} {:?}", e.error(), e.debug());
+            assert!(text.contains("Panicked"), "{text}");
+            assert!(e
+                .src()
+                .is_some_and(|s| s.name().starts_with("rtpfastl16pay")));
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+}
