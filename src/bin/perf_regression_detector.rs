@@ -51,7 +51,8 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     current: Option<String>,
     /// Smallest change that counts, in percent (a trailing % is allowed).
-    #[arg(long, value_name = "PCT", default_value = "10", value_parser = parse_threshold)]
+    #[arg(long, value_name = "PCT", default_value = "10", value_parser = parse_threshold,
+          allow_negative_numbers = true)]
     threshold: f64,
     /// Significance level of the test, in (0, 1).
     #[arg(long, value_name = "P", default_value = "0.01", value_parser = parse_alpha)]
@@ -94,6 +95,7 @@ fn parse_alpha(v: &str) -> Result<f64, String> {
     }
 }
 
+#[derive(Debug)]
 struct Args {
     baseline: String,
     current: Option<String>,
