@@ -3,6 +3,9 @@
 #[path = "../src/alloc_counter.rs"]
 mod alloc_counter;
 #[allow(dead_code)]
+#[path = "../src/bin/shared/number.rs"]
+mod number;
+#[allow(dead_code)]
 #[path = "../src/bin/rtp_perf_compare/readme.rs"]
 mod readme;
 

@@ -24,6 +24,8 @@ mod chart;
 mod instr;
 #[path = "rtp_perf_compare/media.rs"]
 mod media;
+#[path = "shared/number.rs"]
+mod number;
 #[path = "rtp_perf_compare/readme.rs"]
 mod readme;
 #[path = "rtp_perf_compare/report.rs"]

@@ -16,8 +16,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 
-#[path = "../shared/number.rs"]
-mod number;
+use crate::number;
 
 /// Output format, from the file name's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

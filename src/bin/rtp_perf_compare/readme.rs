@@ -12,9 +12,7 @@
 use serde::Deserialize;
 use std::fmt::Write as _;
 
-#[path = "../shared/number.rs"]
-mod number;
-use number::group;
+use crate::number::group;
 
 /// The parts of an `rtp_perf_compare --format json` document used here.
 #[derive(Deserialize, Debug, Clone)]

@@ -194,9 +194,7 @@ const INSTR_METHOD: &str = "valgrind callgrind, push loop only (--toggle-collect
 
 // ---------------------------------------------------------------- text ----
 
-#[path = "../shared/number.rs"]
-mod number;
-use number::group;
+use crate::number::group;
 
 fn dur(ns: u64) -> String {
     if ns >= 1_000_000 {
