@@ -84,6 +84,27 @@ perf-baseline:
 	mv perf/baseline.json.tmp perf/baseline.json
 	@echo "perf/baseline.json: $$(wc -l < perf/baseline.json) benchmarks"
 
+# --- README performance figures (issue 14) ---------------------------------
+# Measure every pair (instructions per packet under callgrind, times,
+# allocations, resident memory), keep the run's JSON in docs/perf.json and
+# regenerate from it the README regions between the `perf-report:begin` /
+# `perf-report:end` markers and the chart docs/perf.svg: no number there is
+# typed by hand. ~10 min on a 2-core machine. `make perf-report-render`
+# redoes only the README regions and the chart from docs/perf.json.
+PERF_REPORT_ARGS ?= --instructions --frames 100 --rounds 5 --streams 200
+PERF_REPORT_JSON ?= docs/perf.json
+PERF_REPORT_CHART ?= docs/perf.svg
+.PHONY: perf-report perf-report-render
+perf-report: deps
+	cargo build --quiet --release --bin rtp_perf_compare
+	target/release/rtp_perf_compare $(PERF_REPORT_ARGS) --format json > $(PERF_REPORT_JSON).tmp
+	mv $(PERF_REPORT_JSON).tmp $(PERF_REPORT_JSON)
+	$(MAKE) perf-report-render
+
+perf-report-render:
+	cargo build --quiet --release --bin rtp_perf_compare
+	target/release/rtp_perf_compare --from-json $(PERF_REPORT_JSON) --plot $(PERF_REPORT_CHART) --readme README.md
+
 # --- heap profile (issue 4) ------------------------------------------------
 # valgrind massif + heaptrack per element (stock and ours, H.264/H.265) and
 # rtp_perf_compare's resident bytes per stream, as one table. Installs

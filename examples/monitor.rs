@@ -38,65 +38,40 @@ pub const STATS_MESSAGE: &str = "rtpfast-stats";
 /// A bus-mode element that has posted nothing for this long is polled.
 const STALE_AFTER: Duration = Duration::from_millis(2500);
 
-const USAGE: &str = "\
-usage: monitor [--pipeline \"DESC\"] [--seconds N] [--prometheus PORT] [--poll]
-  --pipeline DESC    gst-launch style description (default: H.264 pay -> depay loop)
-  --seconds N        stop after N seconds (default: run until EOS or error)
-  --prometheus PORT  serve /metrics on 127.0.0.1:PORT (0 = any free port)
-  --poll             poll `stats` every second even where stats-interval exists";
-
-#[derive(Clone, Debug, PartialEq)]
+/// Command line (clap).
+#[derive(clap::Parser, Clone, Debug, PartialEq)]
+#[command(
+    name = "monitor",
+    about = "Run a pipeline and print the stats of every rsrtpfast element once a second"
+)]
 pub struct Options {
+    /// gst-launch style description (default: H.264 pay -> depay loop).
+    #[arg(long, value_name = "DESC", default_value = DEFAULT_PIPELINE, hide_default_value = true)]
     pub pipeline: String,
+    /// Stop after N seconds (default: run until EOS or error).
+    #[arg(long, value_name = "N", value_parser = parse_seconds)]
     pub seconds: Option<f64>,
+    /// Serve /metrics on 127.0.0.1:PORT (0 = any free port).
+    #[arg(long, value_name = "PORT")]
     pub prometheus: Option<u16>,
+    /// Poll `stats` every second even where stats-interval exists.
+    #[arg(long)]
     pub poll: bool,
 }
 
-pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Options, String> {
-    let mut o = Options {
-        pipeline: DEFAULT_PIPELINE.to_string(),
-        seconds: None,
-        prometheus: None,
-        poll: false,
-    };
-    let mut it = args.into_iter();
-    while let Some(a) = it.next() {
-        let (key, inline) = match a.split_once('=') {
-            Some((k, v)) if k.starts_with("--") => (k.to_string(), Some(v.to_string())),
-            _ => (a.clone(), None),
-        };
-        let mut val = || {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .ok_or_else(|| format!("{key} needs a value"))
-        };
-        match key.as_str() {
-            "--help" | "-h" => return Err(USAGE.to_string()),
-            "--pipeline" => o.pipeline = val()?,
-            "--seconds" => {
-                let v = val()?;
-                let s: f64 = v
-                    .parse()
-                    .map_err(|_| format!("--seconds: not a number: {v}"))?;
-                if !(s > 0.0 && s.is_finite()) {
-                    return Err(format!("--seconds: must be > 0: {v}"));
-                }
-                o.seconds = Some(s);
-            }
-            "--prometheus" => {
-                let v = val()?;
-                o.prometheus = Some(
-                    v.parse()
-                        .map_err(|_| format!("--prometheus: not a port: {v}"))?,
-                );
-            }
-            "--poll" => o.poll = true,
-            _ => return Err(format!("unknown argument {a}\n{USAGE}")),
-        }
+fn parse_seconds(v: &str) -> Result<f64, String> {
+    match v.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Ok(s),
+        Ok(_) => Err(format!("must be > 0: {v}")),
+        Err(_) => Err(format!("not a number: {v}")),
     }
-    Ok(o)
+}
+
+/// Options from command-line arguments (without argv[0]); the error is
+/// clap's message (usage, or the help text for --help).
+pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Options, String> {
+    let argv = std::iter::once("monitor".to_string()).chain(args);
+    <Options as clap::Parser>::try_parse_from(argv).map_err(|e| e.to_string())
 }
 
 /// Where a sample came from.
@@ -446,7 +421,11 @@ impl Monitor {
 
 /// Run the monitor with these command-line arguments (without argv[0]).
 pub fn run<I: IntoIterator<Item = String>>(args: I) -> Result<(), Box<dyn std::error::Error>> {
-    let opts = parse_args(args)?;
+    run_with(parse_args(args)?)
+}
+
+/// Run the monitor with parsed options.
+pub fn run_with(opts: Options) -> Result<(), Box<dyn std::error::Error>> {
     gst::init()?;
     gstrsrtpfast::plugin_register_static()?;
 
@@ -558,12 +537,9 @@ pub fn run<I: IntoIterator<Item = String>>(args: I) -> Result<(), Box<dyn std::e
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return;
-    }
-    if let Err(e) = run(args) {
+    // Usage errors: clap's message naming the option, exit status 2.
+    let opts = <Options as clap::Parser>::parse();
+    if let Err(e) = run_with(opts) {
         eprintln!("monitor: {e}");
         std::process::exit(1);
     }

@@ -4,6 +4,8 @@ set -euo pipefail
 PKGS="pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base
 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
 gstreamer1.0-tools meson ninja-build valgrind libgstrtspserver-1.0-dev ffmpeg"
+# rtp_perf_compare --plot (plotters with ab_glyph): the TTF it draws text with.
+PKGS="$PKGS fonts-dejavu-core"
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in $PKGS; do

@@ -2,6 +2,12 @@
 
 #[path = "../src/alloc_counter.rs"]
 mod alloc_counter;
+#[allow(dead_code)]
+#[path = "../src/bin/shared/number.rs"]
+mod number;
+#[allow(dead_code)]
+#[path = "../src/bin/rtp_perf_compare/readme.rs"]
+mod readme;
 
 use std::process::Command;
 
@@ -147,11 +153,220 @@ fn rsrtp_baseline_skips_cleanly_when_missing() {
     );
 }
 
+/// Usage errors are clap's: exit status 2 and a message naming the option.
 #[test]
-fn bad_option_is_an_error() {
-    let (status, _, stderr) = run_tool(&["--no-such-option"]);
-    assert_eq!(status.code(), Some(2));
-    assert!(stderr.contains("unknown option"));
+fn usage_errors_exit_2_naming_the_option() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--no-such-option"], "--no-such-option"),
+        (&["--rounds", "abc"], "--rounds"),
+        (&["--rounds", "0"], "--rounds"),
+        (&["--mtu=-1"], "--mtu"),
+        (&["--format", "xml"], "--format"),
+        (&["--baseline", "nope"], "--baseline"),
+        (&["--current", "nope"], "--current"),
+        (&["--only", "h264pay,nosuchpair"], "--only"),
+        (&["--plot", "chart.jpg"], "--plot"),
+        (&["--frames"], "--frames"),
+        (&["--readme-chart", "x.svg"], "--readme"),
+    ];
+    for (args, opt) in cases {
+        let (status, stdout, stderr) = run_tool(args);
+        assert_eq!(status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(
+            stderr.contains(opt),
+            "{args:?}: error does not name {opt}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn help_and_list() {
+    let (status, stdout, _) = run_tool(&["--help"]);
+    assert_eq!(status.code(), Some(0));
+    for opt in [
+        "--baseline",
+        "--current",
+        "--format",
+        "--plot",
+        "--mtu",
+        "--rounds",
+        "--only",
+        "--frames",
+        "--min-packets",
+        "--streams",
+        "--instructions",
+        "--batch-bytes",
+        "--media-dir",
+        "--wrapped",
+        "--list",
+        "--from-json",
+        "--readme",
+    ] {
+        assert!(stdout.contains(opt), "--help lacks {opt}:\n{stdout}");
+    }
+    assert!(!stdout.contains("--instr-child"), "hidden option shown");
+    let (status, stdout, _) = run_tool(&["--list"]);
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(stdout.lines().count(), 14, "{stdout}");
+    assert!(stdout.contains("h264depay") && stdout.contains("rtpfasth264depay"));
+}
+
+/// The README generator rewrites what is between the marker lines of each
+/// region, byte for byte nothing else.
+#[test]
+fn readme_regions_replaced_exactly() {
+    let text = "# Title\n\nkept before\n<!-- perf-report:begin table -->\nold table\n| 1 | 2 |\n\
+                <!-- perf-report:end table -->\nkept between\r\n\n<!-- perf-report:begin resident -->\n\
+                <!-- perf-report:end resident -->\nkept after, no newline";
+    let out = readme::replace_regions(text, |name| Ok(format!("NEW {name}\nline 2"))).unwrap();
+    assert_eq!(
+        out,
+        "# Title\n\nkept before\n<!-- perf-report:begin table -->\nNEW table\nline 2\n\
+         <!-- perf-report:end table -->\nkept between\r\n\n<!-- perf-report:begin resident -->\n\
+         NEW resident\nline 2\n<!-- perf-report:end resident -->\nkept after, no newline"
+    );
+    // Regenerating is idempotent.
+    let again = readme::replace_regions(&out, |name| Ok(format!("NEW {name}\nline 2"))).unwrap();
+    assert_eq!(again, out);
+    let fails = |t: &str| readme::replace_regions(t, |_| Ok(String::new())).unwrap_err();
+    assert!(fails("no markers\n").contains("no "));
+    assert!(fails("<!-- perf-report:begin a -->\nx\n").contains("\"a\""));
+    assert!(fails("<!-- perf-report:end a -->\n").contains("not open"));
+    assert!(fails(
+        "<!-- perf-report:begin a -->\n<!-- perf-report:begin b -->\n<!-- perf-report:end b -->\n"
+    )
+    .contains("inside"));
+    assert!(fails(
+        "<!-- perf-report:begin a -->\n<!-- perf-report:end a -->\n\
+         <!-- perf-report:begin a -->\n<!-- perf-report:end a -->\n"
+    )
+    .contains("twice"));
+}
+
+fn tmp_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("perf_compare_cli.{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A short real run as JSON with an SVG chart, then the PNG chart and the
+/// README regions from that JSON (`--from-json`): the SVG parses as XML
+/// with the labels, the PNG decodes with the bar colours, and the README
+/// table carries the document's numbers.
+#[test]
+fn plot_svg_png_and_readme_from_json() {
+    let dir = tmp_dir();
+    let svg = dir.join("chart.svg");
+    let png = dir.join("chart.png");
+    let json = dir.join("run.json");
+    let (status, stdout, stderr) = run_tool(&[
+        "--rounds",
+        "2",
+        "--only",
+        "h264pay,h264depay",
+        "--format",
+        "json",
+        "--frames",
+        "5",
+        "--min-packets",
+        "1",
+        "--streams",
+        "0",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(status.success(), "tool failed: {stderr}");
+    std::fs::write(&json, &stdout).unwrap();
+
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let xml = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("SVG not XML: {e}"));
+    assert_eq!(xml.root_element().tag_name().name(), "svg");
+    let texts: Vec<String> = xml
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| n.text().unwrap_or("").trim().to_string())
+        .collect();
+    for label in ["h264pay", "h264depay", "ns / packet"] {
+        assert!(
+            texts.iter().any(|t| t == label),
+            "no {label:?} label in {texts:?}"
+        );
+    }
+    assert!(texts.iter().any(|t| t.starts_with("stock (")), "{texts:?}");
+    assert!(
+        texts.iter().any(|t| t.starts_with("floor: valve")),
+        "{texts:?}"
+    );
+    // The stock/ours ratio of each pair is printed on its bar.
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for p in doc["pairs"].as_array().unwrap() {
+        let stock = p["stock"]["ns_per_packet"]["mean"].as_f64().unwrap();
+        let ours = p["ours"]["ns_per_packet"]["mean"].as_f64().unwrap();
+        let want = format!("{:.2}x", stock / ours);
+        assert!(
+            texts.contains(&want),
+            "no ratio {want} on {}: {texts:?}",
+            p["name"]
+        );
+    }
+    let bars = xml
+        .descendants()
+        .filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some("#2E86DE"))
+        .count();
+    assert!(bars >= 2, "ours bars: {bars}");
+
+    let readme_path = dir.join("README.md");
+    std::fs::write(
+        &readme_path,
+        "intro\n<!-- perf-report:begin table -->\nstale\n<!-- perf-report:end table -->\n\
+         middle\n<!-- perf-report:begin resident -->\n<!-- perf-report:end resident -->\nend\n",
+    )
+    .unwrap();
+    let (status, _, stderr) = run_tool(&[
+        "--from-json",
+        json.to_str().unwrap(),
+        "--plot",
+        png.to_str().unwrap(),
+        "--readme",
+        readme_path.to_str().unwrap(),
+        "--readme-chart",
+        "docs/perf.svg",
+    ]);
+    assert!(status.success(), "--from-json failed: {stderr}");
+
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG magic");
+    let decoder = png::Decoder::new(std::io::Cursor::new(&bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (1400, 720));
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    let pixels: Vec<&[u8]> = buf[..info.buffer_size()].chunks(3).collect();
+    for (name, rgb) in [("stock", [0xd9, 0x53, 0x4f]), ("ours", [0x2e, 0x86, 0xde])] {
+        let n = pixels.iter().filter(|p| **p == rgb).count();
+        assert!(n > 500, "{name} bars: {n} pixels of {rgb:?}");
+    }
+    // Text was rasterised: dark pixels (labels) exist.
+    assert!(pixels.iter().filter(|p| p.iter().all(|c| *c < 60)).count() > 500);
+
+    let readme_text = std::fs::read_to_string(&readme_path).unwrap();
+    assert!(readme_text.starts_with("intro\n<!-- perf-report:begin table -->\n"));
+    assert!(readme_text.ends_with("<!-- perf-report:end resident -->\nend\n"));
+    assert!(!readme_text.contains("stale"));
+    assert!(readme_text.contains("\nmiddle\n"));
+    assert!(readme_text.contains("![rtp_perf_compare chart](docs/perf.svg)"));
+    for p in doc["pairs"].as_array().unwrap() {
+        let ns = |c: &str| format!("{:.1}", p[c]["ns_per_packet"]["mean"].as_f64().unwrap());
+        let row = readme_text
+            .lines()
+            .find(|l| l.starts_with(&format!("| {} |", p["name"].as_str().unwrap())))
+            .unwrap_or_else(|| panic!("no row for {} in\n{readme_text}", p["name"]));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert_eq!(cells[8], ns("stock"), "{row}");
+        assert_eq!(cells[9], ns("ours"), "{row}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `--instructions` under valgrind callgrind: positive instructions/packet

@@ -293,8 +293,36 @@ fn binary_exit_codes_and_output() {
     assert!(c["p_value"].as_f64().unwrap() < 0.01);
     assert!((c["change_pct"].as_f64().unwrap() - 25.0).abs() < 5.0);
 
-    // Usage and input errors: exit 2.
-    assert_eq!(run(&["--bogus"], None).0, 2);
+    // Usage and input errors: exit 2, the message naming the option.
+    let (code, _, err) = run(&["--bogus"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("--bogus"), "{err}");
+    for (bad, opt) in [
+        (&["--alpha", "2"][..], "--alpha"),
+        (&["--threshold", "-5"][..], "--threshold"),
+        (&["--min-samples", "x"][..], "--min-samples"),
+        (&["--format", "xml"][..], "--format"),
+        (&["--baseline"][..], "--baseline"),
+    ] {
+        let (code, _, err) = run(bad, None);
+        assert_eq!(code, 2, "{bad:?}: {err}");
+        assert!(
+            err.contains(opt),
+            "{bad:?}: error does not name {opt}: {err}"
+        );
+    }
+    let (code, out, _) = run(&["--help"], None);
+    assert_eq!(code, 0);
+    for opt in [
+        "--baseline",
+        "--current",
+        "--threshold",
+        "--alpha",
+        "--instructions",
+        "--report-only",
+    ] {
+        assert!(out.contains(opt), "--help lacks {opt}: {out}");
+    }
     let empty = tmp("empty.json", "nothing here\n");
     assert_eq!(
         run(

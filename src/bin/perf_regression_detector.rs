@@ -32,28 +32,70 @@ use compare::Options;
 use std::io::Read;
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-usage: perf_regression_detector [--baseline FILE] [--current FILE|-]
-                                [--threshold PCT] [--alpha P] [--min-samples N]
-                                [--format text|json] [--instructions] [--report-only]
+/// Command line (clap). Option names and meanings are used by the Makefile,
+/// perf/README.md and CI.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "perf_regression_detector",
+    about = "Compare benchmark results against a baseline; fail on a significant slowdown",
+    after_help = "Input: one JSON object per line as printed by the bench binaries with \
+                  `--output-format json` (other lines are skipped), or a JSON array of them.\n\
+                  Exit status: 0 ok, 1 regression, 2 usage or input error."
+)]
+struct Cli {
+    /// Baseline results (default: perf/baseline.json, with --instructions
+    /// perf/instructions.json).
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<String>,
+    /// Current results; '-' or absent: standard input.
+    #[arg(long, value_name = "FILE")]
+    current: Option<String>,
+    /// Smallest change that counts, in percent (a trailing % is allowed).
+    #[arg(long, value_name = "PCT", default_value = "10", value_parser = parse_threshold,
+          allow_negative_numbers = true)]
+    threshold: f64,
+    /// Significance level of the test, in (0, 1).
+    #[arg(long, value_name = "P", default_value = "0.01", value_parser = parse_alpha)]
+    alpha: f64,
+    /// Fewest samples per side for Mann-Whitney U; below that, confidence
+    /// intervals are compared.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    min_samples: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// FILEs are `rtp_perf_compare --instructions --format json` output:
+    /// compare ours' instructions per packet (callgrind); regressed = more
+    /// than --threshold above the baseline.
+    #[arg(long)]
+    instructions: bool,
+    /// Print the comparison, exit 0 whatever it says.
+    #[arg(long)]
+    report_only: bool,
+}
 
-  --baseline FILE   baseline results (default: perf/baseline.json,
-                    with --instructions perf/instructions.json)
-  --current FILE    current results; '-' or absent: standard input
-  --threshold PCT   smallest change that counts, in percent (default 10)
-  --alpha P         significance level of the test (default 0.01)
-  --min-samples N   fewest samples per side for Mann-Whitney U (default 5);
-                    below that, confidence intervals are compared
-  --format F        text (default) or json
-  --instructions    FILEs are `rtp_perf_compare --instructions --format json`
-                    output: compare ours' instructions per packet (callgrind);
-                    regressed = more than --threshold above the baseline
-  --report-only     print the comparison, exit 0 whatever it says
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+}
 
-Input: one JSON object per line as printed by the bench binaries with
-`--output-format json` (other lines are skipped), or a JSON array of them.
-Exit status: 0 ok, 1 regression, 2 usage or input error.";
+/// Percent (`25` or `25%`) -> fraction.
+fn parse_threshold(v: &str) -> Result<f64, String> {
+    match v.trim_end_matches('%').parse::<f64>() {
+        Ok(pct) if pct >= 0.0 && pct.is_finite() => Ok(pct / 100.0),
+        _ => Err(format!("{v:?} is not a percentage >= 0")),
+    }
+}
 
+fn parse_alpha(v: &str) -> Result<f64, String> {
+    match v.parse::<f64>() {
+        Ok(p) if p > 0.0 && p < 1.0 => Ok(p),
+        _ => Err(format!("{v:?} is not a probability in (0, 1)")),
+    }
+}
+
+#[derive(Debug)]
 struct Args {
     baseline: String,
     current: Option<String>,
@@ -63,79 +105,36 @@ struct Args {
     report_only: bool,
 }
 
+impl From<Cli> for Args {
+    fn from(c: Cli) -> Args {
+        let baseline = c.baseline.unwrap_or_else(|| {
+            default_baseline(if c.instructions {
+                "instructions.json"
+            } else {
+                "baseline.json"
+            })
+        });
+        Args {
+            baseline,
+            current: c.current,
+            options: Options {
+                threshold: c.threshold,
+                alpha: c.alpha,
+                min_samples: c.min_samples,
+            },
+            json: c.format == Format::Json,
+            instructions: c.instructions,
+            report_only: c.report_only,
+        }
+    }
+}
+
 fn default_baseline(file: &str) -> String {
     let local = format!("perf/{file}");
     if std::path::Path::new(&local).exists() {
         return local;
     }
     format!("{}/perf/{file}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut a = Args {
-        baseline: String::new(),
-        current: None,
-        options: Options::default(),
-        json: false,
-        instructions: false,
-        report_only: false,
-    };
-    while let Some(arg) = it.next() {
-        let (key, inline) = match arg.split_once('=') {
-            Some((k, v)) if k.starts_with("--") => (k.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match key.as_str() {
-            "-h" | "--help" => return Err(String::new()),
-            "--baseline" => a.baseline = value("--baseline")?,
-            "--current" => a.current = Some(value("--current")?),
-            "--threshold" => {
-                let v = value("--threshold")?;
-                let pct: f64 = v
-                    .trim_end_matches('%')
-                    .parse()
-                    .map_err(|_| format!("bad --threshold {v}"))?;
-                if pct.is_nan() || pct < 0.0 {
-                    return Err(format!("bad --threshold {v}"));
-                }
-                a.options.threshold = pct / 100.0;
-            }
-            "--alpha" => {
-                let v = value("--alpha")?;
-                a.options.alpha = v
-                    .parse()
-                    .ok()
-                    .filter(|p: &f64| *p > 0.0 && *p < 1.0)
-                    .ok_or_else(|| format!("bad --alpha {v}"))?;
-            }
-            "--min-samples" => {
-                let v = value("--min-samples")?;
-                a.options.min_samples = v.parse().map_err(|_| format!("bad --min-samples {v}"))?;
-            }
-            "--instructions" => a.instructions = true,
-            "--report-only" => a.report_only = true,
-            "--format" => match value("--format")?.as_str() {
-                "json" => a.json = true,
-                "text" => a.json = false,
-                f => return Err(format!("unknown --format {f}")),
-            },
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    if a.baseline.is_empty() {
-        a.baseline = default_baseline(if a.instructions {
-            "instructions.json"
-        } else {
-            "baseline.json"
-        });
-    }
-    Ok(a)
 }
 
 fn read_input(path: Option<&str>) -> Result<String, String> {
@@ -152,17 +151,8 @@ fn read_input(path: Option<&str>) -> Result<String, String> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(a) => a,
-        Err(e) if e.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("perf_regression_detector: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // Usage errors: clap's message naming the option, exit status 2.
+    let args = Args::from(<Cli as clap::Parser>::parse());
     if args.instructions {
         return instructions_main(&args);
     }
@@ -277,8 +267,9 @@ fn instructions_main(args: &Args) -> ExitCode {
 mod tests {
     use super::*;
 
-    fn args(v: &[&str]) -> Result<Args, String> {
-        parse_args(v.iter().map(|s| s.to_string()))
+    fn args(v: &[&str]) -> Result<Args, clap::Error> {
+        let argv = std::iter::once("perf_regression_detector").chain(v.iter().copied());
+        <Cli as clap::Parser>::try_parse_from(argv).map(Args::from)
     }
 
     #[test]
@@ -300,6 +291,9 @@ mod tests {
         assert_eq!(a.options.alpha, 0.05);
         assert!(a.json);
         assert!(args(&["--bogus"]).is_err());
+        let e = args(&["--alpha", "2"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("--alpha"), "{e}");
         assert!(args(&["--alpha", "2"]).is_err());
         assert!(args(&["--threshold"]).is_err());
         assert!(args(&[]).unwrap().baseline.ends_with("perf/baseline.json"));

@@ -18,10 +18,16 @@
 
 #[path = "../alloc_counter.rs"]
 mod alloc_counter;
+#[path = "rtp_perf_compare/chart.rs"]
+mod chart;
 #[path = "rtp_perf_compare/instr.rs"]
 mod instr;
 #[path = "rtp_perf_compare/media.rs"]
 mod media;
+#[path = "shared/number.rs"]
+mod number;
+#[path = "rtp_perf_compare/readme.rs"]
+mod readme;
 #[path = "rtp_perf_compare/report.rs"]
 mod report;
 #[path = "rtp_perf_compare/rig.rs"]
@@ -34,33 +40,6 @@ use media::{Media, MediaKind};
 use rig::Input;
 use std::collections::HashMap;
 use std::sync::Arc;
-
-const USAGE: &str = "\
-usage: rtp_perf_compare [options]
-  --baseline=c_implementation|rust_rsrtp   stock elements to compare against (default c_implementation)
-  --current=rust_optimized                 our elements (the only choice)
-  --format text|json                       output format (default text)
-  --plot FILE.svg                          also write a bar chart as SVG
-  --mtu N                                  payloader MTU (default 1400)
-  --rounds N                               interleaved rounds (default 15)
-  --only LIST                              comma-separated pair names, e.g. h264pay,h264depay
-  --frames N                               use at most N frames of each media (default all)
-  --min-packets N                          repeat the input until a round has >= N RTP packets (default 30000)
-  --streams N                              instances for resident memory per stream (default 50);
-                                           also reported over an identity instance fed the same way
-  --instructions                           also count instructions per packet of the push loop under
-                                           valgrind callgrind: stock, ours and (depayloaders) the
-                                           floor `valve drop=true` fed the same RTP packets; two
-                                           child runs (input x1, x2), difference / packets
-                                           (pay: RTP out, depay: RTP in); use --frames to keep it short
-  --batch-bytes N                          build input in batches of <= N bytes before each timed
-                                           batch (default 262144; 0 = whole round up front, cache-cold)
-  --media-dir DIR                          media cache (default <target>/rtp_perf_media)
-  --wrapped                                ours = the wrapper bin (rtpfastpay / rtpfastdepay) holding our
-                                           element, to measure what the wrapper costs over it
-  --list                                   list pair names and exit
-pairs: h264pay h264depay h265pay h265depay l16pay l16depay l24pay l24depay
-       opuspay opusdepay mp2tpay mp2tdepay vrawpay vrawdepay";
 
 /// One stock/ours element pair.
 struct PairSpec {
@@ -385,134 +364,122 @@ pub struct RunInfo {
     pub valgrind: Option<String>,
 }
 
+/// Command line (clap). Option names and meanings are part of the tool's
+/// interface: the Makefile, README, .ci and tests use them.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "rtp_perf_compare",
+    about = "Stock GStreamer RTP (de)payloaders vs rsrtpfast's drop-ins, side by side in one run",
+    after_help = "pairs: h264pay h264depay h265pay h265depay l16pay l16depay l24pay l24depay\n       \
+                  opuspay opusdepay mp2tpay mp2tdepay vrawpay vrawdepay"
+)]
 struct Opts {
+    /// Stock elements to compare against.
+    #[arg(long, value_name = "NAME", default_value = "c_implementation",
+          value_parser = ["c_implementation", "rust_rsrtp"])]
     baseline: String,
+    /// Our elements (the only choice).
+    #[arg(long, value_name = "NAME", default_value = "rust_optimized",
+          value_parser = ["rust_optimized"])]
     current: String,
-    json: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Also write a bar chart; the extension picks the format (.svg or .png).
+    #[arg(long, value_name = "FILE", value_parser = parse_plot_path)]
     plot: Option<String>,
+    /// Payloader MTU.
+    #[arg(long, value_name = "N", default_value_t = 1400)]
     mtu: u32,
+    /// Interleaved rounds.
+    #[arg(long, value_name = "N", default_value_t = 15,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     rounds: usize,
+    /// Comma-separated pair names, e.g. h264pay,h264depay (see --list).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_pair_name)]
     only: Option<Vec<String>>,
+    /// Use at most N frames of each media (0 = all).
+    #[arg(long, value_name = "N", default_value_t = 0)]
     frames: usize,
+    /// Repeat the input until a round has >= N RTP packets.
+    #[arg(long, value_name = "N", default_value_t = 30_000)]
     min_packets: usize,
+    /// Instances for resident memory per stream, also reported over an
+    /// identity instance fed the same way (0 = skip).
+    #[arg(long, value_name = "N", default_value_t = 50)]
     streams: usize,
+    /// Build input in batches of <= N bytes before each timed batch
+    /// (0 = whole round up front, cache-cold).
+    #[arg(long, value_name = "N", default_value_t = 256 * 1024)]
     batch_bytes: usize,
+    /// Media cache directory (default <target>/rtp_perf_media).
+    #[arg(long, value_name = "DIR")]
     media_dir: Option<String>,
+    /// Also count instructions per packet of the push loop under valgrind
+    /// callgrind: stock, ours and (depayloaders) the floor `valve drop=true`
+    /// fed the same RTP packets; two child runs (input x1, x2), difference /
+    /// packets (pay: RTP out, depay: RTP in). Use --frames to keep it short.
+    #[arg(long)]
     instructions: bool,
-    /// `--wrapped`: "ours" is rtpfastpay/rtpfastdepay around our element.
+    /// Ours = the wrapper bin (rtpfastpay / rtpfastdepay) holding our
+    /// element, to measure what the wrapper costs over it.
+    #[arg(long)]
     wrapped: bool,
-    /// Hidden: `--instr-child PAIR:ROLE:REPS`, the callgrind child.
+    /// List pair names and exit.
+    #[arg(long)]
+    list: bool,
+    /// Measure nothing: read a `--format json` document of an earlier run
+    /// and only write --plot / --readme from it.
+    #[arg(long, value_name = "FILE")]
+    from_json: Option<String>,
+    /// Rewrite the regions between `<!-- perf-report:begin NAME -->` and
+    /// `<!-- perf-report:end NAME -->` in FILE (a README) from the results.
+    #[arg(long, value_name = "FILE")]
+    readme: Option<String>,
+    /// Image path the README region links as the chart (default: --plot).
+    #[arg(long, value_name = "PATH", requires = "readme")]
+    readme_chart: Option<String>,
+    /// The callgrind child of --instructions: PAIR:ROLE:REPS.
+    #[arg(long, hide = true, value_name = "PAIR:ROLE:REPS", value_parser = parse_instr_child)]
     instr_child: Option<(String, String, usize)>,
-    /// Hidden: depayloader input for the child (see `instr::write_rtp_file`).
+    /// Depayloader input for the child (see `instr::write_rtp_file`).
+    #[arg(long, hide = true, value_name = "FILE")]
     instr_rtp: Option<String>,
 }
 
-fn parse_args() -> Result<Opts, String> {
-    let mut o = Opts {
-        baseline: "c_implementation".into(),
-        current: "rust_optimized".into(),
-        json: false,
-        plot: None,
-        mtu: 1400,
-        rounds: 15,
-        only: None,
-        frames: 0,
-        min_packets: 30_000,
-        streams: 50,
-        batch_bytes: 256 * 1024,
-        media_dir: None,
-        instructions: false,
-        wrapped: false,
-        instr_child: None,
-        instr_rtp: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let (key, inline) = match a.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-            None => (a.clone(), None),
-        };
-        if key == "--help" || key == "-h" {
-            println!("{USAGE}");
-            std::process::exit(0);
-        }
-        if key == "--list" {
-            for p in PAIRS {
-                println!("{:<10} {} -> {}", p.name, p.stock, p.fast);
-            }
-            std::process::exit(0);
-        }
-        let mut val = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{key} needs a value"))
-        };
-        let num = |v: String| {
-            v.parse::<usize>()
-                .map_err(|_| format!("{key}: not a number: {v}"))
-        };
-        match key.as_str() {
-            "--baseline" => o.baseline = val()?,
-            "--current" => o.current = val()?,
-            "--format" => {
-                o.json = match val()?.as_str() {
-                    "json" => true,
-                    "text" => false,
-                    v => return Err(format!("--format: unknown format {v} (text|json)")),
-                }
-            }
-            "--plot" => o.plot = Some(val()?),
-            "--mtu" => o.mtu = num(val()?)? as u32,
-            "--rounds" => o.rounds = num(val()?)?.max(1),
-            "--only" => {
-                o.only = Some(
-                    val()?
-                        .split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect(),
-                )
-            }
-            "--frames" => o.frames = num(val()?)?,
-            "--min-packets" => o.min_packets = num(val()?)?,
-            "--streams" => o.streams = num(val()?)?,
-            "--batch-bytes" => o.batch_bytes = num(val()?)?,
-            "--media-dir" => o.media_dir = Some(val()?),
-            "--instructions" => o.instructions = true,
-            "--wrapped" => o.wrapped = true,
-            "--instr-child" => {
-                let v = val()?;
-                let mut it = v.splitn(3, ':');
-                let (p, r, n) = (it.next(), it.next(), it.next());
-                match (p, r, n.and_then(|n| n.parse::<usize>().ok())) {
-                    (Some(p), Some(r), Some(n)) if n > 0 => {
-                        o.instr_child = Some((p.to_string(), r.to_string(), n))
-                    }
-                    _ => return Err(format!("--instr-child: bad value {v} (PAIR:ROLE:REPS)")),
-                }
-            }
-            "--instr-rtp" => o.instr_rtp = Some(val()?),
-            _ => return Err(format!("unknown option {a}\n{USAGE}")),
-        }
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+}
+
+impl Opts {
+    fn json(&self) -> bool {
+        self.format == Format::Json
     }
-    if !matches!(o.baseline.as_str(), "c_implementation" | "rust_rsrtp") {
-        return Err(format!(
-            "--baseline: unknown {} (c_implementation|rust_rsrtp)",
-            o.baseline
-        ));
+}
+
+fn parse_pair_name(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if PAIRS.iter().any(|p| p.name == s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("unknown pair {s:?} (see --list)"))
     }
-    if o.current != "rust_optimized" {
-        return Err(format!("--current: unknown {} (rust_optimized)", o.current));
+}
+
+fn parse_plot_path(s: &str) -> Result<String, String> {
+    chart::Kind::of_path(s)
+        .map(|_| s.to_string())
+        .ok_or_else(|| format!("{s:?}: the file name must end in .svg or .png"))
+}
+
+fn parse_instr_child(v: &str) -> Result<(String, String, usize), String> {
+    let mut it = v.splitn(3, ':');
+    match (it.next(), it.next(), it.next().and_then(|n| n.parse().ok())) {
+        (Some(p), Some(r), Some(n)) if n > 0 => Ok((p.to_string(), r.to_string(), n)),
+        _ => Err(format!("bad value {v} (PAIR:ROLE:REPS)")),
     }
-    if let Some(only) = &o.only {
-        for n in only {
-            if !PAIRS.iter().any(|p| p.name == n) {
-                return Err(format!("--only: unknown pair {n} (see --list)"));
-            }
-        }
-    }
-    Ok(o)
 }
 
 fn cpu_info() -> (String, usize) {
@@ -530,30 +497,9 @@ fn cpu_info() -> (String, usize) {
     (model, cores)
 }
 
-/// UTC date and time, ISO 8601, from the system clock.
+/// UTC date and time, ISO 8601 (RFC 3339), from the system clock.
 fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    )
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
 /// RTP packets made by the stock payloader from a media, with their caps.
@@ -974,13 +920,27 @@ fn buffer_new_allocs() -> u64 {
 
 fn main() {
     ensure_g_slice();
-    let opts = match parse_args() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("rtp_perf_compare: {e}");
-            std::process::exit(2);
+    // Usage errors: clap's message naming the option, exit status 2.
+    let opts = <Opts as clap::Parser>::parse();
+    if opts.list {
+        for p in PAIRS {
+            println!("{:<10} {} -> {}", p.name, p.stock, p.fast);
         }
-    };
+        return;
+    }
+    if let Some(path) = &opts.from_json {
+        let doc = std::fs::read_to_string(path)
+            .map_err(|e| format!("{path}: {e}"))
+            .and_then(|t| readme::Doc::parse(&t).map_err(|e| format!("{path}: {e}")));
+        match doc {
+            Ok(doc) => write_outputs(&opts, &doc),
+            Err(e) => {
+                eprintln!("rtp_perf_compare: --from-json {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     if let Err(e) = gst::init() {
         eprintln!("rtp_perf_compare: gst::init failed: {e}");
         std::process::exit(1);
@@ -1036,7 +996,7 @@ fn main() {
                 names.join(", "),
                 gst::version_string()
             );
-            if opts.json {
+            if opts.json() {
                 print!(
                     "{}",
                     report::to_text(&serde_json::json!({
@@ -1074,7 +1034,7 @@ fn main() {
         valgrind,
     };
     rig::BATCH_BYTES.store(opts.batch_bytes, std::sync::atomic::Ordering::Relaxed);
-    if !opts.json {
+    if !opts.json() {
         print!("{}", report::header(&info));
     }
     let media_dir = opts
@@ -1092,23 +1052,48 @@ fn main() {
         }
         eprintln!("measuring {} ...", spec.name);
         let r = run_pair(spec, &opts, &mut cache, &media_dir);
-        if !opts.json {
+        if !opts.json() {
             print!("{}", report::pair_text(&r));
         }
         results.push(r);
     }
-    if opts.json {
-        print!("{}", report::json(&info, &results));
+    let doc = report::json(&info, &results);
+    if opts.json() {
+        print!("{}", report::to_text(&doc));
     } else {
         print!("{}", report::summary_text(&results));
     }
-    if let Some(path) = &opts.plot {
-        match std::fs::write(path, report::svg(&info, &results)) {
-            Ok(()) => eprintln!("wrote {path}"),
+    if opts.plot.is_some() || opts.readme.is_some() {
+        match readme::Doc::from_value(doc) {
+            Ok(doc) => write_outputs(&opts, &doc),
             Err(e) => {
-                eprintln!("rtp_perf_compare: writing {path}: {e}");
+                eprintln!("rtp_perf_compare: reading back our own JSON: {e}");
                 std::process::exit(1);
             }
+        }
+    }
+}
+
+/// `--plot` and `--readme` from a run's results (this run's or `--from-json`).
+fn write_outputs(opts: &Opts, doc: &readme::Doc) {
+    let fail = |what: &str, e: String| -> ! {
+        eprintln!("rtp_perf_compare: {what}: {e}");
+        std::process::exit(1);
+    };
+    if let Some(path) = &opts.plot {
+        match chart::write(doc, std::path::Path::new(path)) {
+            Ok(()) => eprintln!("wrote {path}"),
+            Err(e) => fail(path, e),
+        }
+    }
+    if let Some(path) = &opts.readme {
+        let chart = opts.readme_chart.as_deref().or(opts.plot.as_deref());
+        let updated = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| readme::update(&text, doc, chart));
+        match updated.and_then(|t| std::fs::write(path, t).map_err(|e| e.to_string())) {
+            Ok(()) => eprintln!("rewrote the perf-report regions of {path}"),
+            Err(e) => fail(path, e),
         }
     }
 }

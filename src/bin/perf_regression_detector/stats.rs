@@ -1,6 +1,12 @@
 //! Statistics for the detector: medians and the Mann–Whitney U test
 //! (exact distribution for small samples without ties, normal approximation
-//! with tie and continuity correction otherwise).
+//! with tie and continuity correction otherwise; the normal tail from
+//! `statrs`).
+//!
+//! The U test itself is kept by hand: no maintained crate offers the exact
+//! small-sample distribution with one-sided p-values and tie correction
+//! (statrs has the distributions, not the test); it is unit-tested below
+//! against known values.
 
 /// Median of `xs` (NaN-free); None when empty.
 pub fn median(xs: &[f64]) -> Option<f64> {
@@ -127,35 +133,12 @@ fn exact_u_distribution(n1: usize, n2: usize) -> Vec<f64> {
 
 /// Standard normal CDF.
 pub fn normal_cdf(z: f64) -> f64 {
-    0.5 * erfc(-z / std::f64::consts::SQRT_2)
+    statrs::function::erf::erfc(-z / std::f64::consts::SQRT_2) / 2.0
 }
 
 /// Standard normal survival function, 1 - CDF, accurate in the tail.
 pub fn normal_sf(z: f64) -> f64 {
-    0.5 * erfc(z / std::f64::consts::SQRT_2)
-}
-
-/// Complementary error function (Numerical Recipes `erfcc`, relative error
-/// below 1.2e-7 everywhere).
-pub fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t
-        * (-z * z - 1.265_512_23
-            + t * (1.000_023_68
-                + t * (0.374_091_96
-                    + t * (0.096_784_18
-                        + t * (-0.186_288_06
-                            + t * (0.278_868_07
-                                + t * (-1.135_203_98
-                                    + t * (1.488_515_87
-                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
-    if x >= 0.0 {
-        r
-    } else {
-        2.0 - r
-    }
+    statrs::function::erf::erfc(z / std::f64::consts::SQRT_2) / 2.0
 }
 
 #[cfg(test)]

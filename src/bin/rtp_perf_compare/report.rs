@@ -1,5 +1,6 @@
-//! Output: text tables, JSON (`serde_json`) and a plain hand-written SVG
-//! bar chart.
+//! Output: text tables and the JSON document (`serde_json::json!`: the
+//! document is built as a `Value`, nothing here formats JSON text by hand;
+//! `readme.rs` reads it back with serde derive). The chart is `chart.rs`.
 
 use crate::{Contender, PairResult, RatioCi, RunInfo, Status};
 use serde_json::{json, Value};
@@ -107,7 +108,7 @@ fn instr_counts(p: &PairResult) -> (Option<f64>, Option<f64>, Option<f64>) {
     )
 }
 
-pub fn json(info: &RunInfo, pairs: &[PairResult]) -> String {
+pub fn json(info: &RunInfo, pairs: &[PairResult]) -> Value {
     let pairs: Vec<Value> = pairs
         .iter()
         .map(|p| {
@@ -131,7 +132,7 @@ pub fn json(info: &RunInfo, pairs: &[PairResult]) -> String {
             })
         })
         .collect();
-    to_text(&json!({
+    json!({
         "tool": "rtp_perf_compare",
         "schema_version": 2,
         "machine": {
@@ -165,7 +166,7 @@ pub fn json(info: &RunInfo, pairs: &[PairResult]) -> String {
             })),
         },
         "pairs": pairs,
-    }))
+    })
 }
 
 fn instr_json(p: &PairResult) -> Value {
@@ -193,9 +194,7 @@ const INSTR_METHOD: &str = "valgrind callgrind, push loop only (--toggle-collect
 
 // ---------------------------------------------------------------- text ----
 
-#[path = "../shared/number.rs"]
-mod number;
-use number::group;
+use crate::number::group;
 
 fn dur(ns: u64) -> String {
     if ns >= 1_000_000 {
@@ -545,139 +544,4 @@ fn resident_summary_text(pairs: &[PairResult]) -> String {
         }
     }
     out
-}
-
-// ----------------------------------------------------------------- SVG ----
-
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// Horizontal grouped bar chart of ns/packet per pair.
-pub fn svg(info: &RunInfo, pairs: &[PairResult]) -> String {
-    const W: f64 = 900.0;
-    const LEFT: f64 = 190.0;
-    const RIGHT: f64 = 110.0;
-    const BAR: f64 = 14.0;
-    const GAP: f64 = 12.0;
-    let colors = [
-        ("stock", "#d9534f"),
-        ("ours", "#2e86de"),
-        ("valve", "#555555"),
-        ("identity", "#9e9e9e"),
-    ];
-    let rows: Vec<(&PairResult, Vec<&Contender>)> = pairs
-        .iter()
-        .map(|p| {
-            let mut v = vec![&p.stock, &p.ours];
-            v.extend(p.floor.as_ref());
-            v.extend(p.identity.as_ref());
-            (p, v)
-        })
-        .collect();
-    let max = rows
-        .iter()
-        .flat_map(|(_, v)| v.iter())
-        .filter(|c| matches!(c.status, Status::Ok))
-        .map(|c| c.ns_mean())
-        .fold(1.0f64, f64::max);
-    let top = 70.0;
-    let height = top
-        + rows
-            .iter()
-            .map(|(_, v)| v.len() as f64 * BAR + GAP)
-            .sum::<f64>()
-        + 40.0;
-    let scale = (W - LEFT - RIGHT) / max;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" viewBox="0 0 {W} {height}" font-family="sans-serif" font-size="11">"##
-    );
-    let _ = writeln!(s, r##"<rect width="100%" height="100%" fill="white"/>"##);
-    let _ = writeln!(
-        s,
-        r##"<text x="10" y="20" font-size="15" font-weight="bold">RTP ns/packet (thread CPU, lower is better), MTU {}</text>"##,
-        info.mtu
-    );
-    let _ = writeln!(
-        s,
-        r##"<text x="10" y="38" fill="#555">{} · {} · {}</text>"##,
-        xml(&info.cpu),
-        xml(&info.date),
-        xml(&info.gst_version)
-    );
-    for (i, (name, color)) in colors.iter().enumerate() {
-        let x = 10.0 + i as f64 * 110.0;
-        let _ = writeln!(
-            s,
-            r##"<rect x="{x}" y="48" width="12" height="12" fill="{color}"/><text x="{}" y="58">{name}</text>"##,
-            x + 16.0
-        );
-    }
-    let mut y = top;
-    for (p, v) in &rows {
-        let _ = writeln!(
-            s,
-            r##"<text x="10" y="{}" font-weight="bold">{}</text>"##,
-            y + BAR,
-            xml(p.name)
-        );
-        if let Some(r) = &p.ratio {
-            let _ = writeln!(
-                s,
-                r##"<text x="10" y="{}" fill="#333">{:.2}x faster</text>"##,
-                y + 2.0 * BAR,
-                r.mean
-            );
-        }
-        for c in v {
-            let color = colors
-                .iter()
-                .find(|(n, _)| *n == c.role)
-                .map(|(_, c)| *c)
-                .unwrap_or("#000");
-            let _ = writeln!(
-                s,
-                r##"<text x="{}" y="{}" text-anchor="end" fill="#333">{}</text>"##,
-                LEFT - 6.0,
-                y + BAR - 3.0,
-                xml(&c.element)
-            );
-            match c.status {
-                Status::Ok => {
-                    let w = (c.ns_mean() * scale).max(1.0);
-                    let _ = writeln!(
-                        s,
-                        r##"<rect x="{LEFT}" y="{}" width="{w:.1}" height="{}" fill="{color}"/><text x="{:.1}" y="{}">{:.0} ns</text>"##,
-                        y + 1.0,
-                        BAR - 2.0,
-                        LEFT + w + 4.0,
-                        y + BAR - 3.0,
-                        c.ns_mean()
-                    );
-                }
-                _ => {
-                    let _ = writeln!(
-                        s,
-                        r##"<text x="{}" y="{}" fill="#999" font-style="italic">{}</text>"##,
-                        LEFT + 4.0,
-                        y + BAR - 3.0,
-                        c.status.word()
-                    );
-                }
-            }
-            y += BAR;
-        }
-        y += GAP;
-    }
-    let _ = writeln!(
-        s,
-        r##"<line x1="{LEFT}" y1="{top}" x2="{LEFT}" y2="{}" stroke="#000"/>"##,
-        y - GAP
-    );
-    s.push_str("</svg>\n");
-    s
 }

@@ -1,5 +1,11 @@
 //! Small statistics helpers: mean, sample standard deviation, Student-t 95%
-//! confidence interval, percentiles.
+//! confidence interval (quantile from `statrs`), percentiles.
+//!
+//! Kept by hand: mean / standard deviation / nearest-rank percentile are a
+//! few lines each and defined for empty input as the report needs (statrs'
+//! give NaN there, and its percentile interpolates instead of nearest-rank).
+
+use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Arithmetic mean (0 for an empty slice).
 pub fn mean(v: &[f64]) -> f64 {
@@ -19,20 +25,15 @@ pub fn stddev(v: &[f64]) -> f64 {
     (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
 }
 
-/// Two-sided 97.5% quantile of Student's t with `df` degrees of freedom.
+/// 97.5% quantile of Student's t with `df` degrees of freedom (the
+/// half-width factor of a two-sided 95% interval).
 fn t975(df: usize) -> f64 {
-    const T: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-        2.052, 2.048, 2.045, 2.042,
-    ];
-    match df {
-        0 => f64::INFINITY,
-        1..=30 => T[df - 1],
-        31..=60 => 2.000,
-        61..=120 => 1.980,
-        _ => 1.960,
+    if df == 0 {
+        return f64::INFINITY;
     }
+    StudentsT::new(0.0, 1.0, df as f64)
+        .map(|t| t.inverse_cdf(0.975))
+        .unwrap_or(f64::NAN)
 }
 
 /// Mean with a 95% t-interval: (mean, low, high). With one value the
@@ -66,7 +67,10 @@ mod tests {
         let v = [1.0, 2.0, 3.0, 4.0];
         let (m, lo, hi) = mean_ci95(&v);
         assert_eq!(m, 2.5);
-        assert!((hi - m - 3.182 * stddev(&v) / 2.0).abs() < 1e-9);
+        // t(0.975, df=3) = 3.18245 (tables).
+        assert!((hi - m - 3.182_446 * stddev(&v) / 2.0).abs() < 1e-5);
+        assert!((t975(1) - 12.706_2).abs() < 1e-3);
+        assert!((t975(1000) - 1.962_3).abs() < 1e-3);
         assert!(lo < m);
         assert_eq!(percentile(&[5, 1, 3, 2, 4], 50.0), 3);
         assert_eq!(percentile(&[5, 1, 3, 2, 4], 99.0), 5);
