@@ -398,6 +398,7 @@ fn churn() {
                 if !s.wait_output(0, 1, &progress, step_timeout) {
                     fail(format!("{}: no output after start", s.label));
                 }
+                set_state(&states, w, format!("{}: streaming", s.label));
                 std::thread::sleep(Duration::from_millis(stream_ms));
                 set_state(&states, w, format!("{}: changing properties", s.label));
                 s.change_properties(id);
@@ -432,6 +433,7 @@ fn churn() {
                 if !s.wait_output(after_seek, 1, &progress, step_timeout) {
                     fail(format!("{}: no output after the seek", s.label));
                 }
+                set_state(&states, w, format!("{}: streaming after seek", s.label));
                 s.change_properties(id + 1);
                 std::thread::sleep(Duration::from_millis(stream_ms));
 
@@ -470,6 +472,11 @@ fn churn() {
                     .unwrap_or_else(|e| panic!("{}: seek refused: {e}", s.label));
             }
         }
+        set_state(
+            &states,
+            main_slot,
+            format!("background round {round}: sleeping"),
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     for h in handles {
