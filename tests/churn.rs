@@ -2,7 +2,8 @@
 //! elements and with the wrapper bins, started and stopped from several
 //! threads while background pipelines keep streaming; properties change
 //! while playing (simd, mtu, pool-max-bytes, config-interval) and flushing
-//! seeks restart the streams. A watchdog aborts the process with a clear
+//! seeks restart the streams; every tenth pipeline is stopped right after
+//! it was started. A watchdog aborts the process with a clear
 //! message when nothing progresses (a deadlock); every pipeline must stream
 //! before and after its seek and post no error.
 //!
@@ -368,15 +369,17 @@ fn churn() {
     let next_id = Arc::new(AtomicU64::new(0));
     let failures: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let seeks = Arc::new(AtomicU64::new(0));
+    let quick_stops = Arc::new(AtomicU64::new(0));
     let handles: Vec<_> = (0..workers as usize)
         .map(|w| {
-            let (media, progress, states, next_id, failures, seeks) = (
+            let (media, progress, states, next_id, failures, seeks, quick_stops) = (
                 media.clone(),
                 progress.clone(),
                 states.clone(),
                 next_id.clone(),
                 failures.clone(),
                 seeks.clone(),
+                quick_stops.clone(),
             );
             std::thread::spawn(move || loop {
                 let id = next_id.fetch_add(1, Ordering::Relaxed);
@@ -393,6 +396,20 @@ fn churn() {
                 set_state(&states, w, format!("{}: NULL -> PLAYING", s.label));
                 if s.pipeline.set_state(gst::State::Playing).is_err() {
                     fail(format!("{}: could not go to PLAYING", s.label));
+                }
+                if id % 10 == 9 {
+                    // Every tenth: stopped at once, racing its own start-up
+                    // (negotiation, first buffers, pool set-up).
+                    set_state(&states, w, format!("{}: PLAYING -> NULL at once", s.label));
+                    if s.pipeline.set_state(gst::State::Null).is_err() {
+                        fail(format!("{}: could not go to NULL", s.label));
+                    }
+                    for e in s.errors() {
+                        fail(e);
+                    }
+                    quick_stops.fetch_add(1, Ordering::Relaxed);
+                    progress.fetch_add(1, Ordering::Relaxed);
+                    continue;
                 }
                 set_state(&states, w, format!("{}: waiting for output", s.label));
                 if !s.wait_output(0, 1, &progress, step_timeout) {
@@ -507,11 +524,12 @@ fn churn() {
 
     println!(
         "churn: {pipelines} pipelines ({} formats, ours and wrapped) on {workers} threads in {:.2} s = {:.1} pipelines/s; \
-         {} flushing seeks, {round} background rounds, background streams output {:?} buffers",
+         {} flushing seeks, {} stopped at once, {round} background rounds, background streams output {:?} buffers",
         media.len(),
         elapsed.as_secs_f64(),
         pipelines as f64 / elapsed.as_secs_f64(),
         seeks.load(Ordering::Relaxed),
+        quick_stops.load(Ordering::Relaxed),
         background_out,
     );
     assert!(
