@@ -11,13 +11,17 @@ build: deps
 demo: build
 	cargo run --release --example loopback
 
-# Every check: formatting, lints, all tests, and the meson build.
+# Every check: formatting, lints, all tests (churn with its 200 pipelines and
+# a short soak among them), the meson build, the full soak in release and the
+# churn under valgrind memcheck.
 test: deps
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --features performance -- -D warnings
 	cargo test --all-targets --features performance
 	$(MAKE) loom
 	$(MAKE) meson
+	$(MAKE) soak
+	$(MAKE) churn-memcheck
 
 # Model-check the pool core with loom (its own target dir: --cfg loom
 # rebuilds every crate).
@@ -113,14 +117,14 @@ CHURN_MEMCHECK_PIPELINES ?= 14
 CHURN_MEMCHECK_LOG ?= target/memcheck/churn.log
 .PHONY: soak churn churn-memcheck
 soak:
-	RSRTPFAST_SOAK_PACKETS=$(SOAK_PACKETS) cargo test --release --test soak -- --nocapture --test-threads=1
+	RSRTPFAST_SOAK_PACKETS=$(SOAK_PACKETS) cargo test --release --features performance --test soak -- --nocapture --test-threads=1
 
 churn:
-	RSRTPFAST_CHURN_PIPELINES=$(CHURN_PIPELINES) cargo test --test churn -- --nocapture
+	RSRTPFAST_CHURN_PIPELINES=$(CHURN_PIPELINES) cargo test --features performance --test churn -- --nocapture
 
 churn-memcheck: deps
 	@mkdir -p $(dir $(CHURN_MEMCHECK_LOG))
-	bin=$$(cargo test --test churn --no-run 2>&1 | sed -n 's/.*Executable.*(\(.*churn-[0-9a-f]*\)).*/\1/p'); \
+	bin=$$(cargo test --features performance --test churn --no-run 2>&1 | sed -n 's/.*Executable.*(\(.*churn-[0-9a-f]*\)).*/\1/p'); \
 	test -n "$$bin" || { echo "churn-memcheck: no test binary"; exit 1; }; \
 	G_SLICE=always-malloc G_DEBUG=gc-friendly GST_DEBUG=0 \
 	RSRTPFAST_CHURN_PIPELINES=$(CHURN_MEMCHECK_PIPELINES) RSRTPFAST_CHURN_WORKERS=2 \

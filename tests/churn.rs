@@ -482,7 +482,7 @@ fn churn() {
         background[0].pay.set_property("pool-max-bytes", ceiling);
         for s in &background {
             s.change_properties(round);
-            if round % 5 == 0 {
+            if round.is_multiple_of(5) {
                 set_state(&states, main_slot, format!("{}: flushing seek", s.label));
                 s.pipeline
                     .seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::ZERO)

@@ -158,7 +158,7 @@ fn soak(
     while packets.load(Ordering::Relaxed) < target {
         src.push_buffer(next_input(inputs)).expect("appsrc push");
         inputs += 1;
-        if inputs % 256 == 0 {
+        if inputs.is_multiple_of(256) {
             let sent = packets.load(Ordering::Relaxed);
             if !warm && sent >= warm_up {
                 warm = true;
