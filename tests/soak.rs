@@ -24,6 +24,9 @@ const MAX_RSS_GROWTH: u64 = 1024 * 1024;
 /// Pool high-water growth allowed after warm-up (the mark is sampled, so a
 /// late sample may raise it by a block or two).
 const MAX_POOL_HW_GROWTH: u64 = 1024 * 1024;
+/// The pool's high-water mark at all: a pay ! depay pair holds a few
+/// packets and one access unit at a time.
+const MAX_POOL_HW: u64 = 8 * 1024 * 1024;
 
 fn target_packets() -> u64 {
     let default = if cfg!(debug_assertions) {
@@ -226,6 +229,11 @@ fn assert_figures(label: &str, fig: &Figures) {
         hw_growth <= MAX_POOL_HW_GROWTH,
         "{label}: pool high-water grew {hw_growth} bytes after warm-up ({} -> {})",
         fig.pool_hw_warm,
+        fig.pool_hw_end
+    );
+    assert!(
+        fig.pool_hw_end <= MAX_POOL_HW,
+        "{label}: pool high-water {} bytes",
         fig.pool_hw_end
     );
 }
