@@ -2,8 +2,8 @@
 //! elements and with the wrapper bins, started and stopped from several
 //! threads while background pipelines keep streaming; properties change
 //! while playing (simd, mtu, pool-max-bytes, config-interval) and flushing
-//! seeks restart the streams; every tenth pipeline is stopped right after
-//! it was started. A watchdog aborts the process with a clear
+//! seeks (to 0, 100 or 200 ms) restart the streams, then a pause and
+//! resume; every tenth pipeline is stopped right after it was started. A watchdog aborts the process with a clear
 //! message when nothing progresses (a deadlock); every pipeline must stream
 //! before and after its seek and post no error.
 //!
@@ -291,9 +291,9 @@ impl Stream {
     }
 }
 
-/// pool-max-bytes flips between a ceiling far below what the streams use
-/// (acquire falls back to plain allocation, idle memory is trimmed) and the
-/// default.
+/// pool-max-bytes flips between ceilings far below what the streams use,
+/// down to 0 (acquire falls back to plain allocation, idle memory is
+/// trimmed while buffers are out), and the default.
 const POOL_DEFAULT: u64 = 128 * 1024 * 1024;
 const POOL_TINY: u64 = 64 * 1024;
 
@@ -425,7 +425,7 @@ fn churn() {
                 if s.pipeline
                     .seek_simple(
                         gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
-                        gst::ClockTime::ZERO,
+                        gst::ClockTime::from_mseconds(100 * (id % 3)),
                     )
                     .is_err()
                 {
@@ -454,6 +454,21 @@ fn churn() {
                 s.change_properties(id + 1);
                 std::thread::sleep(Duration::from_millis(stream_ms));
 
+                set_state(
+                    &states,
+                    w,
+                    format!("{}: PLAYING -> PAUSED -> PLAYING", s.label),
+                );
+                if s.pipeline.set_state(gst::State::Paused).is_err()
+                    || s.pipeline.set_state(gst::State::Playing).is_err()
+                {
+                    fail(format!("{}: could not pause and resume", s.label));
+                }
+                let resumed = s.out.load(Ordering::Relaxed);
+                if !s.wait_output(resumed, 1, &progress, step_timeout) {
+                    fail(format!("{}: no output after resuming", s.label));
+                }
+
                 set_state(&states, w, format!("{}: PLAYING -> NULL", s.label));
                 if s.pipeline.set_state(gst::State::Null).is_err() {
                     fail(format!("{}: could not go to NULL", s.label));
@@ -474,11 +489,7 @@ fn churn() {
     while handles.iter().any(|h| !h.is_finished()) {
         round += 1;
         set_state(&states, main_slot, format!("background round {round}"));
-        let ceiling = if round % 2 == 1 {
-            POOL_TINY
-        } else {
-            POOL_DEFAULT
-        };
+        let ceiling = [POOL_TINY, POOL_DEFAULT, 0, POOL_DEFAULT][round as usize % 4];
         background[0].pay.set_property("pool-max-bytes", ceiling);
         for s in &background {
             s.change_properties(round);
