@@ -11,13 +11,17 @@ build: deps
 demo: build
 	cargo run --release --example loopback
 
-# Every check: formatting, lints, all tests, and the meson build.
+# Every check: formatting, lints, all tests (churn with its 200 pipelines and
+# a short soak among them), the meson build, the full soak in release and the
+# churn under valgrind memcheck.
 test: deps
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --features performance -- -D warnings
 	cargo test --all-targets --features performance
 	$(MAKE) loom
 	$(MAKE) meson
+	$(MAKE) soak
+	$(MAKE) churn-memcheck
 
 # Model-check the pool core with loom (its own target dir: --cfg loom
 # rebuilds every crate).
@@ -119,3 +123,37 @@ profile: deps
 # heaptrack when installed).
 pool-profile: deps
 	bash scripts/pool_massif.sh
+
+# --- soak and churn (issue 13) ----------------------------------------------
+# soak: SOAK_PACKETS RTP packets per format (H.264, L16) through pay ! depay
+# in a release build: every frame/sample checked, RSS flat after warm-up,
+# pool high-water bounded; prints time, packets/s, RSS and pool figures.
+# churn: CHURN_PIPELINES short pipelines over every format and the wrapper
+# bins beside background streams (property changes, flushing seeks, watchdog).
+# churn-memcheck: a shortened churn under valgrind memcheck; fails unless the
+# leak summary says "definitely lost: 0 bytes".
+SOAK_PACKETS ?= 10000000
+CHURN_PIPELINES ?= 200
+CHURN_MEMCHECK_PIPELINES ?= 14
+CHURN_MEMCHECK_LOG ?= target/memcheck/churn.log
+.PHONY: soak churn churn-memcheck
+soak:
+	RSRTPFAST_SOAK_PACKETS=$(SOAK_PACKETS) cargo test --release --features performance --test soak -- --nocapture --test-threads=1
+
+churn:
+	RSRTPFAST_CHURN_PIPELINES=$(CHURN_PIPELINES) cargo test --features performance --test churn -- --nocapture
+
+churn-memcheck: deps
+	@mkdir -p $(dir $(CHURN_MEMCHECK_LOG))
+	bin=$$(cargo test --features performance --test churn --no-run 2>&1 | sed -n 's/.*Executable.*(\(.*churn-[0-9a-f]*\)).*/\1/p'); \
+	test -n "$$bin" || { echo "churn-memcheck: no test binary"; exit 1; }; \
+	G_SLICE=always-malloc G_DEBUG=gc-friendly GST_DEBUG=0 \
+	RSRTPFAST_CHURN_PIPELINES=$(CHURN_MEMCHECK_PIPELINES) RSRTPFAST_CHURN_WORKERS=2 \
+	RSRTPFAST_CHURN_WATCHDOG_SECS=600 \
+	valgrind --leak-check=full --show-leak-kinds=definite --num-callers=40 \
+		--suppressions=tests/churn.supp --log-file=$(CHURN_MEMCHECK_LOG) \
+		$$bin --nocapture --test-threads=1
+	@grep -E "definitely lost:|indirectly lost:|possibly lost:|still reachable:|ERROR SUMMARY:|no leaks are possible" $(CHURN_MEMCHECK_LOG)
+	@grep -qE "definitely lost: 0 bytes|All heap blocks were freed" $(CHURN_MEMCHECK_LOG) || \
+		{ echo "churn-memcheck: definite leaks, see $(CHURN_MEMCHECK_LOG)"; exit 1; }
+	@echo "churn-memcheck: definitely lost: 0 bytes"
