@@ -39,11 +39,19 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         for plan in &out {
-            assert!(plan.len > 0 && plan.len % TS_PACKET_LEN == 0, "len {}", plan.len);
+            assert!(
+                plan.len > 0 && plan.len % TS_PACKET_LEN == 0,
+                "len {}",
+                plan.len
+            );
             assert!(plan.len <= room, "{} over room {room}", plan.len);
             total_out += plan.len;
         }
-        assert_eq!(total_out + packer.pending(), total_in, "bytes lost or made up");
+        assert_eq!(
+            total_out + packer.pending(),
+            total_in,
+            "bytes lost or made up"
+        );
     }
     out.clear();
     let rest = packer.drain(limits, &mut out);

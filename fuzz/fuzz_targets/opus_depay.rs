@@ -34,7 +34,11 @@ fuzz_target!(|data: &[u8]| {
         (present & (1 << i) != 0).then(|| values[i].as_str())
     };
     let Ok(caps) = depay_out_caps(encoding, field) else {
-        assert_eq!(encoding, Some(ENCODING_MULTIOPUS), "only MULTIOPUS is refused");
+        assert_eq!(
+            encoding,
+            Some(ENCODING_MULTIOPUS),
+            "only MULTIOPUS is refused"
+        );
         return;
     };
     if encoding == Some(ENCODING_MULTIOPUS) {

@@ -79,11 +79,17 @@ fuzz_target!(|data: &[u8]| {
         match &layout.reorder {
             Some(map) => {
                 reorder_copy(pkt.payload, &mut want, sample, map, true);
-                for (out, inp) in want.chunks_exact(frame).zip(pkt.payload.chunks_exact(frame)) {
+                for (out, inp) in want
+                    .chunks_exact(frame)
+                    .zip(pkt.payload.chunks_exact(frame))
+                {
                     for (k, &m) in map.iter().enumerate() {
                         let o = &out[k * sample..(k + 1) * sample];
                         let i = &inp[m as usize * sample..(m as usize + 1) * sample];
-                        assert!(o.iter().eq(i.iter().rev()), "reorder moved the wrong sample");
+                        assert!(
+                            o.iter().eq(i.iter().rev()),
+                            "reorder moved the wrong sample"
+                        );
                     }
                 }
             }

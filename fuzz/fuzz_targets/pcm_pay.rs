@@ -32,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
     let settings = PtimeSettings {
         min_ptime: time(&mut r),
         max_ptime: if flags & 1 != 0 { -1 } else { time(&mut r) },
-        ptime: if flags & 2 != 0 { time(&mut r) as u64 } else { 0 },
+        ptime: if flags & 2 != 0 {
+            time(&mut r) as u64
+        } else {
+            0
+        },
         ptime_multiple: time(&mut r),
     };
     let whole_frames = flags & 4 != 0;

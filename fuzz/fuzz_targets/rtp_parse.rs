@@ -59,8 +59,20 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(&out[1..], &data[1..info.payload.start]);
     let back = rtp::parse(&out).expect("written header parses");
     assert_eq!(
-        (back.marker, back.payload_type, back.seq, back.timestamp, back.ssrc),
-        (info.marker, info.payload_type, info.seq, info.timestamp, info.ssrc)
+        (
+            back.marker,
+            back.payload_type,
+            back.seq,
+            back.timestamp,
+            back.ssrc
+        ),
+        (
+            info.marker,
+            info.payload_type,
+            info.seq,
+            info.timestamp,
+            info.ssrc
+        )
     );
     assert_eq!(back.csrcs, info.csrcs);
     assert_eq!(back.payload, out.len()..out.len());

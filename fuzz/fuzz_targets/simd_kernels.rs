@@ -39,7 +39,11 @@ fuzz_target!(|data: &[u8]| {
     // Every level (and, beyond the CPU's, the portable fallback a level it
     // cannot run gets).
     for level in SimdLevel::ALL {
-        assert_eq!(startcode::find_start_code(body, level), want, "{level:?} start code");
+        assert_eq!(
+            startcode::find_start_code(body, level),
+            want,
+            "{level:?} start code"
+        );
         let nals: Vec<_> = startcode::nal_units(body, level).collect();
         assert_eq!(nals, want_nals, "{level:?} NAL units");
 

@@ -48,7 +48,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(line < height && offset < width && offset % xinc == 0);
             let line_rest = g.bytes_of(width - offset);
             assert!(s.len > 0 && s.len as usize <= line_rest, "past the line");
-            assert!(s.len as usize % pgroup == 0 || (sampling.is_packed() && s.len as usize == line_rest));
+            assert!(
+                s.len as usize % pgroup == 0
+                    || (sampling.is_packed() && s.len as usize == line_rest)
+            );
             if let Some(frame) = frame.as_mut() {
                 assert!(
                     vraw::unpack_segment(&g, &lay, &s, &payload[rs.data.clone()], frame),

@@ -64,7 +64,10 @@ fuzz_target!(|data: &[u8]| {
         let segs = &plan.segments[pkt.segments.clone()];
         assert!(!segs.is_empty());
         assert_eq!(pkt.header.len(), EXT_SEQ_LEN + LINE_HEADER_LEN * segs.len());
-        assert_eq!(pkt.payload_len, segs.iter().map(|s| s.len as usize).sum::<usize>());
+        assert_eq!(
+            pkt.payload_len,
+            segs.iter().map(|s| s.len as usize).sum::<usize>()
+        );
         let size = RTP_HEADER_LEN + csrc_bytes + pkt.header.len() + pkt.payload_len;
         assert!(size <= mtu, "packet of {size} over MTU {mtu}");
         for s in segs {
@@ -90,7 +93,11 @@ fuzz_target!(|data: &[u8]| {
     for (line, &n) in sent.iter().enumerate() {
         // The lines each field starts a segment on (an I420 line carries the
         // next row too).
-        let want = if line % g.yinc() < g.fields() { line_bytes } else { 0 };
+        let want = if line % g.yinc() < g.fields() {
+            line_bytes
+        } else {
+            0
+        };
         assert_eq!(n, want, "line {line} sent {n} of {want} bytes");
     }
 
@@ -102,7 +109,10 @@ fuzz_target!(|data: &[u8]| {
         .map(|i| fill.get(i % fill.len().max(1)).copied().unwrap_or(i as u8))
         .collect();
     let mut packed = vec![0u8; plan.payload_bytes()];
-    assert!(plan.pack_frame(&frame, &lay, &mut packed), "frame too small");
+    assert!(
+        plan.pack_frame(&frame, &lay, &mut packed),
+        "frame too small"
+    );
     let mut ranges = Vec::new();
     if plan.contiguous_ranges(&lay, &mut ranges) {
         assert_eq!(ranges.len(), plan.packets.len());
@@ -137,7 +147,13 @@ fuzz_target!(|data: &[u8]| {
             );
             assert_eq!(rs.segment.len as usize, s.carried(sampling));
             assert_eq!(rs.data.len(), rs.segment.len as usize);
-            assert!(vraw::unpack_segment(&g, &lay, &rs.segment, &payload[rs.data.clone()], &mut unpacked));
+            assert!(vraw::unpack_segment(
+                &g,
+                &lay,
+                &rs.segment,
+                &payload[rs.data.clone()],
+                &mut unpacked
+            ));
         }
     }
     // Interlaced I420 lines share rows between fields: unpacking one field
