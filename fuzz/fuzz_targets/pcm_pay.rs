@@ -9,7 +9,7 @@ use gstrsrtpfast::core::pcm_packetizer::{packet_limits, PcmFormat, PcmPacketizer
 use libfuzzer_sys::fuzz_target;
 
 /// Bytes all the buffers of one input may hold: bounds an execution's time.
-const MAX_TOTAL: usize = 64 * 1024;
+const MAX_TOTAL: usize = 8 * 1024;
 
 fn time(r: &mut Reader) -> i64 {
     // Small values (ms scale) most of the time, any value sometimes.

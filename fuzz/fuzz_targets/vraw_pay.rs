@@ -16,7 +16,7 @@ use gstrsrtpfast::core::vraw::{
 use libfuzzer_sys::fuzz_target;
 
 /// Pixels of a frame the target plans and packs: bounds an execution.
-const MAX_PIXELS: usize = 64 * 1024;
+const MAX_PIXELS: usize = 4096;
 
 fuzz_target!(|data: &[u8]| {
     let mut r = Reader::new(data);
@@ -43,8 +43,8 @@ fuzz_target!(|data: &[u8]| {
         Ok(_) => assert!(dims_ok),
     }
     // The frame planned: small enough to walk.
-    let width = 1 + w as usize % 1024;
-    let height = (1 + h as usize % 256).min((MAX_PIXELS / width).max(1));
+    let width = 1 + w as usize % 256;
+    let height = (1 + h as usize % 64).min((MAX_PIXELS / width).max(1));
     let g = Geometry {
         sampling,
         width: width as u32,
@@ -89,7 +89,8 @@ fuzz_target!(|data: &[u8]| {
         let last = i + 1 == plan.packets.len();
         assert!(!last || (pkt.marker && pkt.list_end));
     }
-    assert_eq!(field_ends, g.fields(), "one marker per field");
+    // One marker per field (a 1-line interlaced frame has no second field).
+    assert_eq!(field_ends, g.fields().min(height), "one marker per field");
     for (line, &n) in sent.iter().enumerate() {
         // The lines each field starts a segment on (an I420 line carries the
         // next row too).
@@ -138,7 +139,12 @@ fuzz_target!(|data: &[u8]| {
         at += pkt.payload_len;
         vraw::parse_payload(&g, &payload, &mut got, &mut bad).expect("own packet refused");
         assert_eq!(bad, None, "own segment refused");
-        let planned = &plan.segments[pkt.segments.clone()];
+        // A segment carrying nothing (a planar line narrower than one group)
+        // has nothing to read back.
+        let planned: Vec<_> = plan.segments[pkt.segments.clone()]
+            .iter()
+            .filter(|s| s.carried(sampling) > 0)
+            .collect();
         assert_eq!(got.len(), planned.len());
         for (rs, s) in got.iter().zip(planned) {
             assert_eq!(
