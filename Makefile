@@ -18,6 +18,7 @@ test: deps
 	cargo test --all-targets --features performance
 	$(MAKE) loom
 	$(MAKE) meson
+	$(MAKE) fuzz-smoke
 
 # Model-check the pool core with loom (its own target dir: --cfg loom
 # rebuilds every crate).
@@ -98,3 +99,19 @@ profile: deps
 # heaptrack when installed).
 pool-profile: deps
 	bash scripts/pool_massif.sh
+
+# --- fuzzing (issue 13) ----------------------------------------------------
+# Coverage-guided fuzzing of the pure-Rust core (src/core) with cargo-fuzz /
+# libFuzzer on stable Rust (no sanitizer): fuzz/README.md. fuzz-smoke runs
+# every target for FUZZ_RUNS executions, fuzz for FUZZ_SECONDS each;
+# FUZZ_TARGETS="h264_depay vraw_pay" picks targets. Seeds are generated from
+# the stock elements on first use (fuzz/corpus, not committed).
+FUZZ_RUNS ?= 1000000
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
+.PHONY: fuzz fuzz-smoke
+fuzz-smoke: deps
+	FUZZ_RUNS=$(FUZZ_RUNS) bash fuzz/run.sh smoke $(FUZZ_TARGETS)
+
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh long $(FUZZ_TARGETS)
