@@ -1,11 +1,11 @@
 //! SIMD kernels against their scalar twins on arbitrary bytes, at every
 //! level this CPU runs, at every alignment: start-code scan
 //! (`core::startcode`, and the NAL-unit splitter over it) and 16/24-bit
-//! byte swaps (`core::byteswap`, copy and in place).
+//! byte swaps (`core::byteswap`, copy and in place); and level selection.
 #![no_main]
 
 use fuzz_input::{simd_levels, Reader};
-use gstrsrtpfast::core::simd::SimdLevel;
+use gstrsrtpfast::core::simd::{resolve_with, SimdLevel};
 use gstrsrtpfast::core::{byteswap, startcode};
 use libfuzzer_sys::fuzz_target;
 
@@ -73,4 +73,15 @@ fuzz_target!(|data: &[u8]| {
     let mut buf = body.to_vec();
     byteswap::swap24_in_place_scalar(&mut buf);
     assert_eq!(buf, swapped24);
+
+    // Level selection (`simd` property / RSRTPFAST_SIMD): whatever is asked
+    // for, the level used runs on this CPU.
+    let nick = String::from_utf8_lossy(&body[..body.len().min(16)]);
+    if let Some(level) = SimdLevel::from_nick(&nick) {
+        assert_eq!(SimdLevel::from_nick(level.nick()), Some(level));
+    }
+    for requested in [None, SimdLevel::from_nick(&nick)] {
+        let (level, _) = resolve_with(requested, Some(&nick));
+        assert!(level.is_available(), "{level:?} resolved but not runnable");
+    }
 });
