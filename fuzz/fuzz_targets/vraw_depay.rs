@@ -49,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
             let line_rest = g.bytes_of(width - offset);
             assert!(s.len > 0 && s.len as usize <= line_rest, "past the line");
             assert!(
-                s.len as usize % pgroup == 0
+                (s.len as usize).is_multiple_of(pgroup)
                     || (sampling.is_packed() && s.len as usize == line_rest)
             );
             if let Some(frame) = frame.as_mut() {

@@ -72,7 +72,7 @@ pub fn depay<C: NalCodec>(data: &[u8]) {
             "sink {} for {bytes_in} in",
             sink.len()
         );
-        if reset_every != 0 && packets as usize % reset_every == 0 {
+        if reset_every != 0 && (packets as usize).is_multiple_of(reset_every) {
             d.reset(&mut sink);
             assert!(sink.is_empty());
         }
