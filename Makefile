@@ -22,6 +22,7 @@ test: deps
 	$(MAKE) meson
 	$(MAKE) soak
 	$(MAKE) churn-memcheck
+	$(MAKE) fuzz-smoke
 
 # Model-check the pool core with loom (its own target dir: --cfg loom
 # rebuilds every crate).
@@ -157,3 +158,19 @@ churn-memcheck: deps
 	@grep -qE "definitely lost: 0 bytes|All heap blocks were freed" $(CHURN_MEMCHECK_LOG) || \
 		{ echo "churn-memcheck: definite leaks, see $(CHURN_MEMCHECK_LOG)"; exit 1; }
 	@echo "churn-memcheck: definitely lost: 0 bytes"
+
+# --- fuzzing (issue 13) ----------------------------------------------------
+# Coverage-guided fuzzing of the pure-Rust core (src/core) with cargo-fuzz /
+# libFuzzer on stable Rust (no sanitizer): fuzz/README.md. fuzz-smoke runs
+# every target for FUZZ_RUNS executions, fuzz for FUZZ_SECONDS each;
+# FUZZ_TARGETS="h264_depay vraw_pay" picks targets. Seeds are generated from
+# the stock elements on first use (fuzz/corpus, not committed).
+FUZZ_RUNS ?= 1000000
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
+.PHONY: fuzz fuzz-smoke
+fuzz-smoke: deps
+	FUZZ_RUNS=$(FUZZ_RUNS) bash fuzz/run.sh smoke $(FUZZ_TARGETS)
+
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh long $(FUZZ_TARGETS)

@@ -6,6 +6,8 @@ gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gst
 gstreamer1.0-tools meson ninja-build valgrind libgstrtspserver-1.0-dev ffmpeg"
 # rtp_perf_compare --plot (plotters with ab_glyph): the TTF it draws text with.
 PKGS="$PKGS fonts-dejavu-core"
+# fuzz/: libFuzzer (built by cargo-fuzz) is C++; seed framing is python3.
+PKGS="$PKGS g++ python3"
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in $PKGS; do
@@ -23,3 +25,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 command -v cargo >/dev/null 2>&1 || { echo "rsrtpfast: cargo (Rust >= 1.95) is required: https://rustup.rs" >&2; exit 1; }
+# fuzz/ (make fuzz-smoke, make fuzz): cargo-fuzz, pinned to the version
+# checked with Rust 1.95 (it runs libFuzzer on stable with `-s none`).
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  echo "Installing cargo-fuzz"
+  cargo install cargo-fuzz --version 0.13.2 --locked
+fi

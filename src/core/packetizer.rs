@@ -284,7 +284,12 @@ impl<C: NalCodec> NalPacketizer<C> {
             {
                 self.flush_agg();
             }
-            if C::AGG_HEADER_LEN + entry <= max_payload && self.agg_headers.len() < 64 {
+            // An entry's size field is 16 bits (RFC 6184 §5.7.1, RFC 7798
+            // §4.4.2): a bigger NAL unit (MTU over 64 KiB) goes alone.
+            if C::AGG_HEADER_LEN + entry <= max_payload
+                && len <= u16::MAX as usize
+                && self.agg_headers.len() < 64
+            {
                 let (agg, headers) = (&mut self.agg, &mut self.agg_headers);
                 let nal = match src {
                     Source::Input => &data[range.clone()],
@@ -565,5 +570,41 @@ mod tests {
     fn short_nal_is_ignored() {
         let (p, _, _) = pay::<H265>(PayConfig::default(), &[vec![0x26]]);
         assert!(p.is_empty());
+    }
+
+    /// Found while writing the fuzz target's round trip: with an MTU over
+    /// 64 KiB, a NAL unit of 64 KiB or more went into an aggregation packet
+    /// with its size truncated to 16 bits, and the receiver could not split
+    /// it.
+    #[test]
+    fn nal_over_64k_is_never_aggregated() {
+        use crate::core::depacketizer::{DepayConfig, NalDepacketizer, PacketIn};
+        let cfg = PayConfig {
+            mtu: 200_000,
+            aggregate: AggregateMode::Max,
+            config_interval: 0,
+        };
+        let nals = [nal(&[0x06], 10), nal(&[0x41], 70_000), nal(&[0x41], 20)];
+        let (payloads, _, _) = pay::<H264>(cfg, &nals);
+        let mut depay = NalDepacketizer::<H264>::new(DepayConfig {
+            au_alignment: false,
+            ..DepayConfig::default()
+        });
+        let (mut got, mut sink) = (Vec::new(), Vec::new());
+        for payload in &payloads {
+            let pkt = PacketIn {
+                payload,
+                timestamp: 0,
+                marker: false,
+                discont: false,
+            };
+            depay
+                .push(pkt, &mut sink, &mut |s: &mut Vec<u8>, _| {
+                    got.push(s[4..].to_vec());
+                    s.clear();
+                })
+                .unwrap();
+        }
+        assert_eq!(got, nals);
     }
 }

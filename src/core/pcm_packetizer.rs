@@ -247,9 +247,11 @@ impl PcmPacketizer {
             self.flush(fmt, out);
             self.discont = true;
             // Carry the time gap into the RTP timestamps (forward only).
+            // Wrapping, as stock's unsigned C arithmetic (a huge gap at a
+            // huge rate scales to u64::MAX).
             if let (Some(last), Some(now)) = (self.last_timestamp, pts) {
                 if now > last {
-                    self.offset += fmt.time_to_bytes(now - last);
+                    self.offset = self.offset.wrapping_add(fmt.time_to_bytes(now - last));
                 }
             }
         }
@@ -318,11 +320,11 @@ impl PcmPacketizer {
     /// bytes read since (gst_adapter_prev_pts and its distance).
     fn read_pts(&self, fmt: PcmFormat) -> Option<u64> {
         self.prev_pts.map(|p| {
-            p + if self.distance > 0 {
+            p.wrapping_add(if self.distance > 0 {
                 fmt.bytes_to_time(self.distance)
             } else {
                 0
-            }
+            })
         })
     }
 
@@ -360,7 +362,7 @@ impl PcmPacketizer {
             rtp_offset: fmt.bytes_to_rtptime(self.offset),
             marker: std::mem::take(&mut self.discont),
         };
-        self.offset += len as u64;
+        self.offset = self.offset.wrapping_add(len as u64);
         self.last_timestamp = pts;
         plan
     }
@@ -633,5 +635,25 @@ mod tests {
             assert_eq!(out.iter().map(|p| p.len).sum::<usize>(), fed);
             assert!(out.iter().all(|p| p.len > 0 && p.len <= l.max.max(l.min)));
         }
+    }
+
+    /// Found by fuzzing (fuzz/regressions/pcm_pay): a DISCONT whose PTS jump
+    /// scales past u64 at a huge rate, and a PTS near the end of the clock,
+    /// overflowed the offset / packet PTS (a panic with overflow checks).
+    /// They wrap, like the stock base class's unsigned C arithmetic.
+    #[test]
+    fn extreme_timestamps_wrap_instead_of_overflowing() {
+        let fmt = PcmFormat {
+            frame_bytes: 256,
+            clock_rate: i32::MAX as u32,
+        };
+        let l = packet_limits(fmt, 512, no_ptime()).unwrap();
+        let mut p = PcmPacketizer::new();
+        let mut out = Vec::new();
+        p.push(fmt, &l, 256, Some(0), false, &mut out);
+        p.push(fmt, &l, 256, Some(u64::MAX - 1), true, &mut out);
+        p.push(fmt, &l, 512 * 4, Some(u64::MAX - 1), false, &mut out);
+        assert_eq!(out.iter().map(|p| p.len).sum::<usize>(), 256 * 2 + 512 * 4);
+        assert!(out[1].marker);
     }
 }
