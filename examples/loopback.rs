@@ -318,12 +318,16 @@ fn formats(args: &Args) -> Result<Vec<Format>, String> {
     for f in &args.formats {
         match f.trim().to_ascii_lowercase().as_str() {
             "h264" => v.push(Format {
-                title: format!("H.264 1280x720 x264enc, {} frames", args.frames),
+                title: format!(
+                    "H.264 1280x720 zone-plate x264enc (constant quantizer: the same bytes every run), {} frames",
+                    args.frames
+                ),
                 stock: ("rtph264pay", "rtph264depay"),
                 ours: ("rtpfasth264pay", "rtpfasth264depay"),
                 sender: format!(
-                    "videotestsrc num-buffers={} pattern=ball ! video/x-raw,width=1280,height=720,framerate=30/1 \
-                     ! x264enc tune=zerolatency speed-preset=ultrafast bitrate=8000 key-int-max=30 \
+                    "videotestsrc num-buffers={} pattern=zone-plate kx2=20 ky2=20 kt=1 \
+                     ! video/x-raw,width=1280,height=720,framerate=30/1 \
+                     ! x264enc tune=zerolatency speed-preset=ultrafast pass=quant quantizer=35 key-int-max=30 \
                      ! video/x-h264,stream-format=byte-stream,alignment=au \
                      ! {{pay}} name=pay config-interval=1 pt=96 mtu=1400 \
                      ! udpsink host=127.0.0.1 port={{port}} sync=false async=false",

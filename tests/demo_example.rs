@@ -26,7 +26,12 @@ fn loopback_child() {
 
 fn run_example(args: &[&str]) -> std::process::Output {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "loopback_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "loopback_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, args.join("\n"))
         // Set from the start, so the child's GLib sends slices to malloc.
         .env("G_SLICE", "always-malloc")
@@ -70,7 +75,10 @@ fn short_run_prints_a_matching_table() {
         "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
         out.status
     );
-    assert!(stdout.contains("per thread, G_SLICE=always-malloc"), "{stdout}");
+    assert!(
+        stdout.contains("per thread, G_SLICE=always-malloc"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("NOT ACTIVE"), "{stdout}");
     for (title, sent) in [("H.264", 20.0), ("Opus", 40.0)] {
         let header = stdout
