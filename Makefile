@@ -7,9 +7,13 @@ deps:
 build: deps
 	cargo build --release
 
-# Loopback sender -> receiver with the fast elements; prints what it measured.
+# Loopback sender -> UDP 127.0.0.1 -> receiver (decoding), once with the stock
+# elements and once with ours, for H.264, Opus and L16: a side-by-side table of
+# frames, RTP packets, CPU and heap allocations per packet, and their ratio.
+# Fails if stock and ours disagree on frames. DEMO_ARGS="--frames 600".
+DEMO_ARGS ?=
 demo: build
-	cargo run --release --example loopback
+	cargo run --quiet --release --example loopback -- $(DEMO_ARGS)
 
 # Every check: formatting, lints, all tests, and the meson build.
 test: deps

@@ -1,6 +1,6 @@
 //! Loopback demo, stock vs ours: the same sender -> UDP 127.0.0.1 ->
 //! receiver (decoding) runs once with the stock payloader/depayloader
-//! (gst-plugins-good) and once with ours, for H.264 video and Opus audio,
+//! (gst-plugins-good) and once with ours, for H.264 video, Opus and L16 audio,
 //! then prints a side-by-side table of what was measured.
 //!
 //! cargo run --release --example loopback [-- --frames 300 --audio-frames 500]
@@ -37,11 +37,11 @@ struct Args {
     /// H.264 frames to send (1280x720).
     #[arg(long, default_value_t = 300)]
     frames: u32,
-    /// Opus frames (20 ms) to send.
+    /// Audio buffers (20 ms) to send, for Opus and L16.
     #[arg(long, default_value_t = 500)]
     audio_frames: u32,
-    /// Formats to run, comma separated: h264, opus.
-    #[arg(long, value_delimiter = ',', default_value = "h264,opus")]
+    /// Formats to run, comma separated: h264, opus, l16.
+    #[arg(long, value_delimiter = ',', default_value = "h264,opus,l16")]
     formats: Vec<String>,
 }
 
@@ -83,6 +83,8 @@ pub struct Meter {
     /// Buffers that entered the sink pad (packets for a depayloader, frames
     /// for a payloader).
     buffers_in: AtomicU64,
+    /// Their bytes (raw audio is counted in audio frames, not buffers).
+    bytes_in: AtomicU64,
     /// Buffers the element pushed (in lists or alone).
     buffers_out: AtomicU64,
     cpu_ns: AtomicU64,
@@ -173,11 +175,12 @@ mod tracer {
             let m = self.meters.read().ok()?;
             m.iter().find(|m| m.src == p).cloned()
         }
-        fn chain_pre(&self, pad: &gst::Pad, n: u64) {
+        fn chain_pre(&self, pad: &gst::Pad, n: u64, bytes: u64) {
             let Some(meter) = self.by_sink(pad) else {
                 return;
             };
             meter.buffers_in.fetch_add(n, Ordering::Relaxed);
+            meter.bytes_in.fetch_add(bytes, Ordering::Relaxed);
             OPEN.with(|o| {
                 let mut o = o.borrow_mut();
                 if o.is_none() {
@@ -251,11 +254,12 @@ mod tracer {
     }
 
     impl TracerImpl for ElementMeterTracer {
-        fn pad_chain_pre(&self, _ts: u64, pad: &gst::Pad, _buffer: &gst::Buffer) {
-            self.chain_pre(pad, 1);
+        fn pad_chain_pre(&self, _ts: u64, pad: &gst::Pad, buffer: &gst::Buffer) {
+            self.chain_pre(pad, 1, buffer.size() as u64);
         }
         fn pad_chain_list_pre(&self, _ts: u64, pad: &gst::Pad, list: &gst::BufferList) {
-            self.chain_pre(pad, list.len() as u64);
+            let bytes = list.iter().map(|b| b.size() as u64).sum();
+            self.chain_pre(pad, list.len() as u64, bytes);
         }
         fn pad_chain_post(
             &self,
@@ -303,10 +307,20 @@ gst::glib::wrapper! {
         @extends gst::Tracer, gst::Object;
 }
 
+/// What "frames" means for a format.
+#[derive(Clone, Copy)]
+enum Unit {
+    /// Encoded frames: buffers into the payloader, buffers out of the decoder.
+    Buffers,
+    /// Raw audio frames (one sample per channel) of this many bytes.
+    AudioFrames(u64),
+}
+
 /// One format of the demo: pipelines with `{pay}`, `{depay}` and `{port}`
 /// placeholders.
 struct Format {
     title: String,
+    unit: Unit,
     stock: (&'static str, &'static str),
     ours: (&'static str, &'static str),
     sender: String,
@@ -322,6 +336,7 @@ fn formats(args: &Args) -> Result<Vec<Format>, String> {
                     "H.264 1280x720 zone-plate x264enc (constant quantizer: the same bytes every run), {} frames",
                     args.frames
                 ),
+                unit: Unit::Buffers,
                 stock: ("rtph264pay", "rtph264depay"),
                 ours: ("rtpfasth264pay", "rtpfasth264depay"),
                 sender: format!(
@@ -341,6 +356,7 @@ fn formats(args: &Args) -> Result<Vec<Format>, String> {
             }),
             "opus" => v.push(Format {
                 title: format!("Opus 48 kHz stereo opusenc, {} frames of 20 ms", args.audio_frames),
+                unit: Unit::Buffers,
                 stock: ("rtpopuspay", "rtpopusdepay"),
                 ours: ("rtpfastopuspay", "rtpfastopusdepay"),
                 sender: format!(
@@ -356,7 +372,28 @@ fn formats(args: &Args) -> Result<Vec<Format>, String> {
                      ! opusdec ! fakesink name=sink sync=false"
                     .into(),
             }),
-            other => return Err(format!("unknown format {other:?} (h264, opus)")),
+            "l16" => v.push(Format {
+                title: format!(
+                    "L16 48 kHz stereo, {} buffers of 20 ms (frames: audio frames, one sample per channel)",
+                    args.audio_frames
+                ),
+                unit: Unit::AudioFrames(4),
+                stock: ("rtpL16pay", "rtpL16depay"),
+                ours: ("rtpfastL16pay", "rtpfastL16depay"),
+                sender: format!(
+                    "audiotestsrc num-buffers={} samplesperbuffer=960 wave=sine \
+                     ! audio/x-raw,format=S16BE,layout=interleaved,rate=48000,channels=2 \
+                     ! {{pay}} name=pay pt=96 \
+                     ! udpsink host=127.0.0.1 port={{port}} sync=false async=false",
+                    args.audio_frames
+                ),
+                receiver: "udpsrc address=127.0.0.1 port={port} buffer-size=4194304 \
+                     caps=\"application/x-rtp,media=audio,encoding-name=L16,clock-rate=48000,channels=2,payload=96\" \
+                     ! {depay} name=depay ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 \
+                     ! audioconvert ! fakesink name=sink sync=false"
+                    .into(),
+            }),
+            other => return Err(format!("unknown format {other:?} (h264, opus, l16)")),
         }
     }
     Ok(v)
@@ -427,14 +464,18 @@ fn run_once(
     }
 
     let decoded = Arc::new(AtomicU64::new(0));
-    let counter = decoded.clone();
+    let decoded_bytes = Arc::new(AtomicU64::new(0));
+    let (counter, byte_counter) = (decoded.clone(), decoded_bytes.clone());
     receiver
         .by_name("sink")
         .expect("named sink")
         .static_pad("sink")
         .expect("sink pad")
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             counter.fetch_add(1, Ordering::Relaxed);
+            if let Some(b) = info.buffer() {
+                byte_counter.fetch_add(b.size() as u64, Ordering::Relaxed);
+            }
             gst::PadProbeReturn::Ok
         });
     // Flow control, upstream of the payloader (outside its bracket): before
@@ -486,9 +527,19 @@ fn run_once(
     };
     let packets_sent = Meter::get(&pay_m.buffers_out);
     let packets_received = Meter::get(&depay_m.buffers_in);
+    let (frames_sent, frames_decoded) = match f.unit {
+        Unit::Buffers => (
+            Meter::get(&pay_m.buffers_in),
+            decoded.load(Ordering::Relaxed),
+        ),
+        Unit::AudioFrames(size) => (
+            Meter::get(&pay_m.bytes_in) / size,
+            decoded_bytes.load(Ordering::Relaxed) / size,
+        ),
+    };
     Ok(RunResult {
-        frames_sent: Meter::get(&pay_m.buffers_in),
-        frames_decoded: decoded.load(Ordering::Relaxed),
+        frames_sent,
+        frames_decoded,
         packets_sent,
         packets_received,
         pay_ns: per(&pay_m, &pay_m.cpu_ns, packets_sent, true),

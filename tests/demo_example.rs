@@ -80,7 +80,8 @@ fn short_run_prints_a_matching_table() {
         "{stdout}"
     );
     assert!(!stdout.contains("NOT ACTIVE"), "{stdout}");
-    for (title, sent) in [("H.264", 20.0), ("Opus", 40.0)] {
+    // L16 counts audio frames: 40 buffers of 960.
+    for (title, sent) in [("H.264", 20.0), ("Opus", 40.0), ("L16", 40.0 * 960.0)] {
         let header = stdout
             .split("\n\n")
             .find(|b| b.trim_start().starts_with(title))
@@ -91,12 +92,16 @@ fn short_run_prints_a_matching_table() {
         // opusenc flushes one more frame at EOS than it was given.
         let (s, o) = row(&stdout, title, "frames sent");
         assert_eq!(s, o, "{title}: stock and ours sent the same frames");
-        assert!(s >= sent && s <= sent + 1.0, "{title}: sent {s} of {sent}");
+        let extra = if title == "Opus" { 1.0 } else { 0.0 };
+        assert!(
+            s >= sent && s <= sent + extra,
+            "{title}: sent {s} of {sent}"
+        );
         let (ds, d_o) = row(&stdout, title, "frames decoded");
         assert_eq!((ds, d_o), (s, o), "{title}: every frame sent was decoded");
         let (ps, po) = row(&stdout, title, "RTP packets sent");
         let (rs, ro) = row(&stdout, title, "RTP packets received");
-        assert!(ps >= sent && po >= sent, "{title}: packets {ps} {po}");
+        assert!(ps > 0.0 && po > 0.0, "{title}: packets {ps} {po}");
         assert_eq!((rs, ro), (ps, po), "{title}: every packet arrived");
         for label in [
             "pay CPU ns/packet",

@@ -6,7 +6,6 @@
 use crate::pool::acquire_list;
 use crate::pool::core::{Block, Core, HIGH_WATER_SAMPLE};
 use crate::pool::list::MAX_PARKED;
-use gst::prelude::*;
 
 #[test]
 fn pop_push_recycles_and_counts() {
