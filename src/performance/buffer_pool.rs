@@ -98,6 +98,11 @@ fn a_dropped_list_comes_back_empty() {
 /// Packet headers come from the shared pool and go back to it (run by the
 /// NAL payloaders' `performance` test modules).
 pub fn headers_come_from_the_pool(element: &str, caps: &str, h265: bool) {
+    // Keep the pool active for the whole check: tests run in parallel, and
+    // when another test's element stops as the pool's last user, the pool
+    // drains (frees what it caches), so our next headers would be fresh
+    // blocks instead of recycled ones.
+    let _active = crate::pool::StreamHandle::new();
     let au = super::zero_copy::access_unit(h265, 50_000);
     let before = crate::pool::stats();
     let (out, _) = super::zero_copy::run(element, caps, &au, 20);
