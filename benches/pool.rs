@@ -1,8 +1,10 @@
 //! acquire + release cost: our pool (`pool::acquire` + drop) vs a default
 //! `gst::BufferPool` vs plain `gst::Buffer::with_size`, single-threaded and
 //! with 2 threads (the machine has 2 cores), for an RTP header (14 B) and a
-//! depayloader access unit (256 KiB), one at a time and 64 in flight. Run:
-//! `cargo bench --features performance --bench pool`.
+//! depayloader access unit (256 KiB), one at a time and 64 in flight. Every
+//! id starts with `buffer_pool_performance/`, so the founding document's
+//! `heaptrack cargo bench buffer_pool_performance` selects exactly these.
+//! Run: `cargo bench --bench pool` (no feature needed).
 
 mod common;
 
@@ -24,7 +26,7 @@ fn default_pool(size: u32) -> gst::BufferPool {
 fn single(c: &mut Criterion) {
     gst::init().unwrap();
     let _h = pool::StreamHandle::new();
-    let mut g = c.benchmark_group("acquire_release");
+    let mut g = c.benchmark_group("buffer_pool_performance/acquire_release");
     for size in [14usize, 256 << 10] {
         g.bench_with_input(BenchmarkId::new("rtpfast_pool", size), &size, |b, &s| {
             b.iter(|| black_box(pool::acquire(s)))
@@ -49,7 +51,7 @@ fn burst(c: &mut Criterion) {
     gst::init().unwrap();
     let _h = pool::StreamHandle::new();
     const N: usize = 64;
-    let mut g = c.benchmark_group("acquire_release_burst64");
+    let mut g = c.benchmark_group("buffer_pool_performance/acquire_release_burst64");
     let mut held: Vec<gst::Buffer> = Vec::with_capacity(N);
     for size in [1400usize, 256 << 10] {
         g.bench_with_input(BenchmarkId::new("rtpfast_pool", size), &size, |b, &s| {
@@ -111,7 +113,7 @@ fn multi(c: &mut Criterion) {
     gst::init().unwrap();
     let _h = pool::StreamHandle::new();
     const T: usize = 2;
-    let mut g = c.benchmark_group("acquire_release_2threads");
+    let mut g = c.benchmark_group("buffer_pool_performance/acquire_release_2threads");
     let size = 14usize;
     g.bench_function("rtpfast_pool/14", |b| {
         b.iter_custom(|n| run_threads(T, n, || drop(black_box(pool::acquire(size)))))

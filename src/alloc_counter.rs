@@ -39,6 +39,13 @@ pub fn allocations() -> u64 {
     ALLOCS.load(Ordering::Relaxed)
 }
 
+/// Allocating calls made by the calling thread so far. Lets a measurement
+/// bracket one element's work on its streaming thread while other threads of
+/// the process (encoders, decoders) allocate at the same time.
+pub fn thread_allocations() -> u64 {
+    THREAD_ALLOCS.with(|c| c.get())
+}
+
 /// `free` calls (non-null) seen so far (process-wide, all threads).
 pub fn frees() -> u64 {
     FREES.load(Ordering::Relaxed)
@@ -54,9 +61,16 @@ pub fn is_active() -> bool {
     allocations() > before
 }
 
+thread_local! {
+    // Const-initialised and without a destructor: reading or bumping it never
+    // allocates or registers anything, so it is safe to touch from `malloc`.
+    static THREAD_ALLOCS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 #[inline(always)]
 fn count() {
     ALLOCS.fetch_add(1, Ordering::Relaxed);
+    THREAD_ALLOCS.with(|c| c.set(c.get() + 1));
 }
 
 // SAFETY: these are glibc's exported (GLIBC_2.2.5) implementation entry

@@ -1,11 +1,16 @@
 //! rsrtpfast: drop-in, faster RTP payloaders and depayloaders for GStreamer.
 //!
 //! `core` is pure Rust (no GObject) and holds the hot logic; `pool` holds the
-//! lock-free buffer pool; `elements` is the thin GStreamer shell.
+//! lock-free buffer pool; `elements` is the thin GStreamer shell. `performance`
+//! (tests only) gathers the fast-path tests.
 
 pub mod core;
 pub mod elements;
 pub mod pool;
+
+// The fast-path tests, gathered (`cargo test performance::buffer_pool`).
+#[cfg(test)]
+mod performance;
 
 use gst::glib;
 

@@ -16,7 +16,7 @@
 
 pub mod core;
 mod imp;
-mod list;
+pub(crate) mod list;
 pub mod memory;
 mod packet;
 mod view;

@@ -5,8 +5,6 @@ pub mod hdrext;
 pub mod nal_depay;
 pub mod nal_pay;
 pub mod pay;
-#[cfg(test)]
-pub mod pay_fast_path_tests;
 pub mod pcm_pay;
 pub mod pooled_au;
 pub mod profile_caps;

@@ -1,6 +1,6 @@
 //! `cargo test h265::pay::performance`: the payloader's fast path.
 
-use crate::elements::base::pay_fast_path_tests as t;
+use crate::performance::{buffer_pool, zero_copy as t};
 
 const CAPS: &str = "video/x-h265,stream-format=byte-stream,alignment=au";
 
@@ -16,5 +16,5 @@ fn zero_copy_payload() {
 
 #[test]
 fn pooled_headers_no_buffer_allocation_per_packet() {
-    t::headers_come_from_the_pool("rtpfasth265pay", CAPS, true);
+    buffer_pool::headers_come_from_the_pool("rtpfasth265pay", CAPS, true);
 }

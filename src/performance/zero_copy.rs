@@ -1,5 +1,7 @@
-//! Fast-path checks shared by the NAL payloaders' `performance` test modules
-//! (`cargo test h264::pay::performance`, `cargo test h265::pay::performance`).
+//! The payloaders' zero-copy fast path: a pad-to-pad harness and the checks
+//! the NAL payloaders' own `performance` test modules run
+//! (`cargo test h264::pay::performance`, `cargo test h265::pay::performance`):
+//! one buffer list per input frame, payloads that are views of the input.
 
 use gst::prelude::*;
 use std::sync::{Arc, Mutex};
@@ -140,22 +142,4 @@ pub fn payload_memory_is_shared_not_copied(element: &str, caps: &str, h265: bool
     }
     // All fragments of the 50 KB slice share the input.
     assert!(shared >= 50_000 / 1400, "{shared} shared packets");
-}
-
-/// Packet headers come from the shared pool and go back to it.
-pub fn headers_come_from_the_pool(element: &str, caps: &str, h265: bool) {
-    let au = access_unit(h265, 50_000);
-    let before = crate::pool::stats();
-    let (out, _) = run(element, caps, &au, 20);
-    let n = out.packets.len() as u64;
-    drop(out);
-    let after = crate::pool::stats();
-    assert!(
-        after.acquired - before.acquired >= n,
-        "every packet header acquired from the pool"
-    );
-    assert!(
-        after.recycled - before.recycled >= n * 9 / 10,
-        "released packets are recycled"
-    );
 }
