@@ -46,7 +46,22 @@ pub trait NalCodec: Send + Sync + 'static {
 
     fn nal_type(nal: &[u8]) -> u8;
     fn is_vcl(t: u8) -> bool;
+    /// A NAL unit that, once in a zero-latency aggregation packet, makes
+    /// the packet go out at the end of the input buffer (as the stock
+    /// payloaders do: VCL units, and for H.265 suffix SEI too).
+    fn ends_zero_latency_bundle(t: u8) -> bool {
+        Self::is_vcl(t)
+    }
     fn is_keyframe(t: u8) -> bool;
+    /// Whether `config-interval` may put the stored parameter sets in front
+    /// of a NAL unit of type `t`: with -1 (every keyframe) or a time
+    /// interval. As the stock payloaders: H.264 both before IDR slices;
+    /// H.265 with -1 before IDR slices only, with an interval before any
+    /// slice once the interval has passed.
+    fn config_point(t: u8, every_keyframe: bool) -> bool {
+        let _ = every_keyframe;
+        Self::is_keyframe(t)
+    }
     fn param_set(t: u8) -> Option<ParamSet>;
     fn payload_kind(t: u8) -> PayloadKind;
     /// Write the FU prefix for a fragment of the NAL whose header is
@@ -168,8 +183,19 @@ impl NalCodec for H265 {
     fn is_vcl(t: u8) -> bool {
         t < 32
     }
+    fn ends_zero_latency_bundle(t: u8) -> bool {
+        // VCL or SUFFIX_SEI (40), as rtph265pay's bundle_contains_vcl_or_suffix.
+        t < 32 || t == 40
+    }
     fn is_keyframe(t: u8) -> bool {
         (16..=21).contains(&t)
+    }
+    fn config_point(t: u8, every_keyframe: bool) -> bool {
+        if every_keyframe {
+            t == 19 || t == 20
+        } else {
+            t <= 9 || (16..=21).contains(&t)
+        }
     }
     fn param_set(t: u8) -> Option<ParamSet> {
         match t {

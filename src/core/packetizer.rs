@@ -109,6 +109,9 @@ pub struct NalPacketizer<C: NalCodec> {
     /// Pending aggregation packet body: `[size: u16][nal]...`.
     agg: Vec<u8>,
     agg_headers: SmallVec<[[u8; 2]; 16]>,
+    /// Zero-latency: the pending aggregation packet holds a unit that makes
+    /// it go out at the end of the input buffer.
+    agg_ends_at_input_end: bool,
     scratch: Vec<u8>,
     packets: Vec<Packet>,
     _codec: PhantomData<C>,
@@ -125,6 +128,7 @@ impl<C: NalCodec> NalPacketizer<C> {
             // Grown on first use and kept: an idle stream costs no buffers.
             agg: Vec::new(),
             agg_headers: SmallVec::new(),
+            agg_ends_at_input_end: false,
             scratch: Vec::new(),
             packets: Vec::new(),
             _codec: PhantomData,
@@ -165,6 +169,7 @@ impl<C: NalCodec> NalPacketizer<C> {
     pub fn reset(&mut self) {
         self.agg.clear();
         self.agg_headers.clear();
+        self.agg_ends_at_input_end = false;
         self.last_config_ns = None;
         self.au_had_params = false;
         self.begin();
@@ -216,8 +221,8 @@ impl<C: NalCodec> NalPacketizer<C> {
             if self.cfg.config_interval > 0 {
                 self.last_config_ns = running_time_ns;
             }
-        } else if C::is_keyframe(t)
-            && self.cfg.config_interval != 0
+        } else if self.cfg.config_interval != 0
+            && C::config_point(t, self.cfg.config_interval == -1)
             && !self.au_had_params
             && self.params.complete(C::PARAM_SETS)
         {
@@ -256,6 +261,17 @@ impl<C: NalCodec> NalPacketizer<C> {
     /// Flush a pending aggregation packet without ending the access unit.
     pub fn flush(&mut self) {
         self.flush_agg();
+    }
+
+    /// End of one input buffer. Zero-latency mode sends a pending
+    /// aggregation packet that holds a VCL unit now, not at the end of the
+    /// access unit, as the stock payloaders do: with access-unit input the
+    /// whole unit is still bundled (within the MTU), with NAL-aligned input
+    /// the packet is not held back for the next buffer.
+    pub fn end_input(&mut self) {
+        if self.agg_ends_at_input_end {
+            self.flush_agg();
+        }
     }
 
     fn max_payload(&self) -> usize {
@@ -300,8 +316,10 @@ impl<C: NalCodec> NalPacketizer<C> {
                 let mut h = [0u8; 2];
                 h[..C::NAL_HEADER_LEN].copy_from_slice(&nal[..C::NAL_HEADER_LEN]);
                 headers.push(h);
-                if self.cfg.aggregate == AggregateMode::ZeroLatency && C::is_vcl(C::nal_type(nal)) {
-                    self.flush_agg();
+                if self.cfg.aggregate == AggregateMode::ZeroLatency
+                    && C::ends_zero_latency_bundle(C::nal_type(nal))
+                {
+                    self.agg_ends_at_input_end = true;
                 }
                 return;
             }
@@ -368,6 +386,7 @@ impl<C: NalCodec> NalPacketizer<C> {
             .push(Packet::new(start..self.scratch.len(), 0..0));
         self.agg.clear();
         self.agg_headers.clear();
+        self.agg_ends_at_input_end = false;
     }
 }
 
@@ -489,13 +508,50 @@ mod tests {
         let (p, _, _) = pay::<H264>(cfg, &units);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0][0] & 0x1f, 24);
+        // Zero-latency with the units in one input (an access unit): also
+        // one packet, as rtph264pay sends the bundle at the end of the input.
         let cfg = PayConfig {
             aggregate: AggregateMode::ZeroLatency,
             ..Default::default()
         };
         let (p, _, _) = pay::<H264>(cfg, &units);
-        assert_eq!(p.len(), 2);
-        assert_eq!(p[1], units[2]);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0][0] & 0x1f, 24);
+    }
+
+    /// NAL-aligned input, one unit per buffer: zero-latency sends a bundle
+    /// holding a VCL unit at the end of that buffer; max waits for the end
+    /// of the access unit.
+    #[test]
+    fn zero_latency_sends_the_bundle_at_the_end_of_the_input_holding_vcl() {
+        let units = vec![nal(&[0x06], 10), nal(&[0x41], 50), nal(&[0x41], 60)];
+        let sent_per_input = |aggregate| {
+            let mut p = NalPacketizer::<H264>::new(PayConfig {
+                aggregate,
+                ..Default::default()
+            });
+            let mut sent = Vec::new();
+            for (i, unit) in units.iter().enumerate() {
+                p.begin();
+                p.push_nal(unit, 0..unit.len(), Some(0));
+                p.end_input();
+                if i == units.len() - 1 {
+                    p.end_au();
+                }
+                sent.push(packet_payloads(p.packets(), p.scratch(), unit));
+            }
+            sent
+        };
+        let zl = sent_per_input(AggregateMode::ZeroLatency);
+        // SEI held; SEI + first slice in one STAP at the end of input 2; the
+        // last slice alone.
+        assert!(zl[0].is_empty());
+        assert_eq!(zl[1].len(), 1);
+        assert_eq!(zl[1][0][0] & 0x1f, 24);
+        assert_eq!(zl[2], vec![units[2].clone()]);
+        let max = sent_per_input(AggregateMode::Max);
+        assert!(max[0].is_empty() && max[1].is_empty());
+        assert_eq!(max[2].len(), 1);
     }
 
     #[test]

@@ -282,6 +282,7 @@ impl<C: NalCodec> NalPay<C> {
                 }
             }
         }
+        state.packetizer.end_input();
         if state.au_aligned || buffer.flags().contains(gst::BufferFlags::MARKER) {
             state.packetizer.end_au();
         }
