@@ -524,7 +524,7 @@ mod tests {
     /// of the access unit.
     #[test]
     fn zero_latency_sends_the_bundle_at_the_end_of_the_input_holding_vcl() {
-        let units = vec![nal(&[0x06], 10), nal(&[0x41], 50), nal(&[0x41], 60)];
+        let units = [nal(&[0x06], 10), nal(&[0x41], 50), nal(&[0x41], 60)];
         let sent_per_input = |aggregate| {
             let mut p = NalPacketizer::<H264>::new(PayConfig {
                 aggregate,
