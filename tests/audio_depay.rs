@@ -576,17 +576,10 @@ fn bad_input_is_dropped_counted_and_streaming_continues() {
 /// Run `caps` into the depayloader with one packet; the error's debug text.
 fn negotiation_error(depay: &str, caps: &str) -> String {
     init();
-    let pipeline = gst::parse::launch(&format!(
+    let (pipeline, src) = common::launch_with_src(&format!(
         "appsrc name=src caps=\"{caps}\" format=time ! {depay} ! fakesink"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    ));
+
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut b = rtp(1, false, &[0; 16]);
     b.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);

@@ -275,11 +275,7 @@ fn run_owned(desc: &str, caps: &gst::Caps, bufs: Vec<gst::Buffer>) -> Vec<gst::B
         src.push_buffer(b).unwrap();
     }
     src.end_of_stream().unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = common::app_sink(&pipeline);
     let mut out = Vec::new();
     while let Ok(sample) = sink.pull_sample() {
         if let Some(list) = sample.buffer_list() {
@@ -317,11 +313,7 @@ fn ptime_multiple_over_the_mtu_is_clamped_not_a_hang() {
         ),
         Some((&caps, &bufs)),
     );
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = common::app_sink(&pipeline);
     let mut sizes = Vec::new();
     while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
         if let Some(list) = sample.buffer_list() {
@@ -433,17 +425,10 @@ fn caps_outside_the_template_are_not_negotiated_like_stock() {
         "audio/x-raw,format=F32LE,layout=interleaved,rate=48000,channels=2",
     ] {
         for el in ["rtpL16pay", "rtpfastL16pay"] {
-            let pipeline = gst::parse::launch(&format!(
+            let (pipeline, src) = common::launch_with_src(&format!(
                 "appsrc name=src caps=\"{caps}\" format=time ! {el} ! fakesink"
-            ))
-            .unwrap()
-            .downcast::<gst::Pipeline>()
-            .unwrap();
-            let src = pipeline
-                .by_name("src")
-                .unwrap()
-                .downcast::<gst_app::AppSrc>()
-                .unwrap();
+            ));
+
             pipeline.set_state(gst::State::Playing).unwrap();
             let _ = src.push_buffer(gst::Buffer::with_size(400).unwrap());
             let bus = pipeline.bus().unwrap();

@@ -338,22 +338,9 @@ fn h265_caps_match_stock() {
 #[test]
 fn h264depay_renegotiates_on_reconfigure() {
     let media = encode(Codec::H264, 24, 320, 240);
-    let pipeline = gst::parse::launch(
-        "appsrc name=src format=time ! rtph264pay ! rtpfasth264depay ! capsfilter name=cf caps=video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let (pipeline, src) = common::launch_with_src("appsrc name=src format=time ! rtph264pay ! rtpfasth264depay ! capsfilter name=cf caps=video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false",);
+
+    let sink = common::app_sink(&pipeline);
     src.set_caps(Some(&media.caps));
     pipeline.set_state(gst::State::Playing).unwrap();
     let (first, second) = media.frames.split_at(12);

@@ -15,23 +15,12 @@ struct Run {
 
 fn run(element: &str, caps: &str, input: Vec<gst::Buffer>) -> Run {
     common::init();
-    let pipeline = gst::parse::launch(&format!(
+    let (pipeline, src) = common::launch_with_src(&format!(
         "appsrc name=src format=time caps=\"{caps}\" ! {element} name=pay ! \
          appsink name=sink sync=false"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    ));
+
+    let sink = common::app_sink(&pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();
     for (i, mut b) in input.into_iter().enumerate() {
         b.make_mut()

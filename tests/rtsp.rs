@@ -37,11 +37,7 @@ fn rtspsrc_receives_frames(pay: &str) {
         .unwrap()
         .downcast::<gst::Pipeline>()
         .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = common::app_sink(&pipeline);
     let es = pipeline
         .by_name("es")
         .unwrap()

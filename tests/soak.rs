@@ -92,15 +92,8 @@ fn soak(
     check: impl Fn(&gst::BufferRef, &mut Check) + Send + Sync + 'static,
 ) -> (u64, Check, Figures) {
     common::init();
-    let pipeline = gst::parse::launch(desc)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let (pipeline, src) = common::launch_with_src(desc);
+
     src.set_caps(Some(caps));
     src.set_format(gst::Format::Time);
     // Bounded queue: the feeder blocks instead of running ahead.

@@ -76,21 +76,10 @@ fn pay_pipeline(
     let desc = format!(
         "appsrc name=src format=time {extra_src} ! {pay} name=pay seqnum-offset=100 timestamp-offset=0 ssrc=4660 mtu=400 ! appsink name=sink sync=false"
     );
-    let pipeline = gst::parse::launch(&desc)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let (pipeline, src) = common::launch_with_src(&desc);
+
     src.set_caps(Some(&media.caps));
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = common::app_sink(&pipeline);
     (pipeline, src, sink)
 }
 
@@ -348,21 +337,10 @@ fn churn(pay: &str, depay: &str, codec: Codec, media: &Media) -> usize {
         "appsrc name=src format=time max-bytes=200000 block=false ! {pay} mtu=400 ! {depay} ! {},stream-format=byte-stream,alignment=au ! appsink name=sink sync=false max-buffers=50 drop=true",
         codec.media()
     );
-    let pipeline = gst::parse::launch(&desc)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let (pipeline, src) = common::launch_with_src(&desc);
+
     src.set_caps(Some(&media.caps));
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = common::app_sink(&pipeline);
     let input_nals: HashSet<Vec<u8>> = buffers_nals(&media.frames).into_iter().collect();
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -493,22 +493,9 @@ fn renegotiation_mid_stream() {
     common::init();
     let (caps_a, a) = frames("UYVY", 320, 240, 2);
     let (caps_b, b) = frames("I420", 160, 120, 2);
-    let pipeline = gst::parse::launch(
-        "appsrc name=src format=time ! rtpfastvrawpay ! rtpfastvrawdepay ! appsink name=sink sync=false",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let (pipeline, src) = common::launch_with_src("appsrc name=src format=time ! rtpfastvrawpay ! rtpfastvrawdepay ! appsink name=sink sync=false",);
+
+    let sink = common::app_sink(&pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut t = 0;
     for (caps, bufs) in [(&caps_a, &a), (&caps_b, &b)] {

@@ -112,11 +112,7 @@ fn run(
     let desc =
         format!("appsrc name=src ! {middle} ! appsink name=sink sync=false emit-signals=false");
     let pipeline = play(&desc, Some((caps, input)));
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = common::app_sink(&pipeline);
     let mut out = Vec::new();
     let mut out_caps = None;
     while let Ok(sample) = sink.pull_sample() {
@@ -479,22 +475,11 @@ fn child_proxy_reaches_the_child() {
 fn mid_stream_switch_h264_to_vp8_swaps_the_child() {
     let (h264_caps, h264) = media(format("H.264"));
     let (vp8_caps, vp8) = media(format("VP8"));
-    let pipeline = gst::parse::launch(
+    let (pipeline, src) = common::launch_with_src(
         "appsrc name=src format=time ! rtpfastpay name=w ! appsink name=sink sync=false",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    );
+
+    let sink = common::app_sink(&pipeline);
     let w = pipeline.by_name("w").unwrap();
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
     {
@@ -570,22 +555,11 @@ fn mid_stream_switch_on_the_depay_side() {
     let (vc, vf) = media(v);
     let (_, h_rtp_caps, h_rtp) = run(&format!("{} {HEADER_PROPS}", h.stock_pay), &hc, &hf);
     let (_, v_rtp_caps, v_rtp) = run(&format!("{} {HEADER_PROPS}", v.stock_pay), &vc, &vf);
-    let pipeline = gst::parse::launch(
+    let (pipeline, src) = common::launch_with_src(
         "appsrc name=src format=time ! rtpfastdepay name=w ! appsink name=sink sync=false",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    );
+
+    let sink = common::app_sink(&pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();
     src.set_caps(h_rtp_caps.as_ref());
     for b in &h_rtp {
@@ -771,11 +745,7 @@ fn rtsp_child() {
                 }
             });
     }
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = common::app_sink(&pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut frames = 0;
     // EOS comes from the server's BYE once its 60 frames are sent.
@@ -860,11 +830,7 @@ fn rtsp_server_serves_through_the_wrapper() {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = common::app_sink(&pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut frames = 0;
     while sink
@@ -889,15 +855,9 @@ fn rtsp_server_serves_through_the_wrapper() {
 fn buffer_before_caps_is_not_negotiated() {
     init();
     for w in ["rtpfastpay", "rtpfastdepay"] {
-        let pipeline = gst::parse::launch(&format!("appsrc name=src format=time ! {w} ! fakesink"))
-            .unwrap()
-            .downcast::<gst::Pipeline>()
-            .unwrap();
-        let src = pipeline
-            .by_name("src")
-            .unwrap()
-            .downcast::<gst_app::AppSrc>()
-            .unwrap();
+        let (pipeline, src) =
+            common::launch_with_src(&format!("appsrc name=src format=time ! {w} ! fakesink"));
+
         pipeline.set_state(gst::State::Playing).unwrap();
         src.push_buffer(gst::Buffer::from_slice(vec![0x80u8; 64]))
             .unwrap();
@@ -931,11 +891,7 @@ fn stats_interval_around_a_stock_child_posts_the_wrappers_stats() {
     let desc =
         "appsrc name=src ! rtpfastpay name=w stats-interval=1 ! appsink name=sink sync=false";
     let pipeline = play(desc, Some((&caps, &input)));
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = common::app_sink(&pipeline);
     while sink.pull_sample().is_ok() {}
     let w = wrapper(&pipeline, "w");
     let bus = pipeline.bus().unwrap();

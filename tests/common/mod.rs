@@ -90,6 +90,30 @@ pub fn encode(codec: Codec, frames: u32, width: u32, height: u32) -> Media {
     }
 }
 
+/// Parse `desc`, a pipeline with an `appsrc name=src` (not started).
+pub fn launch_with_src(desc: &str) -> (gst::Pipeline, gst_app::AppSrc) {
+    init();
+    let pipeline = gst::parse::launch(desc)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    (pipeline, src)
+}
+
+/// The pipeline's `appsink name=sink`.
+pub fn app_sink(pipeline: &gst::Pipeline) -> gst_app::AppSink {
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap()
+}
+
 /// Parse `desc` and set it playing; with `input`, feed `appsrc name=src`
 /// those buffers (time format, given caps) and end the stream.
 pub fn play(desc: &str, input: Option<(&gst::Caps, &[gst::Buffer])>) -> gst::Pipeline {
