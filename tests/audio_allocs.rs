@@ -11,7 +11,6 @@ mod alloc_counter;
 mod common;
 
 use gst::prelude::*;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -242,17 +241,5 @@ fn child_measure() {
 
 #[test]
 fn raw_audio_elements_allocate_nothing_per_packet() {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_measure", "--nocapture"])
-        .env("G_SLICE", "always-malloc")
-        .env("AUDIO_ALLOCS_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}");
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "child failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run_allocation_child("child_measure", "AUDIO_ALLOCS_CHILD");
 }

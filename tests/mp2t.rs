@@ -22,7 +22,6 @@ mod common;
 mod rig;
 
 use gst::prelude::*;
-use std::process::Command;
 
 const TS: usize = 188;
 const SSRC: u32 = 0x1234_5678;
@@ -708,19 +707,7 @@ fn child_measure_allocs() {
 
 #[test]
 fn steady_state_allocations_per_packet() {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_measure_allocs", "--nocapture"])
-        .env("G_SLICE", "always-malloc")
-        .env("MP2T_ALLOCS_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}");
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "child failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run_allocation_child("child_measure_allocs", "MP2T_ALLOCS_CHILD");
 }
 
 /// Where we differ from stock on purpose: a flush forgets a queued partial

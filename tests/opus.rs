@@ -694,19 +694,7 @@ fn child_opus_allocs() {
 
 #[test]
 fn opus_elements_allocate_nothing_per_packet_in_steady_state() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_opus_allocs", "--nocapture"])
-        .env("G_SLICE", "always-malloc")
-        .env("OPUS_ALLOCS_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}");
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "child failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run_allocation_child("child_opus_allocs", "OPUS_ALLOCS_CHILD");
 }
 
 // ---- properties ----

@@ -13,7 +13,6 @@ mod common;
 mod rig;
 
 use rig::Rig;
-use std::process::Command;
 
 const MIN_PACKETS: u64 = 10_000;
 const WARM_PACKETS: u64 = 2_500;
@@ -125,17 +124,5 @@ fn child_measure() {
 
 #[test]
 fn vraw_elements_allocate_nothing_per_packet_in_steady_state() {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_measure", "--nocapture"])
-        .env("G_SLICE", "always-malloc")
-        .env("VRAW_ALLOCS_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}");
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "child failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run_allocation_child("child_measure", "VRAW_ALLOCS_CHILD");
 }

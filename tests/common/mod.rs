@@ -90,6 +90,26 @@ pub fn encode(codec: Codec, frames: u32, width: u32, height: u32) -> Media {
     }
 }
 
+/// Run this test binary's test `test` again in a child process with
+/// `G_SLICE=always-malloc` (so GLib's slices reach the malloc interposer)
+/// and `child_env=1` (which makes the child test measure instead of
+/// skipping); fails unless the child passed.
+pub fn run_allocation_child(test: &str, child_env: &str) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture"])
+        .env("G_SLICE", "always-malloc")
+        .env(child_env, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Parse `desc`, a pipeline with an `appsrc name=src` (not started).
 pub fn launch_with_src(desc: &str) -> (gst::Pipeline, gst_app::AppSrc) {
     init();
