@@ -165,6 +165,19 @@ fn check_identity(w: &gst::Element, expected: &str, native: bool) {
     assert_eq!(stats.get::<bool>("native").unwrap(), native);
 }
 
+/// The wrapper holds our element when there is one (else the stock one),
+/// says so, counts `packets` in its stats and carries the child's stats.
+fn check_wrapper(w: &gst::Element, native: Option<&str>, stock: &str, packets: usize, what: &str) {
+    check_identity(w, native.unwrap_or(stock), native.is_some());
+    let stats = w.property::<gst::Structure>("stats");
+    assert_eq!(
+        stats.get::<u64>("packets").unwrap(),
+        packets as u64,
+        "{what}: packets"
+    );
+    child_stats_carried(w, &stats);
+}
+
 fn only_child(w: &gst::Element) -> gst::Element {
     let children = w.downcast_ref::<gst::Bin>().unwrap().children();
     assert_eq!(children.len(), 1);
@@ -207,18 +220,13 @@ fn round_trip(name: &str) {
         f.stock_pay
     );
     let w = wrapper(&p, "w");
-    check_identity(
+    check_wrapper(
         &w,
-        f.native_pay.unwrap_or(f.stock_pay),
-        f.native_pay.is_some(),
+        f.native_pay,
+        f.stock_pay,
+        wrap_packets.len(),
+        &format!("{name}: the wrapper's stats"),
     );
-    let stats = w.property::<gst::Structure>("stats");
-    assert_eq!(
-        stats.get::<u64>("packets").unwrap(),
-        wrap_packets.len() as u64,
-        "{name}: packets in the wrapper's stats"
-    );
-    child_stats_carried(&w, &stats);
     // What gst-rtsp-server reads from a payloader, the child's.
     let child = only_child(&w);
     for prop in ["seqnum", "timestamp"] {
@@ -259,18 +267,13 @@ fn round_trip(name: &str) {
         f.stock_depay
     );
     let w = wrapper(&d, "w");
-    check_identity(
+    check_wrapper(
         &w,
-        f.native_depay.unwrap_or(f.stock_depay),
-        f.native_depay.is_some(),
+        f.native_depay,
+        f.stock_depay,
+        stock_packets.len(),
+        &format!("{name}: the depay wrapper's stats"),
     );
-    let stats = w.property::<gst::Structure>("stats");
-    assert_eq!(
-        stats.get::<u64>("packets").unwrap(),
-        stock_packets.len() as u64,
-        "{name}: packets in the depay wrapper's stats"
-    );
-    child_stats_carried(&w, &stats);
 }
 
 #[test]
