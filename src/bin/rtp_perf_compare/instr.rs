@@ -109,7 +109,19 @@ fn run_child(child_args: &[String], tag: &str) -> Result<(u64, u64), String> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let text = std::fs::read_to_string(&out_file);
-    let _ = std::fs::remove_file(&out_file);
+    // RTP_PERF_KEEP_CALLGRIND=<dir> keeps the profiles for callgrind_annotate
+    // (where the instructions of a contender go, function by function).
+    match std::env::var_os("RTP_PERF_KEEP_CALLGRIND") {
+        Some(dir) => {
+            let kept = Path::new(&dir).join(format!("{tag}.callgrind.out"));
+            if let Err(e) = std::fs::rename(&out_file, &kept) {
+                eprintln!("keeping {}: {e}", kept.display());
+            }
+        }
+        None => {
+            let _ = std::fs::remove_file(&out_file);
+        }
+    }
     if !out.status.success() {
         return Err(format!(
             "callgrind child {} failed ({}): {}",

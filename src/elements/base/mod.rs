@@ -17,7 +17,7 @@ use crate::core::nal::NalCodec;
 use crate::elements::SimdMode;
 use gst::glib;
 use gst::prelude::*;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// Where `RSRTPFAST_TEST_PANIC` makes the streaming thread panic, to prove
@@ -64,17 +64,23 @@ fn test_panic_slow(mut sites: u8, site: TestPanic) {
     }
 }
 
-/// A poisoned lock still holds consistent counters and settings here.
+/// Our bases' implementations, as the chain entry [`streaming`] needs them.
+pub(crate) trait StreamingImpl: gst::subclass::prelude::ElementImpl {
+    fn common(&self) -> &ElementCommon;
+}
+
 /// The chain functions' entry of our bases' own sink pads: what
 /// `catch_panic_pad_function` does, without its checked downcast (a type
 /// walk per buffer: ~140 instructions with its bookkeeping per depayloaded
-/// packet, ~60 per buffer on rtpfastopuspay, measured).
+/// packet, ~60 per buffer on rtpfastopuspay, measured) and without its
+/// panicked-flag lookup in gstreamer-rs's per-instance map (~50 per buffer,
+/// measured): our flag is a field, [`ElementCommon::panicked`].
 ///
 /// # Safety
 /// `parent` must be an instance of `T::Type` (the pad is one of the
 /// element's own always pads, which GStreamer calls with their parent).
 #[inline]
-pub(crate) unsafe fn streaming<T: gst::subclass::prelude::ElementImpl>(
+pub(crate) unsafe fn streaming<T: StreamingImpl>(
     parent: Option<&gst::Object>,
     f: impl FnOnce(&T) -> Result<gst::FlowSuccess, gst::FlowError>,
 ) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -85,16 +91,31 @@ pub(crate) unsafe fn streaming<T: gst::subclass::prelude::ElementImpl>(
     // SAFETY: FFI edge (GObject type system), the caller's contract.
     let element = unsafe { parent.unsafe_cast_ref::<T::Type>() };
     let imp = element.imp();
-    if imp.panicked().load(std::sync::atomic::Ordering::Relaxed) {
+    if imp.common().panicked.load(Ordering::Relaxed) {
         return Err(gst::FlowError::Error);
     }
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(imp))) {
         Ok(ret) => ret,
         Err(_) => {
-            imp.panicked()
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+            imp.common().panicked.store(true, Ordering::Relaxed);
+            // gstreamer-rs's flag too: its trampolines (state changes,
+            // events, queries) then refuse to run, as after their own panics.
+            imp.panicked().store(true, Ordering::Relaxed);
             gst::element_imp_error!(imp, gst::LibraryError::Failed, ("Panicked"));
             Err(gst::FlowError::Error)
+        }
+    }
+}
+
+/// Marks `flag` when dropped during a panic: wrapped around the pad event
+/// and query functions, whose panics gstreamer-rs catches and records only
+/// in its own flag, so that our chain entry stops too.
+pub(crate) struct PanicMark<'a>(pub &'a AtomicBool);
+
+impl Drop for PanicMark<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -113,6 +134,7 @@ pub(crate) fn loggable_message(err: &gst::LoggableError) -> String {
         .unwrap_or(msg)
 }
 
+/// A poisoned lock still holds consistent counters and settings here.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -192,6 +214,9 @@ pub(crate) fn common_properties(simd_blurb: &str) -> [glib::ParamSpec; 4] {
 /// and its handle on the shared pool while streaming.
 #[derive(Default)]
 pub struct ElementCommon {
+    /// Set once the element panicked on a streaming thread: buffers are
+    /// refused from then on (see [`streaming`]).
+    pub panicked: AtomicBool,
     stats_interval_ms: AtomicU32,
     stream: Mutex<Option<crate::pool::StreamHandle>>,
     /// Limits the warnings logged for dropped input (a storm of bad packets

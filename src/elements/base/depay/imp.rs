@@ -11,7 +11,9 @@ use crate::core::rtp;
 use crate::core::simd::SimdLevel;
 use crate::elements::base::stats::ElementStats;
 use crate::elements::base::warn_limit::{warn_limited, WarnLimit};
-use crate::elements::base::{common_properties, hdrext, lock, loggable_message, ElementCommon};
+use crate::elements::base::{
+    common_properties, hdrext, lock, loggable_message, ElementCommon, PanicMark, StreamingImpl,
+};
 use crate::elements::SimdMode;
 use gst::glib;
 use gst::prelude::*;
@@ -910,6 +912,7 @@ impl ObjectSubclass for RtpFastBaseDepay {
                     parent,
                     || false,
                     |imp| {
+                        let _mark = PanicMark(&imp.common.panicked);
                         let obj = imp.obj();
                         let f = vtable(&obj).sink_event.expect("subclass sets sink_event");
                         f(&obj, event)
@@ -917,7 +920,10 @@ impl ObjectSubclass for RtpFastBaseDepay {
                 )
             })
             .query_function(|pad, parent, query| {
-                Self::catch_panic_pad_function(parent, || false, |imp| imp.sink_query(pad, query))
+                Self::catch_panic_pad_function(parent, || false, |imp| {
+                    let _mark = PanicMark(&imp.common.panicked);
+                    imp.sink_query(pad, query)
+                })
             })
             .build();
         let templ = klass
@@ -929,6 +935,7 @@ impl ObjectSubclass for RtpFastBaseDepay {
                     parent,
                     || false,
                     |imp| {
+                        let _mark = PanicMark(&imp.common.panicked);
                         let obj = imp.obj();
                         let f = vtable(&obj).src_event.expect("subclass sets src_event");
                         f(&obj, event)
@@ -1093,5 +1100,11 @@ impl ElementImpl for RtpFastBaseDepay {
             }
         }
         Ok(ret)
+    }
+}
+
+impl StreamingImpl for RtpFastBaseDepay {
+    fn common(&self) -> &ElementCommon {
+        &self.common
     }
 }

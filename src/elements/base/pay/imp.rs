@@ -5,7 +5,7 @@
 
 use super::super::hdrext;
 use super::super::stats::ElementStats;
-use super::super::{lock, ElementCommon};
+use super::super::{lock, ElementCommon, PanicMark, StreamingImpl};
 use super::Class;
 use crate::core::rtp::HeaderFields;
 use crate::core::simd::SimdLevel;
@@ -248,10 +248,16 @@ impl ObjectSubclass for RtpFastBasePay {
                 unsafe { super::super::streaming::<Self>(parent, |this| this.chain(pad, buffer)) }
             })
             .event_function(|pad, parent, event| {
-                Self::catch_panic_pad_function(parent, || false, |this| this.sink_event(pad, event))
+                Self::catch_panic_pad_function(parent, || false, |this| {
+                    let _mark = PanicMark(&this.common.panicked);
+                    this.sink_event(pad, event)
+                })
             })
             .query_function(|pad, parent, query| {
-                Self::catch_panic_pad_function(parent, || false, |this| this.sink_query(pad, query))
+                Self::catch_panic_pad_function(parent, || false, |this| {
+                    let _mark = PanicMark(&this.common.panicked);
+                    this.sink_query(pad, query)
+                })
             })
             .build();
         let templ = klass
@@ -259,7 +265,10 @@ impl ObjectSubclass for RtpFastBasePay {
             .expect("payloader has a src template");
         let srcpad = gst::Pad::builder_from_template(&templ)
             .event_function(|pad, parent, event| {
-                Self::catch_panic_pad_function(parent, || false, |this| this.src_event(pad, event))
+                Self::catch_panic_pad_function(parent, || false, |this| {
+                    let _mark = PanicMark(&this.common.panicked);
+                    this.src_event(pad, event)
+                })
             })
             .build();
         RtpFastBasePay {
@@ -1528,5 +1537,11 @@ mod tests {
             assert_eq!(reference, want);
             assert_eq!(dtostr(v), want);
         }
+    }
+}
+
+impl StreamingImpl for RtpFastBasePay {
+    fn common(&self) -> &ElementCommon {
+        &self.common
     }
 }
