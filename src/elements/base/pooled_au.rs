@@ -34,6 +34,15 @@ impl PooledAu {
         self.hint = self.hint.max(new_cap);
     }
 
+    #[cold]
+    #[inline(never)]
+    fn grow_and_extend(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        self.ensure(end);
+        self.map.as_mut().unwrap()[self.len..end].copy_from_slice(bytes);
+        self.len = end;
+    }
+
     /// Give the assembly memory back and forget the size hint (after an
     /// oversized unit was dropped, later units start small again).
     pub fn release(&mut self) {
@@ -57,11 +66,21 @@ impl AuSink for PooledAu {
         self.len
     }
 
+    #[inline]
     fn extend_from_slice(&mut self, bytes: &[u8]) {
         let end = self.len + bytes.len();
-        self.ensure(end);
-        self.map.as_mut().unwrap()[self.len..end].copy_from_slice(bytes);
-        self.len = end;
+        // Common case inline: the unit fits the mapped buffer (~30
+        // instructions per packet less than checking through `ensure`).
+        if let Some(dst) = self
+            .map
+            .as_mut()
+            .and_then(|m| m.as_mut_slice().get_mut(self.len..end))
+        {
+            dst.copy_from_slice(bytes);
+            self.len = end;
+            return;
+        }
+        self.grow_and_extend(bytes);
     }
 
     fn truncate(&mut self, len: usize) {
