@@ -5,44 +5,34 @@ use gst::glib;
 use gst::prelude::*;
 
 /// Samples in the window: enough for p99 to stand on. At two bytes each
-/// the window is 256 bytes of the per-stream budget (1 KB), half what u32
-/// samples cost.
+/// the window is 256 bytes, half what u32 samples cost; it is allocated at
+/// the first sample, so an idle negotiated stream does not carry it (the
+/// per-stream budget is 1 KB).
 const WINDOW: usize = 128;
 
 /// Sliding window of per-packet processing cost in ns, sampled (measuring
 /// every buffer would cost more than the 2% budget on depayloaders). A
 /// sample saturates at 65,535 ns: no element here spends that long on one
 /// packet, and a p99 pinned there says "pathological" plainly enough.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct ProcessingWindow {
-    samples: [u16; WINDOW],
+    samples: Option<Box<[u16; WINDOW]>>,
     next: u8,
     filled: u8,
 }
 
-impl Default for ProcessingWindow {
-    fn default() -> Self {
-        ProcessingWindow {
-            samples: [0; WINDOW],
-            next: 0,
-            filled: 0,
-        }
-    }
-}
-
 impl ProcessingWindow {
     pub fn record(&mut self, ns_per_packet: u32) {
-        self.samples[self.next as usize] = ns_per_packet.min(u16::MAX as u32) as u16;
+        let samples = self.samples.get_or_insert_with(|| Box::new([0; WINDOW]));
+        samples[self.next as usize] = ns_per_packet.min(u16::MAX as u32) as u16;
         self.next = ((self.next as usize + 1) % WINDOW) as u8;
         self.filled = (self.filled as usize + 1).min(WINDOW) as u8;
     }
 
     /// (p50, p99) in ns, or None before the first sample.
     pub fn percentiles(&self) -> Option<(u32, u32)> {
-        if self.filled == 0 {
-            return None;
-        }
-        let mut v = self.samples[..self.filled as usize].to_vec();
+        let samples = self.samples.as_ref().filter(|_| self.filled > 0)?;
+        let mut v = samples[..self.filled as usize].to_vec();
         v.sort_unstable();
         let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] as u32;
         Some((at(0.5), at(0.99)))
@@ -155,6 +145,7 @@ mod tests {
     fn window_percentiles_over_the_last_samples_and_saturation() {
         let mut w = ProcessingWindow::default();
         assert_eq!(w.percentiles(), None);
+        assert!(w.samples.is_none(), "no window before the first sample");
         // 1..=100 ns: p50 is the middle, p99 the 99th.
         for ns in 1..=100 {
             w.record(ns);
@@ -170,6 +161,6 @@ mod tests {
             w.record(1_000_000);
         }
         assert_eq!(w.percentiles(), Some((65_535, 65_535)));
-        assert!(std::mem::size_of::<ProcessingWindow>() <= 2 * WINDOW + 2);
+        assert!(std::mem::size_of::<ProcessingWindow>() <= 16);
     }
 }
