@@ -957,10 +957,14 @@ impl ObjectSubclass for RtpFastBaseDepay {
                 )
             })
             .query_function(|pad, parent, query| {
-                Self::catch_panic_pad_function(parent, || false, |imp| {
-                    let _mark = PanicMark(&imp.common.panicked);
-                    imp.sink_query(pad, query)
-                })
+                Self::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| {
+                        let _mark = PanicMark(&imp.common.panicked);
+                        imp.sink_query(pad, query)
+                    },
+                )
             })
             .build();
         let templ = klass

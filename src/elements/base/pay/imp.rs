@@ -248,16 +248,24 @@ impl ObjectSubclass for RtpFastBasePay {
                 unsafe { super::super::streaming::<Self>(parent, |this| this.chain(pad, buffer)) }
             })
             .event_function(|pad, parent, event| {
-                Self::catch_panic_pad_function(parent, || false, |this| {
-                    let _mark = PanicMark(&this.common.panicked);
-                    this.sink_event(pad, event)
-                })
+                Self::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |this| {
+                        let _mark = PanicMark(&this.common.panicked);
+                        this.sink_event(pad, event)
+                    },
+                )
             })
             .query_function(|pad, parent, query| {
-                Self::catch_panic_pad_function(parent, || false, |this| {
-                    let _mark = PanicMark(&this.common.panicked);
-                    this.sink_query(pad, query)
-                })
+                Self::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |this| {
+                        let _mark = PanicMark(&this.common.panicked);
+                        this.sink_query(pad, query)
+                    },
+                )
             })
             .build();
         let templ = klass
@@ -265,10 +273,14 @@ impl ObjectSubclass for RtpFastBasePay {
             .expect("payloader has a src template");
         let srcpad = gst::Pad::builder_from_template(&templ)
             .event_function(|pad, parent, event| {
-                Self::catch_panic_pad_function(parent, || false, |this| {
-                    let _mark = PanicMark(&this.common.panicked);
-                    this.src_event(pad, event)
-                })
+                Self::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |this| {
+                        let _mark = PanicMark(&this.common.panicked);
+                        this.src_event(pad, event)
+                    },
+                )
             })
             .build();
         RtpFastBasePay {
@@ -1511,6 +1523,12 @@ fn rand_range(begin: u32, end: u32) -> u32 {
     glib::random_int_range(begin as i32, end as i32) as u32
 }
 
+impl StreamingImpl for RtpFastBasePay {
+    fn common(&self) -> &ElementCommon {
+        &self.common
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::dtostr;
@@ -1537,11 +1555,5 @@ mod tests {
             assert_eq!(reference, want);
             assert_eq!(dtostr(v), want);
         }
-    }
-}
-
-impl StreamingImpl for RtpFastBasePay {
-    fn common(&self) -> &ElementCommon {
-        &self.common
     }
 }
