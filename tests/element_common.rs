@@ -225,3 +225,50 @@ fn multi_memory_packets_do_not_leak() {
         );
     }
 }
+
+/// Every format keeps its base class's GstElement vfuncs: no gstreamer-rs
+/// trampolines of its own, whose panic check would need a per-level
+/// instance-data map in every instance (~300 bytes per stream). Covers
+/// every element of the plugin that derives from one of the bases.
+#[test]
+fn formats_keep_their_base_class_element_vfuncs() {
+    use gst::glib::translate::IntoGlib;
+    init();
+    let bases = ["GstRtpFastBasePay", "GstRtpFastBaseDepay"]
+        .map(|n| gst::glib::Type::from_name(n).unwrap_or_else(|| panic!("{n} is registered")));
+    let features = gst::Registry::get().features_by_plugin("rsrtpfast");
+    let mut checked = 0;
+    for f in features {
+        let Ok(factory) = f.downcast::<gst::ElementFactory>() else {
+            continue;
+        };
+        let t = factory.load().unwrap().element_type();
+        let Some(&base) = bases.iter().find(|b| t.is_a(**b) && t != **b) else {
+            continue;
+        };
+        // SAFETY: FFI edge. Both are registered GstElement subtypes; their
+        // class structs start with GstElementClass and stay referenced while
+        // read.
+        unsafe {
+            let k = gst::glib::gobject_ffi::g_type_class_ref(t.into_glib())
+                as *const gst::ffi::GstElementClass;
+            let b = gst::glib::gobject_ffi::g_type_class_ref(base.into_glib())
+                as *const gst::ffi::GstElementClass;
+            let vfuncs = |c: *const gst::ffi::GstElementClass| {
+                [
+                    (*c).change_state.map(|f| f as usize),
+                    (*c).send_event.map(|f| f as usize),
+                    (*c).query.map(|f| f as usize),
+                    (*c).provide_clock.map(|f| f as usize),
+                    (*c).post_message.map(|f| f as usize),
+                ]
+            };
+            assert_eq!(vfuncs(k), vfuncs(b), "{}: element vfuncs", factory.name());
+            gst::glib::gobject_ffi::g_type_class_unref(k as *mut _);
+            gst::glib::gobject_ffi::g_type_class_unref(b as *mut _);
+        }
+        checked += 1;
+    }
+    // 7 formats, a payloader and a depayloader each.
+    assert_eq!(checked, 14, "elements on the two bases");
+}

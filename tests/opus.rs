@@ -237,6 +237,61 @@ fn pay_same_packets_with_hand_made_dtx_frames() {
     );
 }
 
+/// Frames, READY, PLAYING, the frames again: (marker, seqnum) of every
+/// packet of both runs.
+fn ready_restart(pay: &str, caps: &gst::Caps, frames: &[gst::Buffer]) -> Vec<Vec<(bool, u16)>> {
+    let desc = format!(
+        "appsrc name=src format=time ! {pay} dtx=true seqnum-offset=100 timestamp-offset=0 \
+         ssrc=4660 ! appsink name=sink sync=false"
+    );
+    let (pipeline, src) = launch_with_src(&desc);
+    src.set_caps(Some(caps));
+    let sink = app_sink(&pipeline);
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        pipeline.set_state(gst::State::Playing).unwrap();
+        for f in frames {
+            src.push_buffer(f.clone()).unwrap();
+        }
+        // No EOS (appsink would stay EOS after READY): the run is over when
+        // nothing more comes.
+        let mut run = Vec::new();
+        while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(500)) {
+            let b = sample.buffer().unwrap();
+            let d = bytes(&b.to_owned());
+            run.push((d[1] & 0x80 != 0, u16::from_be_bytes([d[2], d[3]])));
+        }
+        runs.push(run);
+        pipeline.set_state(gst::State::Ready).unwrap();
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    runs
+}
+
+/// A new stream after READY starts a talk spurt (marker) and seqnums at the
+/// offset again, as with stock: the format's `start` hook, which the base
+/// calls on READY→PAUSED (formats do not override GstElement's vfuncs).
+#[test]
+fn pay_restart_after_ready_as_stock() {
+    init();
+    let caps = gst::Caps::builder("audio/x-opus")
+        .field("channel-mapping-family", 0)
+        .field("channels", 2)
+        .field("rate", 48000)
+        .build();
+    // Ends in the middle of a spurt: without a restart the next stream's
+    // first packet would carry no marker.
+    let frames = hand_made(&[80, 120, 1, 90, 100, 70]);
+    let stock = ready_restart("rtpopuspay", &caps, &frames);
+    let ours = ready_restart("rtpfastopuspay", &caps, &frames);
+    assert_eq!(
+        stock[1].first(),
+        Some(&(true, 100)),
+        "stock after READY: {stock:?}"
+    );
+    assert_eq!(ours, stock);
+}
+
 #[test]
 fn pay_multiopus_and_draft_names_as_stock() {
     // channel-mapping-family 1 with 6 channels (5.1) -> MULTIOPUS.

@@ -107,6 +107,87 @@ pub(crate) unsafe fn streaming<T: StreamingImpl>(
     }
 }
 
+/// GstElement's virtual methods as a base class installed them. A format's
+/// `class_init` keeps them: gstreamer-rs would replace them with
+/// trampolines to the format's `ElementImpl`, whose panic check reads a
+/// per-level instance-data map that its `instance_init` then allocates in
+/// every instance (a BTreeMap node for one flag, ~300 bytes per stream,
+/// heaptrack). Formats implement nothing there: their state hooks are the
+/// bases' `start` and `flush`, and the base's trampolines serve them.
+#[derive(Clone, Copy)]
+pub(crate) struct ElementVfuncs {
+    change_state: Option<
+        unsafe extern "C" fn(
+            *mut gst::ffi::GstElement,
+            gst::ffi::GstStateChange,
+        ) -> gst::ffi::GstStateChangeReturn,
+    >,
+    request_new_pad: Option<
+        unsafe extern "C" fn(
+            *mut gst::ffi::GstElement,
+            *mut gst::ffi::GstPadTemplate,
+            *const std::ffi::c_char,
+            *const gst::ffi::GstCaps,
+        ) -> *mut gst::ffi::GstPad,
+    >,
+    release_pad: Option<unsafe extern "C" fn(*mut gst::ffi::GstElement, *mut gst::ffi::GstPad)>,
+    send_event: Option<
+        unsafe extern "C" fn(
+            *mut gst::ffi::GstElement,
+            *mut gst::ffi::GstEvent,
+        ) -> glib::ffi::gboolean,
+    >,
+    query: Option<
+        unsafe extern "C" fn(
+            *mut gst::ffi::GstElement,
+            *mut gst::ffi::GstQuery,
+        ) -> glib::ffi::gboolean,
+    >,
+    set_context: Option<unsafe extern "C" fn(*mut gst::ffi::GstElement, *mut gst::ffi::GstContext)>,
+    set_clock: Option<
+        unsafe extern "C" fn(
+            *mut gst::ffi::GstElement,
+            *mut gst::ffi::GstClock,
+        ) -> glib::ffi::gboolean,
+    >,
+    provide_clock:
+        Option<unsafe extern "C" fn(*mut gst::ffi::GstElement) -> *mut gst::ffi::GstClock>,
+    post_message: Option<
+        unsafe extern "C" fn(
+            *mut gst::ffi::GstElement,
+            *mut gst::ffi::GstMessage,
+        ) -> glib::ffi::gboolean,
+    >,
+}
+
+impl ElementVfuncs {
+    pub(crate) fn of(k: &gst::ffi::GstElementClass) -> Self {
+        ElementVfuncs {
+            change_state: k.change_state,
+            request_new_pad: k.request_new_pad,
+            release_pad: k.release_pad,
+            send_event: k.send_event,
+            query: k.query,
+            set_context: k.set_context,
+            set_clock: k.set_clock,
+            provide_clock: k.provide_clock,
+            post_message: k.post_message,
+        }
+    }
+
+    pub(crate) fn restore(self, k: &mut gst::ffi::GstElementClass) {
+        k.change_state = self.change_state;
+        k.request_new_pad = self.request_new_pad;
+        k.release_pad = self.release_pad;
+        k.send_event = self.send_event;
+        k.query = self.query;
+        k.set_context = self.set_context;
+        k.set_clock = self.set_clock;
+        k.provide_clock = self.provide_clock;
+        k.post_message = self.post_message;
+    }
+}
+
 /// Marks `flag` when dropped during a panic: wrapped around the pad event
 /// and query functions, whose panics gstreamer-rs catches and records only
 /// in its own flag, so that our chain entry stops too.

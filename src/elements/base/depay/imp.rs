@@ -1127,6 +1127,10 @@ impl ElementImpl for RtpFastBaseDepay {
             hot.need_segment.store(true, Relaxed);
             hot.pts.store(NO_TIME, Relaxed);
             hot.dts.store(NO_TIME, Relaxed);
+            let obj = self.obj();
+            if let Some(start) = vtable(&obj).start {
+                start(&obj);
+            }
         }
         let ret = self.parent_change_state(transition)?;
         if transition == gst::StateChange::PausedToReady {

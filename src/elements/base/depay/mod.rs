@@ -11,6 +11,7 @@
 
 mod imp;
 
+use super::ElementVfuncs;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -100,6 +101,7 @@ pub struct Class {
     pub(crate) handle_packet: Option<HandlePacketFn>,
     pub(crate) drain: Option<fn(&RtpFastBaseDepay) -> Flow>,
     pub(crate) flush: Option<fn(&RtpFastBaseDepay)>,
+    pub(crate) start: Option<fn(&RtpFastBaseDepay)>,
     pub(crate) packet_lost: Option<fn(&RtpFastBaseDepay, &gst::EventRef) -> bool>,
     pub(crate) sink_event: Option<fn(&RtpFastBaseDepay, gst::Event) -> bool>,
     pub(crate) src_event: Option<fn(&RtpFastBaseDepay, gst::Event) -> bool>,
@@ -144,6 +146,11 @@ pub trait RtpFastBaseDepayImpl: ElementImpl + ObjectSubclass<Type: IsA<RtpFastBa
 
     /// FLUSH_STOP / state reset: drop what is in progress.
     fn flush(&self) {}
+
+    /// READY→PAUSED, after the base reset its own stream state: reset the
+    /// format's. (The base keeps GstElement's vfuncs: a format's
+    /// `ElementImpl::change_state` and the like are not called.)
+    fn start(&self) {}
 
     /// A `GstRTPPacketLost` event from a jitterbuffer. The default pushes a
     /// GAP event downstream, as the stock base class does.
@@ -257,8 +264,12 @@ fn subclass<T: RtpFastBaseDepayImpl>(obj: &RtpFastBaseDepay) -> &T {
 // fills in this class struct's own entries.
 unsafe impl<T: RtpFastBaseDepayImpl> IsSubclassable<T> for RtpFastBaseDepay {
     fn class_init(class: &mut glib::Class<Self>) {
+        // The element vfuncs stay the base's (see `ElementVfuncs`).
+        let inherited = ElementVfuncs::of(&class.as_ref().parent);
         Self::parent_class_init::<T>(class);
+        inherited.restore(&mut class.as_mut().parent);
         let klass = class.as_mut();
+        klass.start = Some(|obj| subclass::<T>(obj).start());
         klass.set_sink_caps = Some(|obj, caps| subclass::<T>(obj).set_sink_caps(caps));
         klass.handle_packet = Some(|obj, packet| subclass::<T>(obj).handle_packet(packet));
         klass.drain = Some(|obj| subclass::<T>(obj).drain());
@@ -268,6 +279,11 @@ unsafe impl<T: RtpFastBaseDepayImpl> IsSubclassable<T> for RtpFastBaseDepay {
         klass.src_event = Some(|obj, event| subclass::<T>(obj).src_event(event));
         klass.extend_stats = Some(|obj, s| subclass::<T>(obj).extend_stats(s));
     }
+
+    /// Not chained up: GstElement's `instance_init` would allocate this
+    /// level's instance-data map, which only the element vfunc trampolines
+    /// that `class_init` does not install read (~300 bytes per stream).
+    fn instance_init(_instance: &mut glib::subclass::InitializingObject<T>) {}
 }
 
 /// The sink pad's chain function, called by `rtpfastdepay` holding this

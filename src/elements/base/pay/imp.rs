@@ -509,6 +509,7 @@ impl ElementImpl for RtpFastBasePay {
         self.common.change_state(transition);
         if transition == gst::StateChange::ReadyToPaused {
             self.start();
+            self.vfuncs(|k, o| (k.start)(o));
         }
         let ret = self.parent_change_state(transition)?;
         match transition {

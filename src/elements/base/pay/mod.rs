@@ -42,6 +42,11 @@ pub trait RtpFastBasePayImpl: ElementImpl + ObjectSubclass<Type: IsA<RtpFastBase
     /// FLUSH_STOP: forget pending data.
     fn flush(&self) {}
 
+    /// READY→PAUSED, after the base reset its own stream state: reset the
+    /// format's. (The base keeps GstElement's vfuncs: a format's
+    /// `ElementImpl::change_state` and the like are not called.)
+    fn start(&self) {}
+
     /// The sink pad's CAPS query: what upstream may send, knowing what
     /// downstream accepts (`allowed`, the src pad peer's caps). Default: the
     /// template, filtered.
@@ -66,6 +71,7 @@ pub struct Class {
     handle_buffer: fn(&RtpFastBasePay, gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError>,
     drain: fn(&RtpFastBasePay) -> Result<gst::FlowSuccess, gst::FlowError>,
     flush: fn(&RtpFastBasePay),
+    start: fn(&RtpFastBasePay),
     sink_caps: fn(&RtpFastBasePay, &gst::Caps, Option<&gst::Caps>, Option<&gst::Caps>) -> gst::Caps,
 }
 
@@ -89,7 +95,10 @@ impl std::ops::Deref for Class {
 // function pointers in our own class struct fields.
 unsafe impl<T: RtpFastBasePayImpl> IsSubclassable<T> for RtpFastBasePay {
     fn class_init(class: &mut glib::Class<Self>) {
+        // The element vfuncs stay the base's (see `ElementVfuncs`).
+        let inherited = super::ElementVfuncs::of(&class.as_ref().parent);
         Self::parent_class_init::<T>(class);
+        inherited.restore(&mut class.as_mut().parent);
         let class = class.as_mut();
         // SAFETY (all below): the instance is a `T::Type`, the subclass this
         // class struct was initialised for.
@@ -99,12 +108,18 @@ unsafe impl<T: RtpFastBasePayImpl> IsSubclassable<T> for RtpFastBasePay {
             |obj, buf| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().handle_buffer(buf) };
         class.drain = |obj| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().drain() };
         class.flush = |obj| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().flush() };
+        class.start = |obj| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().start() };
         class.sink_caps = |obj, templ, allowed, filter| unsafe {
             obj.unsafe_cast_ref::<T::Type>()
                 .imp()
                 .sink_caps(templ, allowed, filter)
         };
     }
+
+    /// Not chained up: GstElement's `instance_init` would allocate this
+    /// level's instance-data map, which only the element vfunc trampolines
+    /// that `class_init` does not install read (~300 bytes per stream).
+    fn instance_init(_instance: &mut glib::subclass::InitializingObject<T>) {}
 }
 
 pub fn register_type() -> glib::Type {

@@ -62,16 +62,6 @@ impl ElementImpl for RtpFastL16Pay {
             LazyLock::new(|| pcm_pay::pad_templates(&pcm_pay::L16));
         TEMPLATES.as_ref()
     }
-
-    fn change_state(
-        &self,
-        transition: gst::StateChange,
-    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::ReadyToPaused {
-            self.pcm.start();
-        }
-        self.parent_change_state(transition)
-    }
 }
 
 impl RtpFastBasePayImpl for RtpFastL16Pay {
@@ -89,6 +79,10 @@ impl RtpFastBasePayImpl for RtpFastL16Pay {
 
     fn flush(&self) {
         self.pcm.flush()
+    }
+
+    fn start(&self) {
+        self.pcm.start();
     }
 
     fn sink_caps(

@@ -62,16 +62,6 @@ impl ElementImpl for RtpFastL24Pay {
             LazyLock::new(|| pcm_pay::pad_templates(&pcm_pay::L24));
         TEMPLATES.as_ref()
     }
-
-    fn change_state(
-        &self,
-        transition: gst::StateChange,
-    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::ReadyToPaused {
-            self.pcm.start();
-        }
-        self.parent_change_state(transition)
-    }
 }
 
 impl RtpFastBasePayImpl for RtpFastL24Pay {
@@ -89,6 +79,10 @@ impl RtpFastBasePayImpl for RtpFastL24Pay {
 
     fn flush(&self) {
         self.pcm.flush()
+    }
+
+    fn start(&self) {
+        self.pcm.start();
     }
 
     fn sink_caps(

@@ -111,16 +111,6 @@ impl ElementImpl for RtpFastMp2tDepay {
         });
         TEMPLATES.as_ref()
     }
-
-    fn change_state(
-        &self,
-        transition: gst::StateChange,
-    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::ReadyToPaused {
-            self.warned_empty.store(false, Relaxed);
-        }
-        self.parent_change_state(transition)
-    }
 }
 
 impl RtpFastMp2tDepay {
@@ -154,6 +144,10 @@ impl RtpFastMp2tDepay {
 }
 
 impl RtpFastBaseDepayImpl for RtpFastMp2tDepay {
+    fn start(&self) {
+        self.warned_empty.store(false, Relaxed);
+    }
+
     fn set_sink_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
         // As stock: any clock rate (90 kHz when absent), the same output.
         gst::debug!(CAT, imp = self, "sink caps {caps}");

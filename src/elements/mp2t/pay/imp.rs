@@ -142,16 +142,6 @@ impl ElementImpl for RtpFastMp2tPay {
         });
         TEMPLATES.as_ref()
     }
-
-    fn change_state(
-        &self,
-        transition: gst::StateChange,
-    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::ReadyToPaused {
-            self.clear();
-        }
-        self.parent_change_state(transition)
-    }
 }
 
 impl RtpFastMp2tPay {
@@ -306,6 +296,10 @@ fn timing(plan: &PacketPlan) -> PacketTiming {
 }
 
 impl RtpFastBasePayImpl for RtpFastMp2tPay {
+    fn start(&self) {
+        self.clear();
+    }
+
     fn set_sink_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
         // The template fixes packetsize=188, systemstream=true: nothing
         // else in the caps matters (as stock).

@@ -82,17 +82,6 @@ impl ElementImpl for RtpFastOpusPay {
         });
         TEMPLATES.as_ref()
     }
-
-    fn change_state(
-        &self,
-        transition: gst::StateChange,
-    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        // As stock: a new stream starts a talk spurt (not a flush).
-        if transition == gst::StateChange::ReadyToPaused {
-            lock(&self.spurt).restart();
-        }
-        self.parent_change_state(transition)
-    }
 }
 
 /// The stock sink template: family 0 (any or 1–2 channels), family 1 with
@@ -117,6 +106,11 @@ fn family_caps(family: i32, min_channels: i32, max_channels: i32) -> gst::Struct
 }
 
 impl RtpFastBasePayImpl for RtpFastOpusPay {
+    fn start(&self) {
+        // As stock: a new stream starts a talk spurt (not a flush).
+        lock(&self.spurt).restart();
+    }
+
     fn set_sink_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let s = caps
             .structure(0)

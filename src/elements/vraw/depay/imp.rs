@@ -87,20 +87,6 @@ impl ElementImpl for RtpFastVRawDepay {
         });
         TEMPLATES.as_ref()
     }
-
-    fn change_state(
-        &self,
-        transition: gst::StateChange,
-    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::ReadyToPaused {
-            lock(&self.state).frame = None;
-        }
-        let ret = self.parent_change_state(transition)?;
-        if transition == gst::StateChange::PausedToReady {
-            lock(&self.state).frame = None;
-        }
-        Ok(ret)
-    }
 }
 
 /// An integer caps field sent as a string (as RFC 4175's SDP has them);
@@ -144,6 +130,11 @@ impl RtpFastVRawDepay {
 }
 
 impl RtpFastBaseDepayImpl for RtpFastVRawDepay {
+    /// (PAUSED→READY drops the frame through `flush`.)
+    fn start(&self) {
+        lock(&self.state).frame = None;
+    }
+
     fn set_sink_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let s = caps
             .structure(0)
