@@ -27,13 +27,17 @@ use std::sync::{Mutex, MutexGuard};
 pub(crate) enum TestPanic {
     PayChain = 1,
     DepayChain = 2,
+    /// A custom downstream event on a base's sink pad.
+    SinkEvent = 4,
+    /// A base's PLAYING→PAUSED.
+    ChangeState = 8,
 }
 
 /// The env var's sites as bits, read once; bit 7: read.
 static TEST_PANIC: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 /// Test-only fault injection: panics when `RSRTPFAST_TEST_PANIC` (a comma
-/// list of `pay-chain`, `depay-chain`) names `site`. One relaxed load on
+/// list of `pay-chain`, `depay-chain`, `sink-event`, `change-state`) names `site`. One relaxed load on
 /// the hot path once the variable has been read.
 #[inline]
 pub(crate) fn test_panic_point(site: TestPanic) {
@@ -53,6 +57,8 @@ fn test_panic_slow(mut sites: u8, site: TestPanic) {
                 match s.trim() {
                     "pay-chain" => sites |= TestPanic::PayChain as u8,
                     "depay-chain" => sites |= TestPanic::DepayChain as u8,
+                    "sink-event" => sites |= TestPanic::SinkEvent as u8,
+                    "change-state" => sites |= TestPanic::ChangeState as u8,
                     _ => {}
                 }
             }
@@ -64,47 +70,145 @@ fn test_panic_slow(mut sites: u8, site: TestPanic) {
     }
 }
 
-/// Our bases' implementations, as the chain entry [`streaming`] needs them.
+/// Our bases' implementations, as the guarded entries below need them.
 pub(crate) trait StreamingImpl: gst::subclass::prelude::ElementImpl {
     fn common(&self) -> &ElementCommon;
 }
 
-/// The chain functions' entry of our bases' own sink pads: what
-/// `catch_panic_pad_function` does, without its checked downcast (a type
-/// walk per buffer: ~140 instructions with its bookkeeping per depayloaded
-/// packet, ~60 per buffer on rtpfastopuspay, measured) and without its
-/// panicked-flag lookup in gstreamer-rs's per-instance map (~50 per buffer,
-/// measured): our flag is a field, [`ElementCommon::panicked`].
-///
-/// # Safety
-/// `parent` must be an instance of `T::Type` (the pad is one of the
-/// element's own always pads, which GStreamer calls with their parent).
+/// `f` on `imp`, unless the element panicked before (then `fallback()`). A
+/// panic in `f` marks the element (from then on every entry gives its
+/// fallback: buffers a flow error), posts an element ERROR "Panicked" and
+/// gives `fallback()`: what gstreamer-rs's `panic_to_error!` does, with our
+/// flag, a field ([`ElementCommon::panicked`]), instead of theirs, an entry
+/// in a per-instance map (a BTreeMap node, ~300 bytes per stream, and a
+/// lookup per buffer, ~50 instructions).
 #[inline]
-pub(crate) unsafe fn streaming<T: StreamingImpl>(
-    parent: Option<&gst::Object>,
-    f: impl FnOnce(&T) -> Result<gst::FlowSuccess, gst::FlowError>,
-) -> Result<gst::FlowSuccess, gst::FlowError> {
-    let Some(parent) = parent else {
-        return Err(gst::FlowError::Error);
-    };
+pub(crate) fn guard<T: StreamingImpl, R>(
+    imp: &T,
+    fallback: impl FnOnce() -> R,
+    f: impl FnOnce(&T) -> R,
+) -> R {
     use gst::subclass::prelude::*;
-    // SAFETY: FFI edge (GObject type system), the caller's contract.
-    let element = unsafe { parent.unsafe_cast_ref::<T::Type>() };
-    let imp = element.imp();
     if imp.common().panicked.load(Ordering::Relaxed) {
-        return Err(gst::FlowError::Error);
+        return fallback();
     }
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(imp))) {
         Ok(ret) => ret,
         Err(_) => {
             imp.common().panicked.store(true, Ordering::Relaxed);
-            // gstreamer-rs's flag too: its trampolines (state changes,
-            // events, queries) then refuse to run, as after their own panics.
-            imp.panicked().store(true, Ordering::Relaxed);
             gst::element_imp_error!(imp, gst::LibraryError::Failed, ("Panicked"));
-            Err(gst::FlowError::Error)
+            fallback()
         }
     }
+}
+
+/// The pad functions of our bases' own pads: [`guard`] on the parent's
+/// implementation, cast without `catch_panic_pad_function`'s checked
+/// downcast (a type walk per buffer: ~140 instructions with its bookkeeping
+/// per depayloaded packet, measured).
+///
+/// # Safety
+/// `parent` must be an instance of `T::Type` (the pad is one of the
+/// element's own always pads, which GStreamer calls with their parent).
+#[inline]
+pub(crate) unsafe fn pad_function<T: StreamingImpl, R>(
+    parent: Option<&gst::Object>,
+    fallback: impl FnOnce() -> R,
+    f: impl FnOnce(&T) -> R,
+) -> R {
+    let Some(parent) = parent else {
+        return fallback();
+    };
+    use gst::subclass::prelude::*;
+    // SAFETY: FFI edge (GObject type system), the caller's contract.
+    let element = unsafe { parent.unsafe_cast_ref::<T::Type>() };
+    guard(element.imp(), fallback, f)
+}
+
+/// The chain functions' entry: [`pad_function`] with a flow error as the
+/// fallback.
+///
+/// # Safety
+/// As [`pad_function`].
+#[inline]
+pub(crate) unsafe fn streaming<T: StreamingImpl>(
+    parent: Option<&gst::Object>,
+    f: impl FnOnce(&T) -> Result<gst::FlowSuccess, gst::FlowError>,
+) -> Result<gst::FlowSuccess, gst::FlowError> {
+    // SAFETY: the caller's contract.
+    unsafe { pad_function(parent, || Err(gst::FlowError::Error), f) }
+}
+
+/// Our bases' instance struct: GstElement's, with an `instance_init` that
+/// does not chain up to gstreamer-rs's for GstElement, whose only work is
+/// the per-instance map holding its panicked flag (see [`guard`]; the
+/// vfuncs that would read it are replaced by [`install_element_vfuncs`]).
+#[repr(C)]
+pub struct ElementInstance<T> {
+    parent: gst::ffi::GstElement,
+    _imp: std::marker::PhantomData<fn() -> T>,
+}
+
+// SAFETY: FFI edge. `#[repr(C)]` with the parent's instance struct first
+// (the marker is zero-sized), as GObject requires of an instance struct.
+unsafe impl<T> glib::subclass::types::InstanceStruct for ElementInstance<T>
+where
+    T: glib::subclass::types::ObjectSubclass<Instance = ElementInstance<T>>,
+{
+    type Type = T;
+
+    fn instance_init(&mut self) {}
+}
+
+/// Our bases' GstElement vfuncs, over what gstreamer-rs's `class_init` put
+/// in `klass`: GstElement's own (`parent`, the parent class) for all but
+/// `change_state`, which goes through [`guard`] to the base's
+/// `ElementImpl::change_state`. The bases override nothing else there.
+pub(crate) fn install_element_vfuncs<T: StreamingImpl>(
+    klass: &mut gst::ffi::GstElementClass,
+    parent: &gst::ffi::GstElementClass,
+) {
+    let mut vfuncs = ElementVfuncs::of(parent);
+    vfuncs.change_state = Some(change_state_trampoline::<T>);
+    vfuncs.restore(klass);
+}
+
+unsafe extern "C" fn change_state_trampoline<T: StreamingImpl>(
+    ptr: *mut gst::ffi::GstElement,
+    transition: gst::ffi::GstStateChange,
+) -> gst::ffi::GstStateChangeReturn {
+    use glib::translate::{from_glib, from_glib_borrow, Borrowed, IntoGlib};
+    use gst::subclass::prelude::*;
+    // SAFETY: FFI edge. GStreamer calls a class's change_state with an
+    // instance of that class: a `T::Type` or a subclass of it.
+    let element: Borrowed<gst::Element> = unsafe { from_glib_borrow(ptr) };
+    let imp = unsafe { element.unsafe_cast_ref::<T::Type>() }.imp();
+    let transition: gst::StateChange = unsafe { from_glib(transition) };
+    // Never fail a downward change after a panic: GStreamer deadlocks or
+    // crashes on that (gstreamer-rs does the same). Nor one to the same
+    // state (gstreamer-rs fails NULL→NULL, so a second set_state(NULL), as
+    // gst_harness_teardown makes, aborts the harness).
+    let fallback = match transition {
+        gst::StateChange::PlayingToPaused
+        | gst::StateChange::PausedToReady
+        | gst::StateChange::ReadyToNull
+        | gst::StateChange::NullToNull
+        | gst::StateChange::ReadyToReady
+        | gst::StateChange::PausedToPaused
+        | gst::StateChange::PlayingToPlaying => gst::StateChangeReturn::Success,
+        _ => gst::StateChangeReturn::Failure,
+    };
+    guard(
+        imp,
+        || fallback,
+        |imp| {
+            if transition == gst::StateChange::PlayingToPaused {
+                test_panic_point(TestPanic::ChangeState);
+            }
+            imp.change_state(transition).into()
+        },
+    )
+    .into_glib()
 }
 
 /// GstElement's virtual methods as a base class installed them. A format's
@@ -113,7 +217,7 @@ pub(crate) unsafe fn streaming<T: StreamingImpl>(
 /// per-level instance-data map that its `instance_init` then allocates in
 /// every instance (a BTreeMap node for one flag, ~300 bytes per stream,
 /// heaptrack). Formats implement nothing there: their state hooks are the
-/// bases' `start` and `flush`, and the base's trampolines serve them.
+/// bases' `start` and `flush`, and the base's `change_state` serves them.
 #[derive(Clone, Copy)]
 pub(crate) struct ElementVfuncs {
     change_state: Option<
@@ -185,19 +289,6 @@ impl ElementVfuncs {
         k.set_clock = self.set_clock;
         k.provide_clock = self.provide_clock;
         k.post_message = self.post_message;
-    }
-}
-
-/// Marks `flag` when dropped during a panic: wrapped around the pad event
-/// and query functions, whose panics gstreamer-rs catches and records only
-/// in its own flag, so that our chain entry stops too.
-pub(crate) struct PanicMark<'a>(pub &'a AtomicBool);
-
-impl Drop for PanicMark<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.store(true, Ordering::Relaxed);
-        }
     }
 }
 

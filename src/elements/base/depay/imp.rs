@@ -12,7 +12,8 @@ use crate::core::simd::SimdLevel;
 use crate::elements::base::stats::ElementStats;
 use crate::elements::base::warn_limit::{warn_limited, WarnLimit};
 use crate::elements::base::{
-    common_properties, hdrext, lock, loggable_message, ElementCommon, PanicMark, StreamingImpl,
+    common_properties, hdrext, lock, loggable_message, pad_function, ElementCommon, StreamingImpl,
+    TestPanic,
 };
 use crate::elements::SimdMode;
 use gst::glib;
@@ -916,6 +917,18 @@ impl ObjectSubclass for RtpFastBaseDepay {
     type Type = super::RtpFastBaseDepay;
     type ParentType = gst::Element;
     type Class = Class;
+    type Instance = crate::elements::base::ElementInstance<Self>;
+
+    fn class_init(klass: &mut Self::Class) {
+        // SAFETY: FFI edge. A registered class's parent class (GstElement's)
+        // is initialised before it and lives as long as the type.
+        let parent = unsafe {
+            &*(glib::gobject_ffi::g_type_class_peek_parent(
+                klass as *mut Class as glib::ffi::gpointer,
+            ) as *const gst::ffi::GstElementClass)
+        };
+        crate::elements::base::install_element_vfuncs::<Self>(klass.parent_mut(), parent);
+    }
 
     fn with_class(klass: &Self::Class) -> Self {
         let templ = klass
@@ -944,39 +957,35 @@ impl ObjectSubclass for RtpFastBaseDepay {
                     ret
                 })
             })
-            .event_function(|_pad, parent, event| {
-                Self::catch_panic_pad_function(
+            // SAFETY (event and query functions): as the chain functions'.
+            .event_function(|_pad, parent, event| unsafe {
+                pad_function::<Self, _>(
                     parent,
                     || false,
                     |imp| {
-                        let _mark = PanicMark(&imp.common.panicked);
+                        if event.type_() == gst::EventType::CustomDownstream {
+                            crate::elements::base::test_panic_point(TestPanic::SinkEvent);
+                        }
                         let obj = imp.obj();
                         let f = vtable(&obj).sink_event.expect("subclass sets sink_event");
                         f(&obj, event)
                     },
                 )
             })
-            .query_function(|pad, parent, query| {
-                Self::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |imp| {
-                        let _mark = PanicMark(&imp.common.panicked);
-                        imp.sink_query(pad, query)
-                    },
-                )
+            .query_function(|pad, parent, query| unsafe {
+                pad_function::<Self, _>(parent, || false, |imp| imp.sink_query(pad, query))
             })
             .build();
         let templ = klass
             .pad_template("src")
             .expect("subclass has a src pad template");
         let srcpad = gst::Pad::builder_from_template(&templ)
-            .event_function(|_pad, parent, event| {
-                Self::catch_panic_pad_function(
+            // SAFETY: our own always src pad, as the sink pad's functions.
+            .event_function(|_pad, parent, event| unsafe {
+                pad_function::<Self, _>(
                     parent,
                     || false,
                     |imp| {
-                        let _mark = PanicMark(&imp.common.panicked);
                         let obj = imp.obj();
                         let f = vtable(&obj).src_event.expect("subclass sets src_event");
                         f(&obj, event)

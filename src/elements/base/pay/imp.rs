@@ -5,7 +5,7 @@
 
 use super::super::hdrext;
 use super::super::stats::ElementStats;
-use super::super::{lock, ElementCommon, PanicMark, StreamingImpl};
+use super::super::{lock, pad_function, ElementCommon, StreamingImpl, TestPanic};
 use super::Class;
 use crate::core::rtp::HeaderFields;
 use crate::core::simd::SimdLevel;
@@ -235,6 +235,18 @@ impl ObjectSubclass for RtpFastBasePay {
     type Type = super::RtpFastBasePay;
     type ParentType = gst::Element;
     type Class = Class;
+    type Instance = super::super::ElementInstance<Self>;
+
+    fn class_init(klass: &mut Self::Class) {
+        // SAFETY: FFI edge. A registered class's parent class (GstElement's)
+        // is initialised before it and lives as long as the type.
+        let parent = unsafe {
+            &*(glib::gobject_ffi::g_type_class_peek_parent(
+                klass as *mut Class as glib::ffi::gpointer,
+            ) as *const gst::ffi::GstElementClass)
+        };
+        super::super::install_element_vfuncs::<Self>(klass.parent_mut(), parent);
+    }
 
     fn with_class(klass: &Self::Class) -> Self {
         let templ = klass
@@ -247,40 +259,30 @@ impl ObjectSubclass for RtpFastBasePay {
                 // gets this function: its parent is this element.
                 unsafe { super::super::streaming::<Self>(parent, |this| this.chain(pad, buffer)) }
             })
-            .event_function(|pad, parent, event| {
-                Self::catch_panic_pad_function(
+            // SAFETY (event and query functions): as the chain function's.
+            .event_function(|pad, parent, event| unsafe {
+                pad_function::<Self, _>(
                     parent,
                     || false,
                     |this| {
-                        let _mark = PanicMark(&this.common.panicked);
+                        if event.type_() == gst::EventType::CustomDownstream {
+                            crate::elements::base::test_panic_point(TestPanic::SinkEvent);
+                        }
                         this.sink_event(pad, event)
                     },
                 )
             })
-            .query_function(|pad, parent, query| {
-                Self::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |this| {
-                        let _mark = PanicMark(&this.common.panicked);
-                        this.sink_query(pad, query)
-                    },
-                )
+            .query_function(|pad, parent, query| unsafe {
+                pad_function::<Self, _>(parent, || false, |this| this.sink_query(pad, query))
             })
             .build();
         let templ = klass
             .pad_template("src")
             .expect("payloader has a src template");
         let srcpad = gst::Pad::builder_from_template(&templ)
-            .event_function(|pad, parent, event| {
-                Self::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |this| {
-                        let _mark = PanicMark(&this.common.panicked);
-                        this.src_event(pad, event)
-                    },
-                )
+            // SAFETY: our own always src pad, as the sink pad's functions.
+            .event_function(|pad, parent, event| unsafe {
+                pad_function::<Self, _>(parent, || false, |this| this.src_event(pad, event))
             })
             .build();
         RtpFastBasePay {

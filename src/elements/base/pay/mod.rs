@@ -81,6 +81,13 @@ unsafe impl ClassStruct for Class {
     type Type = imp::RtpFastBasePay;
 }
 
+impl Class {
+    /// The GstElementClass this class struct starts with.
+    pub(crate) fn parent_mut(&mut self) -> &mut gst::ffi::GstElementClass {
+        &mut self.parent
+    }
+}
+
 impl std::ops::Deref for Class {
     type Target = glib::Class<gst::Element>;
 
