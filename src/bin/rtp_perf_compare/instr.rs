@@ -92,9 +92,12 @@ fn run_child(child_args: &[String], tag: &str) -> Result<(u64, u64), String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let out_file = tmp_out(tag);
     let _ = std::fs::remove_file(&out_file);
+    let keep = std::env::var_os("RTP_PERF_KEEP_CALLGRIND").is_some();
     let out = Command::new("valgrind")
         .arg("--tool=callgrind")
         .arg("-q")
+        // Kept profiles carry per-instruction costs too (for objdump).
+        .args(keep.then_some("--dump-instr=yes"))
         .arg(format!("--callgrind-out-file={}", out_file.display()))
         .arg("--collect-atstart=no")
         .arg(format!("--toggle-collect=*{PUSH_LOOP}*"))
