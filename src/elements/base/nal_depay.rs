@@ -7,7 +7,7 @@ use super::depay::{RtpFastBaseDepay, RtpFastBaseDepayExt, RtpPacket};
 use super::lock;
 use super::pooled_au::PooledAu;
 use crate::core::depacketizer::{
-    AuInfo, AuSink, DepayConfig, NalDepacketizer, PacketIn, StreamFormat,
+    AuInfo, AuSink, DepayConfig, DropReason, NalDepacketizer, PacketIn, StreamFormat,
 };
 use crate::core::nal::NalCodec;
 use crate::elements::base::warn_limit::warn_limited;
@@ -96,6 +96,19 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .default_value(false)
             .build(),
     ]
+}
+
+/// Loss seen with `request-keyframe`: ask upstream for a key unit (as
+/// stock, a GstForceKeyUnit with all-headers).
+#[cold]
+fn request_keyframe(obj: &RtpFastBaseDepay) {
+    gst::debug!(CAT, obj = obj, "Loss detected, requesting a keyframe");
+    let ev = gst::event::CustomUpstream::new(
+        gst::Structure::builder("GstForceKeyUnit")
+            .field("all-headers", true)
+            .build(),
+    );
+    obj.sink_pad().push_event(ev);
 }
 
 impl<C: NalCodec> NalDepayBase<C> {
@@ -278,7 +291,6 @@ impl<C: NalCodec> NalDepayBase<C> {
             discont,
         };
         let was_empty = state.assembly.is_empty();
-        let (au_pts, au_dts) = (state.au_pts, state.au_dts);
         let mut units: SmallVec<[(gst::Buffer, AuInfo); 2]> = SmallVec::new();
         let result = state.depacketizer.push(
             pkt,
@@ -290,42 +302,51 @@ impl<C: NalCodec> NalDepayBase<C> {
             },
         );
         if let Err(reason) = result {
-            // Counted in the core's stats (`dropped`).
-            warn_limited!(
-                obj.drop_warnings(),
-                CAT,
-                obj = obj,
-                "Dropping packet seq {}: {:?}",
-                packet.seq,
-                reason
-            );
+            self.dropped_packet(obj, packet, reason);
         }
         if state.assembly.len() > MAX_AU_BYTES {
-            state.depacketizer.reset(&mut state.assembly);
-            state.assembly.release();
-            state.oversized += 1;
-            state.loss_pending = true;
-            warn_limited!(
-                obj.drop_warnings(),
-                CAT,
-                obj = obj,
-                "Dropping an access unit past {} bytes (seq {})",
-                MAX_AU_BYTES,
-                packet.seq
-            );
+            self.oversized_unit(obj, state, packet);
         }
-        if !state.assembly.is_empty() && (was_empty || !units.is_empty()) {
+        if units.is_empty() {
+            // Most packets: a unit goes on (no output, no caps, no sprop).
+            if !state.assembly.is_empty() && was_empty {
+                state.au_pts = packet.pts();
+                state.au_dts = packet.dts();
+            }
+            let request = state.depacketizer.take_loss() && state.request_keyframe;
+            self.at_boundary
+                .store(state.assembly.is_empty(), Ordering::Relaxed);
+            drop(guard);
+            if request {
+                request_keyframe(obj);
+            }
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        self.units_completed(obj, guard, units, was_empty, packet)
+    }
+
+    /// `handle_packet` once units are complete (once per access unit):
+    /// output caps, in-band parameter sets, the push.
+    #[inline(never)]
+    fn units_completed(
+        &self,
+        obj: &RtpFastBaseDepay,
+        mut guard: std::sync::MutexGuard<'_, DepayState<C>>,
+        units: SmallVec<[(gst::Buffer, AuInfo); 2]>,
+        was_empty: bool,
+        packet: &RtpPacket<'_>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let state = &mut *guard;
+        // The time of the unit that was in progress before this packet.
+        let (au_pts, au_dts) = (state.au_pts, state.au_dts);
+        if !state.assembly.is_empty() {
             state.au_pts = packet.pts();
             state.au_dts = packet.dts();
         }
         let request = state.depacketizer.take_loss() && state.request_keyframe;
-        let caps = if units.is_empty() {
-            None
-        } else {
-            output_caps(state)
-        };
+        let caps = output_caps(state);
         let needs_caps = state.caps_dirty;
-        let sprop = if state.pending_sprop && !units.is_empty() {
+        let sprop = if state.pending_sprop {
             state.pending_sprop = false;
             let mut v = Vec::new();
             for &kind in C::PARAM_SETS {
@@ -343,19 +364,10 @@ impl<C: NalCodec> NalDepayBase<C> {
         drop(guard);
 
         if request {
-            gst::debug!(CAT, obj = obj, "Loss detected, requesting a keyframe");
-            let ev = gst::event::CustomUpstream::new(
-                gst::Structure::builder("GstForceKeyUnit")
-                    .field("all-headers", true)
-                    .build(),
-            );
-            obj.sink_pad().push_event(ev);
+            request_keyframe(obj);
         }
         if let Some(caps) = caps {
             obj.set_src_caps(&caps);
-        }
-        if units.is_empty() {
-            return Ok(gst::FlowSuccess::Ok);
         }
         if needs_caps {
             warn_limited!(
@@ -368,6 +380,40 @@ impl<C: NalCodec> NalDepayBase<C> {
             return Ok(gst::FlowSuccess::Ok);
         }
         self.push_units(obj, units, sprop, was_empty, au_pts, au_dts, Some(packet))
+    }
+
+    #[cold]
+    fn dropped_packet(&self, obj: &RtpFastBaseDepay, packet: &RtpPacket<'_>, reason: DropReason) {
+        // Counted in the core's stats (`dropped`).
+        warn_limited!(
+            obj.drop_warnings(),
+            CAT,
+            obj = obj,
+            "Dropping packet seq {}: {:?}",
+            packet.seq,
+            reason
+        );
+    }
+
+    #[cold]
+    fn oversized_unit(
+        &self,
+        obj: &RtpFastBaseDepay,
+        state: &mut DepayState<C>,
+        packet: &RtpPacket<'_>,
+    ) {
+        state.depacketizer.reset(&mut state.assembly);
+        state.assembly.release();
+        state.oversized += 1;
+        state.loss_pending = true;
+        warn_limited!(
+            obj.drop_warnings(),
+            CAT,
+            obj = obj,
+            "Dropping an access unit past {} bytes (seq {})",
+            MAX_AU_BYTES,
+            packet.seq
+        );
     }
 
     /// Push completed units. The first unit, when it was begun by earlier
