@@ -283,54 +283,15 @@ impl RtpFastBaseDepay {
             .store(buffer.dts().map_or(NO_TIME, |t| t.nseconds()), Relaxed);
         let mut discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
         let next = hot.next_seqnum.load(Relaxed);
-        if next != NO_SEQNUM {
-            if info.ssrc != hot.last_ssrc.load(Relaxed)
-                || info.payload_type as u32 != hot.last_pt.load(Relaxed)
-            {
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "New ssrc {:08x} / pt {}: sender restarted",
-                    info.ssrc,
-                    info.payload_type
-                );
-                discont = true;
-            } else {
-                // > 0: older than expected; < 0: packets are missing.
-                let gap = (next as u16).wrapping_sub(info.seq) as i16;
-                if gap < 0 {
-                    gst::log!(
-                        CAT,
-                        imp = self,
-                        "{} missing packets before {}",
-                        -(gap as i32),
-                        info.seq
-                    );
-                    discont = true;
-                } else if gap > 0 {
-                    if gap as i32 <= self.max_reorder.load(Relaxed) {
-                        warn_limited!(
-                            &self.common.drop_warnings,
-                            CAT,
-                            imp = self,
-                            "got old packet {}, expected {}, gap {} <= max-reorder, dropping",
-                            info.seq,
-                            next,
-                            gap
-                        );
-                        hot.dropped.store(hot.dropped.load(Relaxed) + 1, Relaxed);
-                        return Ok(gst::FlowSuccess::Ok);
-                    }
-                    warn_limited!(
-                        &self.common.drop_warnings,
-                        CAT,
-                        imp = self,
-                        "got old packet {}, expected {}: sender restarted, marking discont",
-                        info.seq,
-                        next
-                    );
-                    discont = true;
-                }
+        // The common case inline: the expected seqnum from the same sender.
+        if next != NO_SEQNUM
+            && (next as u16 != info.seq
+                || info.ssrc != hot.last_ssrc.load(Relaxed)
+                || info.payload_type as u32 != hot.last_pt.load(Relaxed))
+        {
+            match self.irregular_packet(&info, next) {
+                ControlFlow::Break(()) => return Ok(gst::FlowSuccess::Ok),
+                ControlFlow::Continue(()) => discont = true,
             }
         }
         hot.next_seqnum
@@ -344,18 +305,7 @@ impl RtpFastBaseDepay {
             self.prepare_segment(info.timestamp, buffer.pts());
         }
         if hot.decorate.load(Relaxed) {
-            let mut guard = lock(&self.decoration);
-            let d = guard.get_or_insert_with(Box::default);
-            d.valid = true;
-            d.ssrc = info.ssrc;
-            d.csrcs.clear();
-            d.csrcs
-                .extend((0..info.csrc_count()).map(|i| info.csrc(data, i)));
-            d.ext.clear();
-            if let Some((profile, range)) = &info.extension {
-                d.ext_profile = *profile;
-                d.ext.extend_from_slice(&data[range.clone()]);
-            }
+            self.keep_decoration(&info, data);
         }
         let packet = RtpPacket {
             marker: info.marker,
@@ -389,6 +339,81 @@ impl RtpFastBaseDepay {
         let res = handle(&obj, &packet);
         self.record_timing(start);
         res
+    }
+
+    /// A packet that is not the next one from the same sender: a new ssrc
+    /// or pt (sender restarted), missing packets, or an older seqnum (within
+    /// `max-reorder`: dropped, Break; beyond: a restarted sender). Continue
+    /// means: process it, with DISCONT.
+    #[cold]
+    #[inline(never)]
+    fn irregular_packet(&self, info: &rtp::RtpInfo, next: u32) -> ControlFlow<()> {
+        let hot = &self.hot;
+        if info.ssrc != hot.last_ssrc.load(Relaxed)
+            || info.payload_type as u32 != hot.last_pt.load(Relaxed)
+        {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "New ssrc {:08x} / pt {}: sender restarted",
+                info.ssrc,
+                info.payload_type
+            );
+            return ControlFlow::Continue(());
+        }
+        // > 0: older than expected; < 0: packets are missing.
+        let gap = (next as u16).wrapping_sub(info.seq) as i16;
+        if gap < 0 {
+            gst::log!(
+                CAT,
+                imp = self,
+                "{} missing packets before {}",
+                -(gap as i32),
+                info.seq
+            );
+            return ControlFlow::Continue(());
+        }
+        if gap as i32 <= self.max_reorder.load(Relaxed) {
+            warn_limited!(
+                &self.common.drop_warnings,
+                CAT,
+                imp = self,
+                "got old packet {}, expected {}, gap {} <= max-reorder, dropping",
+                info.seq,
+                next,
+                gap
+            );
+            hot.dropped.store(hot.dropped.load(Relaxed) + 1, Relaxed);
+            return ControlFlow::Break(());
+        }
+        warn_limited!(
+            &self.common.drop_warnings,
+            CAT,
+            imp = self,
+            "got old packet {}, expected {}: sender restarted, marking discont",
+            info.seq,
+            next
+        );
+        ControlFlow::Continue(())
+    }
+
+    /// `source-info` / extensions: the current packet's ssrc, CSRCs and
+    /// extension block, for the output.
+    #[cold]
+    #[inline(never)]
+    fn keep_decoration(&self, info: &rtp::RtpInfo, data: &[u8]) {
+        let mut guard = lock(&self.decoration);
+        let d = guard.get_or_insert_with(Box::default);
+        d.valid = true;
+        d.ssrc = info.ssrc;
+        d.csrcs.clear();
+        d.csrcs
+            .extend((0..info.csrc_count()).map(|i| info.csrc(data, i)));
+        d.ext.clear();
+        if let Some((profile, range)) = &info.extension {
+            d.ext_profile = *profile;
+            d.ext.extend_from_slice(&data[range.clone()]);
+        }
     }
 
     /// One timed packet: into the window, and post `rtpfast-stats` when
