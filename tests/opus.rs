@@ -24,6 +24,16 @@ fn opusenc(channels: u32, extra: &str, wave: &str, buffers: u32) -> (gst::Caps, 
     (caps.expect("opusenc caps"), bufs)
 }
 
+/// Stereo 48 kHz Opus caps (family 0), for hand-made frames.
+fn stereo_caps() -> gst::Caps {
+    init();
+    gst::Caps::builder("audio/x-opus")
+        .field("channel-mapping-family", 0)
+        .field("channels", 2)
+        .field("rate", 48000)
+        .build()
+}
+
 /// Hand-made Opus-like packets of the given sizes, 20 ms apart.
 fn hand_made(sizes: &[usize]) -> Vec<gst::Buffer> {
     sizes
@@ -199,12 +209,7 @@ fn pay_same_packets_and_caps_as_stock_on_opusenc_output() {
 
 #[test]
 fn pay_same_packets_with_hand_made_dtx_frames() {
-    init();
-    let caps = gst::Caps::builder("audio/x-opus")
-        .field("channel-mapping-family", 0)
-        .field("channels", 2)
-        .field("rate", 48000)
-        .build();
+    let caps = stereo_caps();
     // Real-sized frames, DTX frames of 1 and 2 bytes, an empty buffer, a
     // 3-byte frame (not DTX), a spurt starting right after start.
     let mut frames = hand_made(&[1, 80, 120, 1, 2, 2, 90, 3, 0, 100, 2, 1, 70, 70]);
@@ -273,12 +278,7 @@ fn ready_restart(pay: &str, caps: &gst::Caps, frames: &[gst::Buffer]) -> Vec<Vec
 /// calls on READY→PAUSED (formats do not override GstElement's vfuncs).
 #[test]
 fn pay_restart_after_ready_as_stock() {
-    init();
-    let caps = gst::Caps::builder("audio/x-opus")
-        .field("channel-mapping-family", 0)
-        .field("channels", 2)
-        .field("rate", 48000)
-        .build();
+    let caps = stereo_caps();
     // Ends in the middle of a spurt: without a restart the next stream's
     // first packet would carry no marker.
     let frames = hand_made(&[80, 120, 1, 90, 100, 70]);
