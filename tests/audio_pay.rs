@@ -263,11 +263,7 @@ fn little_endian_equals_audioconvert(
 /// collect `appsink name=sink`.
 fn run_owned(desc: &str, caps: &gst::Caps, bufs: Vec<gst::Buffer>) -> Vec<gst::Buffer> {
     let pipeline = common::play(desc, None);
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let src = common::app_src(&pipeline);
     src.set_caps(Some(caps));
     src.set_format(gst::Format::Time);
     for b in bufs {

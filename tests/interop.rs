@@ -338,7 +338,10 @@ fn h265_caps_match_stock() {
 #[test]
 fn h264depay_renegotiates_on_reconfigure() {
     let media = encode(Codec::H264, 24, 320, 240);
-    let (pipeline, src) = common::launch_with_src("appsrc name=src format=time ! rtph264pay ! rtpfasth264depay ! capsfilter name=cf caps=video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false",);
+    let (pipeline, src) = common::launch_with_src(
+        "appsrc name=src format=time ! rtph264pay ! rtpfasth264depay ! capsfilter name=cf \
+         caps=video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false",
+    );
 
     let sink = common::app_sink(&pipeline);
     src.set_caps(Some(&media.caps));

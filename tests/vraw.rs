@@ -493,7 +493,10 @@ fn renegotiation_mid_stream() {
     common::init();
     let (caps_a, a) = frames("UYVY", 320, 240, 2);
     let (caps_b, b) = frames("I420", 160, 120, 2);
-    let (pipeline, src) = common::launch_with_src("appsrc name=src format=time ! rtpfastvrawpay ! rtpfastvrawdepay ! appsink name=sink sync=false",);
+    let (pipeline, src) = common::launch_with_src(
+        "appsrc name=src format=time ! rtpfastvrawpay ! rtpfastvrawdepay \
+         ! appsink name=sink sync=false",
+    );
 
     let sink = common::app_sink(&pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();

@@ -383,16 +383,8 @@ fn properties_forwarded(name: &str) {
     assert_eq!(child.property::<u32>("mtu"), 500);
     assert_eq!(child.property::<u32>("pt"), 101);
     assert_eq!(w.property::<u32>("mtu"), 500, "read back through the child");
-    let src = p
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let src = common::app_src(&p);
+    let sink = common::app_sink(&p);
     p.set_state(gst::State::Playing).unwrap();
     for b in &frames {
         src.push_buffer(b.clone()).unwrap();
@@ -481,7 +473,6 @@ fn mid_stream_switch_h264_to_vp8_swaps_the_child() {
     let (pipeline, src) = common::launch_with_src(
         "appsrc name=src format=time ! rtpfastpay name=w ! appsink name=sink sync=false",
     );
-
     let sink = common::app_sink(&pipeline);
     let w = pipeline.by_name("w").unwrap();
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -561,7 +552,6 @@ fn mid_stream_switch_on_the_depay_side() {
     let (pipeline, src) = common::launch_with_src(
         "appsrc name=src format=time ! rtpfastdepay name=w ! appsink name=sink sync=false",
     );
-
     let sink = common::app_sink(&pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();
     src.set_caps(h_rtp_caps.as_ref());
@@ -860,7 +850,6 @@ fn buffer_before_caps_is_not_negotiated() {
     for w in ["rtpfastpay", "rtpfastdepay"] {
         let (pipeline, src) =
             common::launch_with_src(&format!("appsrc name=src format=time ! {w} ! fakesink"));
-
         pipeline.set_state(gst::State::Playing).unwrap();
         src.push_buffer(gst::Buffer::from_slice(vec![0x80u8; 64]))
             .unwrap();

@@ -117,12 +117,17 @@ pub fn launch_with_src(desc: &str) -> (gst::Pipeline, gst_app::AppSrc) {
         .unwrap()
         .downcast::<gst::Pipeline>()
         .unwrap();
-    let src = pipeline
+    let src = app_src(&pipeline);
+    (pipeline, src)
+}
+
+/// The pipeline's `appsrc name=src`.
+pub fn app_src(pipeline: &gst::Pipeline) -> gst_app::AppSrc {
+    pipeline
         .by_name("src")
         .unwrap()
         .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    (pipeline, src)
+        .unwrap()
 }
 
 /// The pipeline's `appsink name=sink`.
