@@ -48,6 +48,15 @@ pub(crate) fn test_panic_point(site: TestPanic) {
     test_panic_slow(sites, site);
 }
 
+/// The bases' sink event functions' test site: [`TestPanic::SinkEvent`]
+/// on a custom downstream event.
+#[inline]
+pub(crate) fn test_panic_on_event(event: &gst::EventRef) {
+    if event.type_() == gst::EventType::CustomDownstream {
+        test_panic_point(TestPanic::SinkEvent);
+    }
+}
+
 #[cold]
 fn test_panic_slow(mut sites: u8, site: TestPanic) {
     if sites == 0 {
@@ -161,16 +170,19 @@ where
 }
 
 /// Our bases' GstElement vfuncs, over what gstreamer-rs's `class_init` put
-/// in `klass`: GstElement's own (`parent`, the parent class) for all but
-/// `change_state`, which goes through [`guard`] to the base's
+/// in `klass` (a base's class struct): GstElement's own (the parent class's)
+/// for all but `change_state`, which goes through [`guard`] to the base's
 /// `ElementImpl::change_state`. The bases override nothing else there.
-pub(crate) fn install_element_vfuncs<T: StreamingImpl>(
-    klass: &mut gst::ffi::GstElementClass,
-    parent: &gst::ffi::GstElementClass,
-) {
-    let mut vfuncs = ElementVfuncs::of(parent);
-    vfuncs.change_state = Some(change_state_trampoline::<T>);
-    vfuncs.restore(klass);
+pub(crate) fn install_element_vfuncs<T: StreamingImpl>(klass: &mut gst::ffi::GstElementClass) {
+    // SAFETY: FFI edge. A registered class's parent class (GstElement's)
+    // is initialised before it and lives as long as the type.
+    let parent = unsafe {
+        *(glib::gobject_ffi::g_type_class_peek_parent(
+            klass as *mut gst::ffi::GstElementClass as glib::ffi::gpointer,
+        ) as *const gst::ffi::GstElementClass)
+    };
+    copy_element_vfuncs(klass, &parent);
+    klass.change_state = Some(change_state_trampoline::<T>);
 }
 
 unsafe extern "C" fn change_state_trampoline<T: StreamingImpl>(
@@ -211,85 +223,28 @@ unsafe extern "C" fn change_state_trampoline<T: StreamingImpl>(
     .into_glib()
 }
 
-/// GstElement's virtual methods as a base class installed them. A format's
-/// `class_init` keeps them: gstreamer-rs would replace them with
-/// trampolines to the format's `ElementImpl`, whose panic check reads a
-/// per-level instance-data map that its `instance_init` then allocates in
-/// every instance (a BTreeMap node for one flag, ~300 bytes per stream,
-/// heaptrack). Formats implement nothing there: their state hooks are the
-/// bases' `start` and `flush`, and the base's `change_state` serves them.
-#[derive(Clone, Copy)]
-pub(crate) struct ElementVfuncs {
-    change_state: Option<
-        unsafe extern "C" fn(
-            *mut gst::ffi::GstElement,
-            gst::ffi::GstStateChange,
-        ) -> gst::ffi::GstStateChangeReturn,
-    >,
-    request_new_pad: Option<
-        unsafe extern "C" fn(
-            *mut gst::ffi::GstElement,
-            *mut gst::ffi::GstPadTemplate,
-            *const std::ffi::c_char,
-            *const gst::ffi::GstCaps,
-        ) -> *mut gst::ffi::GstPad,
-    >,
-    release_pad: Option<unsafe extern "C" fn(*mut gst::ffi::GstElement, *mut gst::ffi::GstPad)>,
-    send_event: Option<
-        unsafe extern "C" fn(
-            *mut gst::ffi::GstElement,
-            *mut gst::ffi::GstEvent,
-        ) -> glib::ffi::gboolean,
-    >,
-    query: Option<
-        unsafe extern "C" fn(
-            *mut gst::ffi::GstElement,
-            *mut gst::ffi::GstQuery,
-        ) -> glib::ffi::gboolean,
-    >,
-    set_context: Option<unsafe extern "C" fn(*mut gst::ffi::GstElement, *mut gst::ffi::GstContext)>,
-    set_clock: Option<
-        unsafe extern "C" fn(
-            *mut gst::ffi::GstElement,
-            *mut gst::ffi::GstClock,
-        ) -> glib::ffi::gboolean,
-    >,
-    provide_clock:
-        Option<unsafe extern "C" fn(*mut gst::ffi::GstElement) -> *mut gst::ffi::GstClock>,
-    post_message: Option<
-        unsafe extern "C" fn(
-            *mut gst::ffi::GstElement,
-            *mut gst::ffi::GstMessage,
-        ) -> glib::ffi::gboolean,
-    >,
-}
-
-impl ElementVfuncs {
-    pub(crate) fn of(k: &gst::ffi::GstElementClass) -> Self {
-        ElementVfuncs {
-            change_state: k.change_state,
-            request_new_pad: k.request_new_pad,
-            release_pad: k.release_pad,
-            send_event: k.send_event,
-            query: k.query,
-            set_context: k.set_context,
-            set_clock: k.set_clock,
-            provide_clock: k.provide_clock,
-            post_message: k.post_message,
-        }
-    }
-
-    pub(crate) fn restore(self, k: &mut gst::ffi::GstElementClass) {
-        k.change_state = self.change_state;
-        k.request_new_pad = self.request_new_pad;
-        k.release_pad = self.release_pad;
-        k.send_event = self.send_event;
-        k.query = self.query;
-        k.set_context = self.set_context;
-        k.set_clock = self.set_clock;
-        k.provide_clock = self.provide_clock;
-        k.post_message = self.post_message;
-    }
+/// Sets GstElement's virtual methods in `klass` to those of `from`. A
+/// format's `class_init` keeps its base's this way (`from`: the class struct
+/// as copied from the base, before chaining up): gstreamer-rs would replace
+/// them with trampolines to the format's `ElementImpl`, whose panic check
+/// reads a per-level instance-data map that its `instance_init` then
+/// allocates in every instance (a BTreeMap node for one flag, ~300 bytes per
+/// stream, heaptrack). Formats implement nothing there: their state hooks
+/// are the bases' `start` and `flush`, and the base's `change_state` serves
+/// them. Pad templates and metadata, also in the class struct, stay.
+pub(crate) fn copy_element_vfuncs(
+    klass: &mut gst::ffi::GstElementClass,
+    from: &gst::ffi::GstElementClass,
+) {
+    klass.change_state = from.change_state;
+    klass.request_new_pad = from.request_new_pad;
+    klass.release_pad = from.release_pad;
+    klass.send_event = from.send_event;
+    klass.query = from.query;
+    klass.set_context = from.set_context;
+    klass.set_clock = from.set_clock;
+    klass.provide_clock = from.provide_clock;
+    klass.post_message = from.post_message;
 }
 
 /// The message of a LoggableError (it only exposes it through Display:

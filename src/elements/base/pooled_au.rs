@@ -34,6 +34,10 @@ impl PooledAu {
         self.hint = self.hint.max(new_cap);
     }
 
+    /// `extend_from_slice` when the unit outgrew the mapped buffer. It
+    /// copies itself rather than calling `extend_from_slice` again: that
+    /// makes the pair recursive, the fast path is no longer inlined, and
+    /// rtpfasth264depay costs 37 instructions per packet more (callgrind).
     #[cold]
     #[inline(never)]
     fn grow_and_extend(&mut self, bytes: &[u8]) {

@@ -13,7 +13,6 @@ use crate::elements::base::stats::ElementStats;
 use crate::elements::base::warn_limit::{warn_limited, WarnLimit};
 use crate::elements::base::{
     common_properties, hdrext, lock, loggable_message, pad_function, ElementCommon, StreamingImpl,
-    TestPanic,
 };
 use crate::elements::SimdMode;
 use gst::glib;
@@ -945,14 +944,7 @@ impl ObjectSubclass for RtpFastBaseDepay {
     type Instance = crate::elements::base::ElementInstance<Self>;
 
     fn class_init(klass: &mut Self::Class) {
-        // SAFETY: FFI edge. A registered class's parent class (GstElement's)
-        // is initialised before it and lives as long as the type.
-        let parent = unsafe {
-            &*(glib::gobject_ffi::g_type_class_peek_parent(
-                klass as *mut Class as glib::ffi::gpointer,
-            ) as *const gst::ffi::GstElementClass)
-        };
-        crate::elements::base::install_element_vfuncs::<Self>(klass.parent_mut(), parent);
+        crate::elements::base::install_element_vfuncs::<Self>(klass.parent_mut());
     }
 
     fn with_class(klass: &Self::Class) -> Self {
@@ -988,9 +980,7 @@ impl ObjectSubclass for RtpFastBaseDepay {
                     parent,
                     || false,
                     |imp| {
-                        if event.type_() == gst::EventType::CustomDownstream {
-                            crate::elements::base::test_panic_point(TestPanic::SinkEvent);
-                        }
+                        crate::elements::base::test_panic_on_event(&event);
                         let obj = imp.obj();
                         let f = vtable(&obj).sink_event.expect("subclass sets sink_event");
                         f(&obj, event)

@@ -11,7 +11,7 @@
 
 mod imp;
 
-use super::ElementVfuncs;
+use super::copy_element_vfuncs;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -271,10 +271,10 @@ fn subclass<T: RtpFastBaseDepayImpl>(obj: &RtpFastBaseDepay) -> &T {
 // fills in this class struct's own entries.
 unsafe impl<T: RtpFastBaseDepayImpl> IsSubclassable<T> for RtpFastBaseDepay {
     fn class_init(class: &mut glib::Class<Self>) {
-        // The element vfuncs stay the base's (see `ElementVfuncs`).
-        let inherited = ElementVfuncs::of(&class.as_ref().parent);
+        // The element vfuncs stay the base's (see `copy_element_vfuncs`).
+        let inherited = class.as_ref().parent;
         Self::parent_class_init::<T>(class);
-        inherited.restore(&mut class.as_mut().parent);
+        copy_element_vfuncs(&mut class.as_mut().parent, &inherited);
         let klass = class.as_mut();
         klass.start = Some(|obj| subclass::<T>(obj).start());
         klass.set_sink_caps = Some(|obj, caps| subclass::<T>(obj).set_sink_caps(caps));

@@ -5,7 +5,7 @@
 
 use super::super::hdrext;
 use super::super::stats::ElementStats;
-use super::super::{lock, pad_function, ElementCommon, StreamingImpl, TestPanic};
+use super::super::{lock, pad_function, ElementCommon, StreamingImpl};
 use super::Class;
 use crate::core::rtp::HeaderFields;
 use crate::core::simd::SimdLevel;
@@ -238,14 +238,7 @@ impl ObjectSubclass for RtpFastBasePay {
     type Instance = super::super::ElementInstance<Self>;
 
     fn class_init(klass: &mut Self::Class) {
-        // SAFETY: FFI edge. A registered class's parent class (GstElement's)
-        // is initialised before it and lives as long as the type.
-        let parent = unsafe {
-            &*(glib::gobject_ffi::g_type_class_peek_parent(
-                klass as *mut Class as glib::ffi::gpointer,
-            ) as *const gst::ffi::GstElementClass)
-        };
-        super::super::install_element_vfuncs::<Self>(klass.parent_mut(), parent);
+        super::super::install_element_vfuncs::<Self>(klass.parent_mut());
     }
 
     fn with_class(klass: &Self::Class) -> Self {
@@ -265,9 +258,7 @@ impl ObjectSubclass for RtpFastBasePay {
                     parent,
                     || false,
                     |this| {
-                        if event.type_() == gst::EventType::CustomDownstream {
-                            crate::elements::base::test_panic_point(TestPanic::SinkEvent);
-                        }
+                        crate::elements::base::test_panic_on_event(&event);
                         this.sink_event(pad, event)
                     },
                 )

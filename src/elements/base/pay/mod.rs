@@ -102,10 +102,10 @@ impl std::ops::Deref for Class {
 // function pointers in our own class struct fields.
 unsafe impl<T: RtpFastBasePayImpl> IsSubclassable<T> for RtpFastBasePay {
     fn class_init(class: &mut glib::Class<Self>) {
-        // The element vfuncs stay the base's (see `ElementVfuncs`).
-        let inherited = super::ElementVfuncs::of(&class.as_ref().parent);
+        // The element vfuncs stay the base's (see `copy_element_vfuncs`).
+        let inherited = class.as_ref().parent;
         Self::parent_class_init::<T>(class);
-        inherited.restore(&mut class.as_mut().parent);
+        super::copy_element_vfuncs(&mut class.as_mut().parent, &inherited);
         let class = class.as_mut();
         // SAFETY (all below): the instance is a `T::Type`, the subclass this
         // class struct was initialised for.
