@@ -75,6 +75,17 @@ fn tool_present(tool: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// `cmd` run under `tool` as `prefix cmd` when the tool is installed, else
+/// `cmd` alone (saying so).
+fn sh_under(tool: &str, prefix: &str, cmd: &str) -> Output {
+    if tool_present(tool) {
+        sh(&format!("{prefix} {cmd}"))
+    } else {
+        eprintln!("{tool} not installed: running `{cmd}` alone");
+        sh(cmd)
+    }
+}
+
 /// Test names libtest reported as passed (`test <name> ... ok`).
 fn passed_tests(stdout: &str) -> Vec<String> {
     stdout
@@ -140,15 +151,14 @@ fn rtp_perf_compare_c_vs_rust() {
 fn massif_cargo_test_buffer_pool_release() {
     let dir = scratch("massif");
     let cmd = "cargo test performance::buffer_pool --release";
-    let out = if tool_present("valgrind") {
-        sh(&format!(
-            "valgrind --tool=massif --massif-out-file={}/massif.out.%p {cmd}",
+    let out = sh_under(
+        "valgrind",
+        &format!(
+            "valgrind --tool=massif --massif-out-file={}/massif.out.%p",
             dir.display()
-        ))
-    } else {
-        eprintln!("valgrind not installed: running `{cmd}` alone");
-        sh(cmd)
-    };
+        ),
+        cmd,
+    );
     let passed = passed_tests(&String::from_utf8_lossy(&out.stdout));
     let pool: Vec<_> = passed
         .iter()
@@ -170,15 +180,11 @@ fn massif_cargo_test_buffer_pool_release() {
 fn heaptrack_cargo_bench_buffer_pool_performance() {
     let dir = scratch("heaptrack");
     let cmd = format!("cargo bench buffer_pool_performance -- {SHORT_CRITERION}");
-    let out = if tool_present("heaptrack") {
-        sh(&format!(
-            "heaptrack -o {}/heaptrack.cargo {cmd}",
-            dir.display()
-        ))
-    } else {
-        eprintln!("heaptrack not installed: running `{cmd}` alone");
-        sh(&cmd)
-    };
+    let out = sh_under(
+        "heaptrack",
+        &format!("heaptrack -o {}/heaptrack.cargo", dir.display()),
+        &cmd,
+    );
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
