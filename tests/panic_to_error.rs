@@ -5,6 +5,7 @@
 //! bus, and later buffers get a flow error, never a crash.
 
 mod common;
+use common::{bus_error, pcm_buffer, rtp_l16_packet, PCM_CAPS, RTP_L16_CAPS};
 use gst::prelude::*;
 
 fn init() {
@@ -13,34 +14,14 @@ fn init() {
     common::init();
 }
 
-/// A harness around `factory` whose messages go to a bus of our own
-/// (a lone element has no bus).
+/// A harness (with a bus of its own) once the panic sites are set.
 fn harness(
     factory: &str,
     src_caps: &str,
     sink_caps: Option<&str>,
 ) -> (gst_check::Harness, gst::Bus) {
     init();
-    let mut h = gst_check::Harness::new(factory);
-    let bus = gst::Bus::new();
-    h.element().unwrap().set_bus(Some(&bus));
-    if let Some(c) = sink_caps {
-        h.set_sink_caps_str(c);
-    }
-    h.set_src_caps_str(src_caps);
-    (h, bus)
-}
-
-fn error_on_bus(bus: &gst::Bus) -> Option<(String, String)> {
-    while let Some(msg) = bus.pop() {
-        if let gst::MessageView::Error(e) = msg.view() {
-            return Some((
-                e.error().to_string(),
-                e.debug().map(|d| d.to_string()).unwrap_or_default(),
-            ));
-        }
-    }
-    None
+    common::harness_with_bus(factory, src_caps, sink_caps)
 }
 
 fn panics_into_an_error(mut h: gst_check::Harness, bus: gst::Bus, buffer: gst::Buffer) {
@@ -48,7 +29,7 @@ fn panics_into_an_error(mut h: gst_check::Harness, bus: gst::Bus, buffer: gst::B
     // into the harness (this thread is GStreamer's caller, as a streaming
     // thread would be).
     assert_eq!(h.push(buffer.clone()), Err(gst::FlowError::Error));
-    let (error, debug) = error_on_bus(&bus).expect("an ERROR message on the bus");
+    let (error, debug) = bus_error(&bus).expect("an ERROR message on the bus");
     assert!(
         error.contains("Panicked") || debug.contains("Panicked"),
         "error names the panic: {error} / {debug}"
@@ -63,22 +44,6 @@ fn panics_into_an_error(mut h: gst_check::Harness, bus: gst::Bus, buffer: gst::B
     // downward state changes through after a panic).
     drop(h);
 }
-
-fn pcm_buffer() -> gst::Buffer {
-    let mut b = gst::Buffer::from_mut_slice(vec![0u8; 3840]);
-    b.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
-    b
-}
-
-fn rtp_l16_packet() -> gst::Buffer {
-    let mut v = vec![0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0x12, 0x34];
-    v.extend_from_slice(&[0u8; 320]);
-    gst::Buffer::from_mut_slice(v)
-}
-
-const PCM_CAPS: &str = "audio/x-raw,format=S16BE,layout=interleaved,rate=48000,channels=2";
-const RTP_L16_CAPS: &str =
-    "application/x-rtp,media=audio,clock-rate=48000,encoding-name=L16,channels=2,payload=96";
 
 #[test]
 fn payloader_chain_panic_becomes_an_element_error() {

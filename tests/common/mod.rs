@@ -229,3 +229,56 @@ pub fn buffers_nals(bufs: &[gst::Buffer]) -> Vec<Vec<u8>> {
         .flat_map(|b| annexb_nals(&b.map_readable().unwrap()))
         .collect()
 }
+
+/// S16BE stereo 48 kHz raw audio caps (the panic tests' payloader input).
+pub const PCM_CAPS: &str = "audio/x-raw,format=S16BE,layout=interleaved,rate=48000,channels=2";
+/// L16 stereo 48 kHz RTP caps (the panic tests' depayloader input).
+pub const RTP_L16_CAPS: &str =
+    "application/x-rtp,media=audio,clock-rate=48000,encoding-name=L16,channels=2,payload=96";
+
+/// 20 ms of S16BE stereo silence at PTS 0.
+pub fn pcm_buffer() -> gst::Buffer {
+    init();
+    let mut b = gst::Buffer::from_mut_slice(vec![0u8; 3840]);
+    b.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
+    b
+}
+
+/// One L16 RTP packet (pt 96, seq 1) of 80 stereo frames of silence.
+pub fn rtp_l16_packet() -> gst::Buffer {
+    init();
+    let mut v = vec![0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0x12, 0x34];
+    v.extend_from_slice(&[0u8; 320]);
+    gst::Buffer::from_mut_slice(v)
+}
+
+/// A harness around `factory` whose messages go to a bus of our own (a lone
+/// element has no bus).
+pub fn harness_with_bus(
+    factory: &str,
+    src_caps: &str,
+    sink_caps: Option<&str>,
+) -> (gst_check::Harness, gst::Bus) {
+    init();
+    let mut h = gst_check::Harness::new(factory);
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    if let Some(c) = sink_caps {
+        h.set_sink_caps_str(c);
+    }
+    h.set_src_caps_str(src_caps);
+    (h, bus)
+}
+
+/// The first ERROR message waiting on `bus`: (error, debug).
+pub fn bus_error(bus: &gst::Bus) -> Option<(String, String)> {
+    while let Some(msg) = bus.pop() {
+        if let gst::MessageView::Error(e) = msg.view() {
+            return Some((
+                e.error().to_string(),
+                e.debug().map(|d| d.to_string()).unwrap_or_default(),
+            ));
+        }
+    }
+    None
+}
