@@ -93,6 +93,24 @@ impl Packet {
     }
 }
 
+/// The storage of one input buffer's packet plan: the packets and the
+/// inline bytes (FU headers, aggregation packets) they refer to. The plan is
+/// only needed while one input buffer is payloaded, so an element can lend
+/// the storage per input ([`NalPacketizer::lend_plan`]) from a cache shared
+/// by the streams of a thread, and an idle stream keeps none of it.
+#[derive(Default)]
+pub struct PlanStorage {
+    packets: Vec<Packet>,
+    scratch: Vec<u8>,
+}
+
+impl PlanStorage {
+    /// Bytes allocated.
+    pub fn capacity_bytes(&self) -> usize {
+        self.packets.capacity() * std::mem::size_of::<Packet>() + self.scratch.capacity()
+    }
+}
+
 /// Where the bytes of a NAL unit come from.
 #[derive(Clone, Copy)]
 enum Source {
@@ -200,6 +218,25 @@ impl<C: NalCodec> NalPacketizer<C> {
         }
         if self.scratch.capacity() > KEEP_SCRATCH {
             self.scratch = Vec::new();
+        }
+    }
+
+    /// Use `storage` for the plans from now on (the current storage is
+    /// dropped). Lend before [`Self::begin_for`], take back with
+    /// [`Self::take_plan`] once the plan was used.
+    pub fn lend_plan(&mut self, storage: PlanStorage) {
+        self.packets = storage.packets;
+        self.scratch = storage.scratch;
+        self.begin();
+    }
+
+    /// The plan storage, emptied (the packetizer is left with none: the
+    /// next plan allocates unless storage is lent again).
+    pub fn take_plan(&mut self) -> PlanStorage {
+        self.begin();
+        PlanStorage {
+            packets: std::mem::take(&mut self.packets),
+            scratch: std::mem::take(&mut self.scratch),
         }
     }
 
@@ -605,6 +642,29 @@ mod tests {
             counts.push(p.packets().len());
         }
         assert_eq!(counts, vec![3, 1, 3, 1, 3]);
+    }
+
+    #[test]
+    fn lent_plan_storage_is_used_and_given_back_whole() {
+        let mut p = NalPacketizer::<H264>::new(PayConfig::default());
+        let idr = nal(&[0x65], 30_000);
+        // The first plan allocates; the storage then goes back to the lender.
+        p.begin_for(idr.len());
+        p.push_nal(&idr, 0..idr.len(), None);
+        p.end_au();
+        let first = packet_payloads(p.packets(), p.scratch(), &idr);
+        let storage = p.take_plan();
+        let bytes = storage.capacity_bytes();
+        assert!(bytes >= first.len() * std::mem::size_of::<Packet>());
+        // Nothing is left behind in the packetizer between inputs.
+        assert_eq!(p.take_plan().capacity_bytes(), 0);
+        // Lent again: the same plan, in the same storage (no growth).
+        p.lend_plan(storage);
+        p.begin_for(idr.len());
+        p.push_nal(&idr, 0..idr.len(), None);
+        p.end_au();
+        assert_eq!(packet_payloads(p.packets(), p.scratch(), &idr), first);
+        assert_eq!(p.take_plan().capacity_bytes(), bytes);
     }
 
     #[test]

@@ -5,13 +5,40 @@
 use super::lock;
 use super::pay::{OutPacket, RtpFastBasePay};
 use crate::core::nal::{length_prefixed_nals, NalCodec};
-use crate::core::packetizer::{AggregateMode, NalPacketizer, PayConfig};
+use crate::core::packetizer::{AggregateMode, NalPacketizer, PayConfig, PlanStorage};
 use crate::core::startcode::nal_units;
 use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use std::cell::Cell;
 use std::sync::{LazyLock, Mutex};
+
+thread_local! {
+    /// Packet plan storage shared by the NAL payloaders running on this
+    /// thread, lent to one for the length of an input buffer: a stream keeps
+    /// no plan between frames (a 1080p frame's is ~2 KB: it was most of what
+    /// a payloader cost per extra stream over `identity`), and steady state
+    /// still allocates nothing. A payloader reached again from inside a push
+    /// on the same thread finds the cache empty and allocates its own.
+    static PLAN_CACHE: Cell<PlanStorage> = Cell::new(PlanStorage::default());
+}
+
+fn borrow_plan() -> PlanStorage {
+    PLAN_CACHE.with(Cell::take)
+}
+
+/// Back to the thread's cache (the larger of it and what is there).
+fn return_plan(plan: PlanStorage) {
+    PLAN_CACHE.with(|cache| {
+        let cached = cache.take();
+        cache.set(if plan.capacity_bytes() >= cached.capacity_bytes() {
+            plan
+        } else {
+            cached
+        });
+    });
+}
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -258,6 +285,7 @@ impl<C: NalCodec> NalPay<C> {
         }
         state.last_pts = buffer.pts();
         state.last_dts = buffer.dts();
+        state.packetizer.lend_plan(borrow_plan());
         state.packetizer.begin_for(data.len());
         match state.input {
             InputFormat::ByteStream => {
@@ -301,8 +329,10 @@ impl<C: NalCodec> NalPay<C> {
                 payload: p.payload(),
                 timing: None,
             }),
-        )?;
+        );
         state.packetizer.release_large();
+        return_plan(state.packetizer.take_plan());
+        let list = list?;
         drop(map);
         // Caps and the push happen without our lock: downstream may call
         // back into the element (properties, upstream events).
@@ -327,7 +357,7 @@ impl<C: NalCodec> NalPay<C> {
         let base = obj.imp();
         let mut guard = lock(&self.state);
         let state = &mut *guard;
-        state.packetizer.begin();
+        state.packetizer.lend_plan(borrow_plan());
         state.packetizer.end_au();
         let scratch = state.packetizer.scratch();
         // Aggregated bytes are all inline: no input buffer to share from.
@@ -341,7 +371,9 @@ impl<C: NalCodec> NalPay<C> {
                 payload: 0..0,
                 timing: None,
             }),
-        )?;
+        );
+        return_plan(state.packetizer.take_plan());
+        let list = list?;
         drop(guard);
         match list {
             Some(list) => base.push_list(list),
