@@ -433,8 +433,8 @@ fn resident_region(doc: &Doc, chart: Option<&str>) -> String {
             "Resident memory per extra stream (`--streams {n}`: RSS growth over {n} more \
              instances while one stays running, each negotiated and fed the first buffer's \
              worth of input — for video the first 1080p access unit; an `identity` stream fed \
-             the same is subtracted; with fewer streams the pool's first slab is spread over \
-             fewer of them and the figure is higher):"
+             the same is subtracted; RSS grows in 4 KiB pages, so fewer streams give a \
+             coarser figure, and it moves by ~0.2 KB between runs):"
         )));
         s.push('\n');
         s.push_str("| element | KB over identity, stock | ours |\n|---|---|---|\n");
