@@ -349,6 +349,8 @@ fn l16_sample(k: u64) -> i16 {
 #[test]
 fn soak_l16() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Before the caps below (this test may run before soak_h264).
+    common::init();
     let target = target_packets();
     let caps = gst::Caps::builder("audio/x-raw")
         .field("format", "S16LE")
