@@ -10,9 +10,9 @@
 //!   is empty: the FIFO free list then only ever holds blocks that were in
 //!   use together. Carving a whole slab at once made the free list rotate
 //!   through all of its blocks, so every stream's first access unit touched
-//!   pages no one else had: rtpfasth264depay cost ~10 KB resident per extra
-//!   stream that were really the 64 KiB and 256 KiB classes' slabs being
-//!   paged in one block at a time (`rtp_perf_compare --streams 200`).
+//!   pages no one else had: ~16 KB of rtpfasth264depay's +17.8 KB resident
+//!   per extra stream were the 64 KiB to 1 MiB classes' slabs being paged
+//!   in one block at a time (`rtp_perf_compare --streams 200`; now +1.9).
 //! * A process-wide ceiling on mapped bytes; growing past it is a *miss* and
 //!   the caller falls back to ordinary allocation. Nothing here ever blocks a
 //!   caller of [`Core::pop`]/[`Core::push`]: slab growth uses `try_lock`.

@@ -11,33 +11,29 @@ use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use std::cell::Cell;
 use std::sync::{LazyLock, Mutex};
 
-thread_local! {
-    /// Packet plan storage shared by the NAL payloaders running on this
-    /// thread, lent to one for the length of an input buffer: a stream keeps
-    /// no plan between frames (a 1080p frame's is ~2 KB: it was most of what
-    /// a payloader cost per extra stream over `identity`), and steady state
-    /// still allocates nothing. A payloader reached again from inside a push
-    /// on the same thread finds the cache empty and allocates its own.
-    static PLAN_CACHE: Cell<PlanStorage> = Cell::new(PlanStorage::default());
-}
+/// Plans kept for reuse at most (beyond, a returned plan is freed): more
+/// than the payloaders that can be building a plan at the same moment.
+const PLAN_CACHE_SLOTS: usize = 16;
+
+/// Packet plan storage shared by every NAL payloader of the process, taken
+/// for the length of one input buffer and given back before the list is
+/// pushed. A stream keeps no plan between frames (a 1080p frame's is ~2 KB,
+/// most of what a payloader cost per extra stream over `identity`), the
+/// process keeps about as many as payloaders run at once, whatever thread
+/// each stream runs on, and steady state still allocates nothing. Lock-free:
+/// a pop and a push per input buffer.
+static PLAN_CACHE: LazyLock<crossbeam_queue::ArrayQueue<PlanStorage>> =
+    LazyLock::new(|| crossbeam_queue::ArrayQueue::new(PLAN_CACHE_SLOTS));
 
 fn borrow_plan() -> PlanStorage {
-    PLAN_CACHE.with(Cell::take)
+    PLAN_CACHE.pop().unwrap_or_default()
 }
 
-/// Back to the thread's cache (the larger of it and what is there).
 fn return_plan(plan: PlanStorage) {
-    PLAN_CACHE.with(|cache| {
-        let cached = cache.take();
-        cache.set(if plan.capacity_bytes() >= cached.capacity_bytes() {
-            plan
-        } else {
-            cached
-        });
-    });
+    // A full cache frees the plan.
+    let _ = PLAN_CACHE.push(plan);
 }
 
 pub static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
