@@ -97,18 +97,11 @@ impl Packet {
 /// inline bytes (FU headers, aggregation packets) they refer to. The plan is
 /// only needed while one input buffer is payloaded, so an element can lend
 /// the storage per input ([`NalPacketizer::lend_plan`]) from a cache shared
-/// by the streams of a thread, and an idle stream keeps none of it.
+/// by its streams, and an idle stream keeps none of it.
 #[derive(Default)]
 pub struct PlanStorage {
     packets: Vec<Packet>,
     scratch: Vec<u8>,
-}
-
-impl PlanStorage {
-    /// Bytes allocated.
-    pub fn capacity_bytes(&self) -> usize {
-        self.packets.capacity() * std::mem::size_of::<Packet>() + self.scratch.capacity()
-    }
 }
 
 /// Where the bytes of a NAL unit come from.
@@ -644,6 +637,11 @@ mod tests {
         assert_eq!(counts, vec![3, 1, 3, 1, 3]);
     }
 
+    /// Bytes a plan storage holds allocated.
+    fn capacity_bytes(storage: &PlanStorage) -> usize {
+        storage.packets.capacity() * std::mem::size_of::<Packet>() + storage.scratch.capacity()
+    }
+
     #[test]
     fn lent_plan_storage_is_used_and_given_back_whole() {
         let mut p = NalPacketizer::<H264>::new(PayConfig::default());
@@ -654,17 +652,17 @@ mod tests {
         p.end_au();
         let first = packet_payloads(p.packets(), p.scratch(), &idr);
         let storage = p.take_plan();
-        let bytes = storage.capacity_bytes();
+        let bytes = capacity_bytes(&storage);
         assert!(bytes >= first.len() * std::mem::size_of::<Packet>());
         // Nothing is left behind in the packetizer between inputs.
-        assert_eq!(p.take_plan().capacity_bytes(), 0);
+        assert_eq!(capacity_bytes(&p.take_plan()), 0);
         // Lent again: the same plan, in the same storage (no growth).
         p.lend_plan(storage);
         p.begin_for(idr.len());
         p.push_nal(&idr, 0..idr.len(), None);
         p.end_au();
         assert_eq!(packet_payloads(p.packets(), p.scratch(), &idr), first);
-        assert_eq!(p.take_plan().capacity_bytes(), bytes);
+        assert_eq!(capacity_bytes(&p.take_plan()), bytes);
     }
 
     #[test]
