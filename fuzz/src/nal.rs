@@ -165,7 +165,7 @@ pub fn pay<C: NalCodec>(data: &[u8]) {
         running_time += r.u8() as u64 * 100_000_000;
         let nals: Vec<std::ops::Range<usize>> = if length_prefixed {
             nal::length_prefixed_nals(au, len_size)
-                .map_while(Result::ok)
+                .map(|r| r.unwrap_or_else(|cut| cut))
                 .collect()
         } else {
             startcode::nal_units(au, level).collect()

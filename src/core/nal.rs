@@ -44,8 +44,21 @@ pub trait NalCodec: Send + Sync + 'static {
     /// Fixed fields the payloader puts in its RTP caps.
     const RTP_CAPS_FIXED: &'static [(&'static str, &'static str)];
 
+    /// Type of the access unit delimiter.
+    const AUD: u8;
+    /// How the stock payloader flags a keyframe input's packets: H.264
+    /// (rtph264pay) leaves only the first packet without DELTA_UNIT, H.265
+    /// (rtph265pay) the first packet of every unit of the input.
+    const DELTA_AFTER_FIRST_UNIT: bool;
+    /// The stock payloader puts an input's DISCONT on its first packet
+    /// (rtph264pay does; rtph265pay only uses it to end an aggregate).
+    const DISCONT_ON_OUTPUT: bool;
+
     fn nal_type(nal: &[u8]) -> u8;
     fn is_vcl(t: u8) -> bool;
+    /// An input unit type RTP uses for its own packets (aggregation,
+    /// fragmentation): dropped by the payloader.
+    fn is_reserved_for_rtp(t: u8) -> bool;
     /// A NAL unit that, once in a zero-latency aggregation packet, makes
     /// the packet go out at the end of the input buffer (as the stock
     /// payloaders do: VCL units, and for H.265 suffix SEI too).
@@ -88,6 +101,9 @@ pub struct H265;
 
 impl NalCodec for H264 {
     const ENCODING_NAME: &'static str = "H264";
+    const AUD: u8 = 9;
+    const DELTA_AFTER_FIRST_UNIT: bool = true;
+    const DISCONT_ON_OUTPUT: bool = true;
     const NAL_HEADER_LEN: usize = 1;
     const FU_OVERHEAD: usize = 2;
     const AGG_HEADER_LEN: usize = 1;
@@ -104,6 +120,10 @@ impl NalCodec for H264 {
     }
     fn is_vcl(t: u8) -> bool {
         (1..=5).contains(&t)
+    }
+    fn is_reserved_for_rtp(t: u8) -> bool {
+        // STAP-A, STAP-B, MTAP16, MTAP24: the types rtph264pay drops.
+        (24..=27).contains(&t)
     }
     fn is_keyframe(t: u8) -> bool {
         t == 5
@@ -163,6 +183,9 @@ impl NalCodec for H264 {
 
 impl NalCodec for H265 {
     const ENCODING_NAME: &'static str = "H265";
+    const AUD: u8 = 35;
+    const DELTA_AFTER_FIRST_UNIT: bool = false;
+    const DISCONT_ON_OUTPUT: bool = false;
     const NAL_HEADER_LEN: usize = 2;
     const FU_OVERHEAD: usize = 3;
     const AGG_HEADER_LEN: usize = 2;
@@ -183,9 +206,17 @@ impl NalCodec for H265 {
     fn is_vcl(t: u8) -> bool {
         t < 32
     }
+    fn is_reserved_for_rtp(t: u8) -> bool {
+        // AP, FU, PACI (RFC 7798 §4.4). rtph265pay sends them on; a
+        // receiver then parses the unit as an AP or FU (see README,
+        // "Differences from the stock elements").
+        (48..=50).contains(&t)
+    }
     fn ends_zero_latency_bundle(t: u8) -> bool {
-        // VCL or SUFFIX_SEI (40), as rtph265pay's bundle_contains_vcl_or_suffix.
-        t < 32 || t == 40
+        // As rtph265pay's bundle_contains_vcl_or_suffix: VCL, end of
+        // sequence / bitstream (36, 37), SUFFIX_SEI (40), reserved 45-47
+        // and unspecified 56-62.
+        t < 32 || t == 36 || t == 37 || t == 40 || (45..=47).contains(&t) || (56..63).contains(&t)
     }
     fn is_keyframe(t: u8) -> bool {
         (16..=21).contains(&t)
@@ -403,21 +434,23 @@ fn read_nal_array(
     Some(())
 }
 
-/// NAL units of a length-prefixed (avc/hvc1) buffer. Stops at the first
-/// length that runs past the end (the caller counts that as malformed).
+/// NAL units of a length-prefixed (avc/hvc1) buffer, as the stock
+/// payloaders read it: `Err(range)` is a unit whose length runs past the
+/// end, cut to the bytes that are there (what rtph264pay/rtph265pay still
+/// send), and ends the buffer; fewer than `len_size + 1` bytes left end it
+/// too (`Err` of an empty range when any are left).
 pub fn length_prefixed_nals(
     data: &[u8],
     len_size: usize,
-) -> impl Iterator<Item = Result<std::ops::Range<usize>, ()>> + '_ {
+) -> impl Iterator<Item = Result<std::ops::Range<usize>, std::ops::Range<usize>>> + '_ {
     let mut pos = 0usize;
-    let mut failed = false;
     std::iter::from_fn(move || {
-        if failed || pos >= data.len() {
+        if pos >= data.len() {
             return None;
         }
-        if pos + len_size > data.len() {
-            failed = true;
-            return Some(Err(()));
+        if data.len() - pos <= len_size {
+            pos = data.len();
+            return Some(Err(pos..pos));
         }
         let mut n = 0usize;
         for &b in &data[pos..pos + len_size] {
@@ -430,8 +463,8 @@ pub fn length_prefixed_nals(
                 Some(Ok(start..end))
             }
             _ => {
-                failed = true;
-                Some(Err(()))
+                pos = data.len();
+                Some(Err(start..pos))
             }
         }
     })
@@ -500,11 +533,21 @@ mod tests {
         assert_eq!(v, vec![Ok(4..6), Ok(10..11)]);
         let bad = [0, 0, 0, 9, 0x65];
         let v: Vec<_> = length_prefixed_nals(&bad, 4).collect();
-        assert_eq!(v, vec![Err(())]);
+        assert_eq!(
+            v,
+            vec![Err(4..5)],
+            "a truncated unit is cut to what is there"
+        );
         let huge = [0xff, 0xff, 0xff, 0xff, 0x65];
         assert_eq!(
             length_prefixed_nals(&huge, 4).collect::<Vec<_>>(),
-            vec![Err(())]
+            vec![Err(4..5)]
+        );
+        let trailing = [0, 0, 0, 1, 0x41, 0, 0];
+        assert_eq!(
+            length_prefixed_nals(&trailing, 4).collect::<Vec<_>>(),
+            vec![Ok(4..5), Err(7..7)],
+            "a length prefix cut short ends the buffer"
         );
     }
 

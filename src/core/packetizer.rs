@@ -61,16 +61,23 @@ pub struct Packet {
     inline_start: u32,
     inline_len: u32,
     pub marker: bool,
+    /// GST_BUFFER_FLAG_DELTA_UNIT on the packet (see [`NalFlags`]).
+    pub delta: bool,
+    /// GST_BUFFER_FLAG_DISCONT on the packet: the first packet of an input
+    /// flagged DISCONT.
+    pub discont: bool,
     payload_start: u32,
     payload_len: u32,
 }
 
 impl Packet {
-    fn new(inline: Range<usize>, payload: Range<usize>) -> Packet {
+    fn new(inline: Range<usize>, payload: Range<usize>, flags: NalFlags) -> Packet {
         Packet {
             inline_start: inline.start as u32,
             inline_len: inline.len() as u32,
             marker: false,
+            delta: flags.delta,
+            discont: flags.discont,
             payload_start: payload.start as u32,
             payload_len: payload.len() as u32,
         }
@@ -104,6 +111,18 @@ pub struct PlanStorage {
     scratch: Vec<u8>,
 }
 
+/// Buffer flags of the next packet a NAL unit starts, as the stock
+/// payloaders hand them down: an input buffer's DISCONT goes on its first
+/// packet only; a keyframe input's first packet has no DELTA_UNIT, later
+/// fragments of a NAL unit and (H.264) every later NAL unit of the input
+/// have it; a delta input's packets all have it. An aggregation packet
+/// takes the flags of its first unit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NalFlags {
+    pub delta: bool,
+    pub discont: bool,
+}
+
 /// Where the bytes of a NAL unit come from.
 #[derive(Clone, Copy)]
 enum Source {
@@ -123,6 +142,14 @@ pub struct NalPacketizer<C: NalCodec> {
     /// Zero-latency: the pending aggregation packet holds a unit that makes
     /// it go out at the end of the input buffer.
     agg_ends_at_input_end: bool,
+    /// Flags of the pending aggregation packet (its first unit's).
+    agg_flags: NalFlags,
+    /// Flags of the next NAL unit's first packet.
+    flags: NalFlags,
+    /// A unit was payloaded since the packetizer was made (the stock
+    /// payloaders' DELTA_UNIT state for byte-stream input starts unset and
+    /// is set by the first unit sent; flushes and caps keep it).
+    sent_any: bool,
     scratch: Vec<u8>,
     packets: Vec<Packet>,
     _codec: PhantomData<C>,
@@ -140,6 +167,9 @@ impl<C: NalCodec> NalPacketizer<C> {
             agg: Vec::new(),
             agg_headers: SmallVec::new(),
             agg_ends_at_input_end: false,
+            agg_flags: NalFlags::default(),
+            flags: NalFlags::default(),
+            sent_any: false,
             scratch: Vec::new(),
             packets: Vec::new(),
             _codec: PhantomData,
@@ -187,9 +217,26 @@ impl<C: NalCodec> NalPacketizer<C> {
     }
 
     /// Start a new input buffer: packets/scratch of the last one are dropped.
+    /// Its packets are flagged as a keyframe's without DISCONT unless
+    /// [`Self::set_input_flags`] says otherwise.
     pub fn begin(&mut self) {
         self.packets.clear();
         self.scratch.clear();
+        self.flags = NalFlags::default();
+    }
+
+    /// The input buffer's own flags: `delta` (DELTA_UNIT: not a keyframe)
+    /// and `discont`, for the packets it makes (see [`NalFlags`]). With
+    /// `byte_stream` input, as stock's adapter path, a delta input's first
+    /// packet is only flagged once some unit was sent before.
+    pub fn set_input_flags(&mut self, delta: bool, discont: bool, byte_stream: bool) {
+        let delta = delta && (self.sent_any || !byte_stream);
+        self.flags = NalFlags { delta, discont };
+    }
+
+    /// An aggregation packet is pending (units held for the next input).
+    pub fn has_pending(&self) -> bool {
+        !self.agg_headers.is_empty()
     }
 
     /// Start a new input buffer of `input_len` bytes, reserving the plan at
@@ -238,13 +285,24 @@ impl<C: NalCodec> NalPacketizer<C> {
 
     /// Payload one NAL unit `data[range]`; `running_time_ns` drives
     /// `config-interval`. Inputs over [`Self::MAX_INPUT`] bytes are ignored
-    /// (the element rejects them first).
-    pub fn push_nal(&mut self, data: &[u8], range: Range<usize>, running_time_ns: Option<u64>) {
+    /// (the element rejects them first). Returns false for a unit of a type
+    /// RTP reserves for its own packets (H.264 24-27, H.265 48-50), which
+    /// is dropped as the stock payloaders drop it: sent alone, a receiver
+    /// would read it as an aggregation or fragmentation packet.
+    pub fn push_nal(
+        &mut self,
+        data: &[u8],
+        range: Range<usize>,
+        running_time_ns: Option<u64>,
+    ) -> bool {
         let nal = &data[range.clone()];
         if nal.len() < C::NAL_HEADER_LEN || data.len() > Self::MAX_INPUT {
-            return;
+            return true;
         }
         let t = C::nal_type(nal);
+        if C::is_reserved_for_rtp(t) {
+            return false;
+        }
         if let Some(kind) = C::param_set(t) {
             self.params_changed |= self.params.update(kind, nal);
             self.au_had_params = true;
@@ -276,6 +334,7 @@ impl<C: NalCodec> NalPacketizer<C> {
             }
         }
         self.emit(Source::Input, data, range);
+        true
     }
 
     /// End of access unit: flush aggregation and set the marker bit on the
@@ -320,10 +379,32 @@ impl<C: NalCodec> NalPacketizer<C> {
         }
     }
 
+    /// The flags of the unit being emitted; the next unit's follow them.
+    fn take_flags(&mut self) -> NalFlags {
+        let flags = self.flags;
+        self.sent_any = true;
+        self.flags.discont = false;
+        if C::DELTA_AFTER_FIRST_UNIT {
+            self.flags.delta = true;
+        }
+        flags
+    }
+
     fn emit(&mut self, src: Source, data: &[u8], range: Range<usize>) {
         let len = self.nal_bytes(src, data, &range).len();
         let max_payload = self.max_payload();
+        let flags = self.take_flags();
         if self.cfg.aggregate != AggregateMode::None {
+            let t = C::nal_type(self.nal_bytes(src, data, &range));
+            // As the stock payloaders: an access unit delimiter or a
+            // discontinuity starts a new access unit, so what is pending
+            // goes out first, closing the previous one (marker).
+            if !self.agg_headers.is_empty() && (t == C::AUD || flags.discont) {
+                self.flush_agg();
+                if let Some(last) = self.packets.last_mut() {
+                    last.marker = true;
+                }
+            }
             let entry = 2 + len;
             if !self.agg_headers.is_empty()
                 && C::AGG_HEADER_LEN + self.agg.len() + entry > max_payload
@@ -336,6 +417,9 @@ impl<C: NalCodec> NalPacketizer<C> {
                 && len <= u16::MAX as usize
                 && self.agg_headers.len() < 64
             {
+                if self.agg_headers.is_empty() {
+                    self.agg_flags = flags;
+                }
                 let (agg, headers) = (&mut self.agg, &mut self.agg_headers);
                 let nal = match src {
                     Source::Input => &data[range.clone()],
@@ -347,7 +431,7 @@ impl<C: NalCodec> NalPacketizer<C> {
                 h[..C::NAL_HEADER_LEN].copy_from_slice(&nal[..C::NAL_HEADER_LEN]);
                 headers.push(h);
                 if self.cfg.aggregate == AggregateMode::ZeroLatency
-                    && C::ends_zero_latency_bundle(C::nal_type(nal))
+                    && C::ends_zero_latency_bundle(t)
                 {
                     self.agg_ends_at_input_end = true;
                 }
@@ -357,21 +441,28 @@ impl<C: NalCodec> NalPacketizer<C> {
         }
         if len <= max_payload {
             let packet = match src {
-                Source::Input => Packet::new(0..0, range),
+                Source::Input => Packet::new(0..0, range, flags),
                 Source::Stored(kind) => {
                     let start = self.scratch.len();
                     self.scratch
                         .extend_from_slice(self.params.get(kind).unwrap_or(&[]));
-                    Packet::new(start..self.scratch.len(), 0..0)
+                    Packet::new(start..self.scratch.len(), 0..0, flags)
                 }
             };
             self.packets.push(packet);
             return;
         }
-        self.fragment(src, data, range, max_payload);
+        self.fragment(src, data, range, max_payload, flags);
     }
 
-    fn fragment(&mut self, src: Source, data: &[u8], range: Range<usize>, max_payload: usize) {
+    fn fragment(
+        &mut self,
+        src: Source,
+        data: &[u8],
+        range: Range<usize>,
+        max_payload: usize,
+        mut flags: NalFlags,
+    ) {
         let mut header = [0u8; 2];
         let body = {
             let nal = self.nal_bytes(src, data, &range);
@@ -394,7 +485,12 @@ impl<C: NalCodec> NalPacketizer<C> {
                 }
             };
             self.packets
-                .push(Packet::new(start..self.scratch.len(), payload));
+                .push(Packet::new(start..self.scratch.len(), payload, flags));
+            // Later fragments: DELTA_UNIT, no DISCONT (as stock).
+            flags = NalFlags {
+                delta: true,
+                discont: false,
+            };
             pos = end;
         }
     }
@@ -413,7 +509,7 @@ impl<C: NalCodec> NalPacketizer<C> {
             self.scratch.extend_from_slice(&self.agg);
         }
         self.packets
-            .push(Packet::new(start..self.scratch.len(), 0..0));
+            .push(Packet::new(start..self.scratch.len(), 0..0, self.agg_flags));
         self.agg.clear();
         self.agg_headers.clear();
         self.agg_ends_at_input_end = false;
@@ -720,5 +816,173 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(got, nals);
+    }
+
+    /// One input's plan: (payload, marker, delta, discont) per packet.
+    fn plan<C: NalCodec>(
+        p: &mut NalPacketizer<C>,
+        nals: &[Vec<u8>],
+        delta: bool,
+        discont: bool,
+        end_au: bool,
+    ) -> Vec<(Vec<u8>, bool, bool, bool)> {
+        let data: Vec<u8> = nals.concat();
+        let mut at = 0;
+        p.begin();
+        p.set_input_flags(delta, discont, false);
+        for n in nals {
+            p.push_nal(&data, at..at + n.len(), None);
+            at += n.len();
+        }
+        p.end_input();
+        if end_au {
+            p.end_au();
+        }
+        packet_payloads(p.packets(), p.scratch(), &data)
+            .into_iter()
+            .zip(p.packets())
+            .map(|(pl, k)| (pl, k.marker, k.delta, k.discont))
+            .collect()
+    }
+
+    #[test]
+    fn access_unit_delimiter_closes_the_pending_aggregate() {
+        let slice = nal(&[0x41], 40);
+        let aud = nal(&[0x09, 0xf0], 2);
+        let next = nal(&[0x41], 30);
+        for mode in [AggregateMode::ZeroLatency, AggregateMode::Max] {
+            let mut p = NalPacketizer::<H264>::new(PayConfig {
+                aggregate: mode,
+                ..Default::default()
+            });
+            // Slice, AUD and slice in one input: the slice goes alone with
+            // the marker, then AUD + slice.
+            let out = plan(
+                &mut p,
+                &[slice.clone(), aud.clone(), next.clone()],
+                true,
+                false,
+                true,
+            );
+            assert_eq!(out.len(), 2, "{mode:?}");
+            assert_eq!(out[0].0, slice);
+            assert!(out[0].1, "the unit before the AUD ends an access unit");
+            assert_eq!(out[1].0[0] & 0x1f, 24);
+            assert!(out[1].1);
+        }
+        let mut p = NalPacketizer::<H265>::new(PayConfig {
+            aggregate: AggregateMode::Max,
+            ..Default::default()
+        });
+        let slice = nal(&[0x02, 0x01], 40);
+        let aud = nal(&[0x46, 0x01, 0x50], 3);
+        let out = plan(
+            &mut p,
+            &[slice.clone(), aud, slice.clone()],
+            true,
+            false,
+            true,
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].0, slice);
+        assert!(out[0].1);
+    }
+
+    #[test]
+    fn reserved_input_types_are_dropped() {
+        let mut p = NalPacketizer::<H264>::new(PayConfig::default());
+        p.begin();
+        let data: Vec<u8> = [nal(&[0x78], 10), nal(&[0x41], 10)].concat();
+        for t in 24u8..=27 {
+            let mut d = data.clone();
+            d[0] = 0x60 | t;
+            p.begin();
+            assert!(!p.push_nal(&d, 0..10, None), "type {t}");
+            assert!(p.push_nal(&d, 10..20, None));
+            assert_eq!(p.packets().len(), 1);
+        }
+        let mut p = NalPacketizer::<H265>::new(PayConfig::default());
+        for t in 48u8..=50 {
+            p.begin();
+            let d = nal(&[t << 1, 0x01], 10);
+            assert!(!p.push_nal(&d, 0..10, None), "type {t}");
+            assert!(p.packets().is_empty());
+        }
+    }
+
+    #[test]
+    fn delta_unit_and_discont_flags_follow_the_stock_payloaders() {
+        let sps = nal(&[0x67], 20);
+        let pps = nal(&[0x68], 6);
+        let idr = nal(&[0x65], 3000);
+        let mut p = NalPacketizer::<H264>::new(PayConfig::default());
+        // Keyframe with DISCONT: only the first packet is neither delta nor
+        // without DISCONT; every later packet (and fragment) is DELTA_UNIT.
+        let out = plan(
+            &mut p,
+            &[sps.clone(), pps.clone(), idr.clone()],
+            false,
+            true,
+            true,
+        );
+        assert!(out.len() > 3);
+        assert_eq!((out[0].2, out[0].3), (false, true));
+        assert!(out[1..].iter().all(|k| k.2 && !k.3));
+        // Delta frame: all DELTA_UNIT.
+        let out = plan(&mut p, &[nal(&[0x41], 3000)], true, false, true);
+        assert!(out.iter().all(|k| k.2 && !k.3));
+        // H.265: every unit of a keyframe input starts without DELTA_UNIT;
+        // later fragments have it.
+        let mut p = NalPacketizer::<H265>::new(PayConfig::default());
+        let vps = nal(&[0x40, 0x01], 20);
+        let sps5 = nal(&[0x42, 0x01], 30);
+        let pps5 = nal(&[0x44, 0x01], 6);
+        let idr5 = nal(&[0x26, 0x01], 3000);
+        let out = plan(&mut p, &[vps, sps5, pps5, idr5], false, false, true);
+        assert_eq!(out.iter().map(|k| k.2).collect::<Vec<_>>()[..4], [false; 4]);
+        assert!(out[4..].iter().all(|k| k.2));
+        // An aggregate takes its first unit's flags.
+        let mut p = NalPacketizer::<H264>::new(PayConfig {
+            aggregate: AggregateMode::Max,
+            ..Default::default()
+        });
+        let out = plan(&mut p, &[sps, pps, nal(&[0x65], 50)], false, false, true);
+        assert_eq!(out.len(), 1);
+        assert!(!out[0].2);
+    }
+
+    #[test]
+    fn h265_end_of_sequence_sends_the_zero_latency_bundle_at_input_end() {
+        let mut p = NalPacketizer::<H265>::new(PayConfig {
+            aggregate: AggregateMode::ZeroLatency,
+            ..Default::default()
+        });
+        for t in [36u8, 37] {
+            let out = plan(
+                &mut p,
+                &[nal(&[0x4e, 0x01], 8), nal(&[t << 1, 0x01], 2)],
+                false,
+                false,
+                false,
+            );
+            assert_eq!(out.len(), 1, "type {t}: sent at the end of the input");
+            assert!(!p.has_pending());
+        }
+    }
+
+    #[test]
+    fn discont_input_closes_the_pending_aggregate() {
+        let mut p = NalPacketizer::<H264>::new(PayConfig {
+            aggregate: AggregateMode::Max,
+            ..Default::default()
+        });
+        let sei = nal(&[0x06], 8);
+        assert!(plan(&mut p, std::slice::from_ref(&sei), true, false, false).is_empty());
+        assert!(p.has_pending());
+        let out = plan(&mut p, &[nal(&[0x41], 20)], true, true, true);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].0, sei);
+        assert!(out[0].1, "the held unit closes its access unit");
+        assert!(out[1].3, "the new input's first packet has DISCONT");
     }
 }

@@ -79,7 +79,8 @@ fn mode_strategy() -> impl Strategy<Value = AggregateMode> {
 proptest! {
     #[test]
     fn h264_pay_depay_roundtrip(
-        nals in proptest::collection::vec(nal_strategy((1u8..=23).prop_map(|t| vec![0x60 | t])), 1..8),
+        // No access unit delimiter (9): one starts a new access unit.
+        nals in proptest::collection::vec(nal_strategy((1u8..=23).prop_filter("AUD", |t| *t != 9).prop_map(|t| vec![0x60 | t])), 1..8),
         mtu in 28usize..9000,
         aggregate in mode_strategy(),
     ) {
@@ -91,7 +92,8 @@ proptest! {
 
     #[test]
     fn h265_pay_depay_roundtrip(
-        nals in proptest::collection::vec(nal_strategy((0u8..=40, 1u8..=7).prop_map(|(t, tid)| vec![t << 1, tid])), 1..8),
+        // No access unit delimiter (35): one starts a new access unit.
+        nals in proptest::collection::vec(nal_strategy((0u8..=40, 1u8..=7).prop_filter("AUD", |(t, _)| *t != 35).prop_map(|(t, tid)| vec![t << 1, tid])), 1..8),
         mtu in 28usize..9000,
         aggregate in mode_strategy(),
     ) {

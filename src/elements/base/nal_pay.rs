@@ -3,7 +3,7 @@
 //! core packetizer's plan into `OutPacket`s for the base class to push.
 
 use super::lock;
-use super::pay::{OutPacket, RtpFastBasePay};
+use super::pay::{marker_flag, OutPacket, RtpFastBasePay};
 use crate::core::nal::{length_prefixed_nals, NalCodec};
 use crate::core::packetizer::{AggregateMode, NalPacketizer, PayConfig, PlanStorage};
 use crate::core::startcode::nal_units;
@@ -245,9 +245,22 @@ impl<C: NalCodec> NalPay<C> {
         let base = obj.imp();
         let mtu = base.plan_mtu();
         let simd = base.simd_level();
-        let running_time = base.running_time(buffer.pts()).map(|t| t.nseconds());
         let mut guard = lock(&self.state);
         let state = &mut *guard;
+        let byte_stream = state.input == InputFormat::ByteStream;
+        // Byte-stream input goes through an adapter in stock, whose
+        // timestamps are the last ones it saw: a unit without (what a
+        // NAL-aligned parser pushes after the first of an access unit)
+        // takes its access unit's.
+        let (pts, dts) = if byte_stream {
+            (
+                buffer.pts().or(state.last_pts),
+                buffer.dts().or(state.last_dts),
+            )
+        } else {
+            (buffer.pts(), buffer.dts())
+        };
+        let running_time = base.running_time(pts).map(|t| t.nseconds());
         if state.packetizer.config().mtu != mtu {
             let mut cfg = state.packetizer.config();
             cfg.mtu = mtu;
@@ -279,32 +292,61 @@ impl<C: NalCodec> NalPay<C> {
             );
             return Ok(gst::FlowSuccess::Ok);
         }
-        state.last_pts = buffer.pts();
-        state.last_dts = buffer.dts();
+        let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
+        // As the stock payloaders: a unit held for aggregation belongs to
+        // the previous access unit once the timestamps change (or the
+        // stream is discontinuous), so it goes out first, with its own
+        // timestamps and the marker, not in this input's packets.
+        let held = if state.packetizer.has_pending()
+            && (discont || (pts, dts) != (state.last_pts, state.last_dts))
+        {
+            Self::pending_list(base, state)?
+        } else {
+            None
+        };
+        state.last_pts = pts;
+        state.last_dts = dts;
         state.packetizer.lend_plan(borrow_plan());
         state.packetizer.begin_for(data.len());
+        state.packetizer.set_input_flags(
+            buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+            discont,
+            byte_stream,
+        );
+        let mut reserved = 0usize;
         match state.input {
             InputFormat::ByteStream => {
                 for range in nal_units(data, simd) {
-                    state.packetizer.push_nal(data, range, running_time);
+                    reserved += usize::from(!state.packetizer.push_nal(data, range, running_time));
                 }
             }
             InputFormat::LengthPrefixed(len_size) => {
                 for range in length_prefixed_nals(data, len_size) {
-                    match range {
-                        Ok(range) => state.packetizer.push_nal(data, range, running_time),
-                        Err(()) => {
-                            base.count_malformed();
-                            warn_limited!(
-                                base.drop_warnings(),
-                                CAT,
-                                obj = obj,
-                                "NAL length past the end of the buffer, rest of buffer dropped"
-                            );
-                        }
-                    }
+                    let range = range.unwrap_or_else(|cut| {
+                        // What is there is sent, as stock sends it.
+                        base.count_malformed_kept();
+                        warn_limited!(
+                            base.drop_warnings(),
+                            CAT,
+                            obj = obj,
+                            "NAL length past the end of the buffer: sending the {} bytes there are",
+                            cut.len()
+                        );
+                        cut
+                    });
+                    reserved += usize::from(!state.packetizer.push_nal(data, range, running_time));
                 }
             }
+        }
+        if reserved > 0 {
+            base.count_dropped_units(reserved as u64);
+            warn_limited!(
+                base.drop_warnings(),
+                CAT,
+                obj = obj,
+                "Dropped {} NAL unit(s) of a type RTP reserves for aggregation/fragmentation",
+                reserved
+            );
         }
         state.packetizer.end_input();
         if state.au_aligned || buffer.flags().contains(gst::BufferFlags::MARKER) {
@@ -314,17 +356,11 @@ impl<C: NalCodec> NalPay<C> {
             .packetizer
             .take_params_changed()
             .then(|| outcaps_structure(state));
-        let scratch = state.packetizer.scratch();
         let list = base.build_list(
             Some(&buffer),
-            buffer.pts(),
-            buffer.dts(),
-            state.packetizer.packets().iter().map(|p| OutPacket {
-                marker: p.marker,
-                inline: &scratch[p.inline()],
-                payload: p.payload(),
-                timing: None,
-            }),
+            pts,
+            dts,
+            plan_packets(&state.packetizer, true),
         );
         state.packetizer.release_large();
         return_plan(state.packetizer.take_plan());
@@ -342,34 +378,39 @@ impl<C: NalCodec> NalPay<C> {
                 );
             }
         }
+        if let Some(held) = held {
+            base.push_list(held)?;
+        }
         match list {
             Some(list) => base.push_list(list),
             None => Ok(gst::FlowSuccess::Ok),
         }
     }
 
-    /// Push a pending aggregation packet (EOS).
-    pub fn drain(&self, obj: &RtpFastBasePay) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let base = obj.imp();
-        let mut guard = lock(&self.state);
-        let state = &mut *guard;
+    /// The units held for aggregation as a list of their own, closing their
+    /// access unit (marker), with the timestamps of the input they came
+    /// from. Aggregated bytes are all inline: no input buffer to share.
+    fn pending_list(
+        base: &super::pay::imp::RtpFastBasePay,
+        state: &mut PayState<C>,
+    ) -> Result<Option<gst::BufferList>, gst::FlowError> {
         state.packetizer.lend_plan(borrow_plan());
         state.packetizer.end_au();
-        let scratch = state.packetizer.scratch();
-        // Aggregated bytes are all inline: no input buffer to share from.
         let list = base.build_list(
             None,
             state.last_pts,
             state.last_dts,
-            state.packetizer.packets().iter().map(|p| OutPacket {
-                marker: p.marker,
-                inline: &scratch[p.inline()],
-                payload: 0..0,
-                timing: None,
-            }),
+            plan_packets(&state.packetizer, false),
         );
         return_plan(state.packetizer.take_plan());
-        let list = list?;
+        list
+    }
+
+    /// Push a pending aggregation packet (EOS).
+    pub fn drain(&self, obj: &RtpFastBasePay) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let base = obj.imp();
+        let mut guard = lock(&self.state);
+        let list = Self::pending_list(base, &mut guard)?;
         drop(guard);
         match list {
             Some(list) => base.push_list(list),
@@ -378,7 +419,10 @@ impl<C: NalCodec> NalPay<C> {
     }
 
     pub fn flush(&self) {
-        lock(&self.state).packetizer.reset();
+        let mut state = lock(&self.state);
+        state.packetizer.reset();
+        state.last_pts = None;
+        state.last_dts = None;
     }
 
     /// The sink CAPS query: downstream's profile fields decide the
@@ -390,6 +434,31 @@ impl<C: NalCodec> NalPay<C> {
     ) -> gst::Caps {
         super::profile_caps::nal_sink_caps::<C>(template, allowed, filter)
     }
+}
+
+/// The base's packets for the packetizer's current plan; `with_input`:
+/// payload ranges of the input buffer, else inline bytes only.
+fn plan_packets<C: NalCodec>(
+    packetizer: &NalPacketizer<C>,
+    with_input: bool,
+) -> impl ExactSizeIterator<Item = OutPacket<'_>> {
+    let scratch = packetizer.scratch();
+    packetizer.packets().iter().map(move |p| {
+        let mut flags = marker_flag(p.marker);
+        if p.delta {
+            flags |= gst::BufferFlags::DELTA_UNIT;
+        }
+        if p.discont && C::DISCONT_ON_OUTPUT {
+            flags |= gst::BufferFlags::DISCONT;
+        }
+        OutPacket {
+            marker: p.marker,
+            inline: &scratch[p.inline()],
+            payload: if with_input { p.payload() } else { 0..0 },
+            timing: None,
+            flags,
+        }
+    })
 }
 
 /// RTP caps fields for the stored (or forced) parameter sets.

@@ -522,6 +522,8 @@ fn out_packet(plan: &PacketPlan, range: Range<usize>) -> OutPacket<'static> {
             offset: Some(plan.rtp_offset),
             discont: plan.marker,
         }),
+        // GstRTPBaseAudioPayload sets the marker bit only, not the flag.
+        flags: gst::BufferFlags::empty(),
     }
 }
 

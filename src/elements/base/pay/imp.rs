@@ -47,6 +47,9 @@ pub struct OutPacket<'a> {
     /// Time of this packet, where the packets of one input span time (raw
     /// audio); None: the list's PTS/DTS and RTP timestamp.
     pub timing: Option<PacketTiming>,
+    /// Buffer flags set on the packet (MARKER where the stock payloader
+    /// flags the packet that carries the marker bit, DELTA_UNIT, ...).
+    pub flags: gst::BufferFlags,
 }
 
 /// Timing of a packet: of all packets of one input
@@ -675,6 +678,19 @@ impl RtpFastBasePay {
         s.stats.dropped += 1;
     }
 
+    /// Count a malformed input whose usable part is still sent (a
+    /// truncated unit, as stock sends it) in `stats`.
+    #[cold]
+    pub fn count_malformed_kept(&self) {
+        lock(&self.state).stats.malformed += 1;
+    }
+
+    /// Count `n` units of an input that are not sent in `stats`.
+    #[cold]
+    pub fn count_dropped_units(&self, n: u64) {
+        lock(&self.state).stats.dropped += n;
+    }
+
     /// Build one buffer list from a plan and push it: every header is
     /// written in one pass (seq, timestamp, ssrc, pt, marker, CSRCs,
     /// extensions) into pooled memory followed by the inline bytes; the
@@ -711,7 +727,11 @@ impl RtpFastBasePay {
             pts,
             dts,
             duration: None,
-            offset: input.and_then(|b| b.offset().into()),
+            // Only raw audio (per-packet timing) counts RTP time from
+            // offsets: what a parser or demuxer puts in the offset of a
+            // coded frame is a byte position (stock's video payloaders
+            // make their own buffers, whose offset is unset).
+            offset: None,
             discont: false,
         };
         self.build_packets(input, timing, packets, |b| list_ref.add(b))?;
@@ -893,9 +913,8 @@ impl RtpFastBasePay {
                     }
                 }
             }
-            // As the stock payloaders flag the packet that carries the bit.
-            if pkt.marker {
-                out_ref.set_flags(gst::BufferFlags::MARKER);
+            if !pkt.flags.is_empty() {
+                out_ref.set_flags(pkt.flags);
             }
             emit(out);
             seq = seq.wrapping_add(1);

@@ -20,6 +20,17 @@ pub mod imp;
 
 pub use imp::{OutPacket, PacketTiming};
 
+/// MARKER for a packet that carries the RTP marker bit, for the formats
+/// whose stock payloader flags it (H.264, H.265, Opus, raw video; the raw
+/// audio base class and rtpmp2tpay do not).
+pub fn marker_flag(marker: bool) -> gst::BufferFlags {
+    if marker {
+        gst::BufferFlags::MARKER
+    } else {
+        gst::BufferFlags::empty()
+    }
+}
+
 glib::wrapper! {
     pub struct RtpFastBasePay(ObjectSubclass<imp::RtpFastBasePay>)
         @extends gst::Element, gst::Object;

@@ -240,6 +240,7 @@ impl RtpFastMp2tPay {
                 inline: &[],
                 payload: cut.range.clone(),
                 timing: None,
+                flags: gst::BufferFlags::empty(),
             };
             drop(guard);
             return base.push_packet(&source.data, timing, packet, |out| source.copy_metas(out));
@@ -257,6 +258,7 @@ impl RtpFastMp2tPay {
                 inline: &[],
                 payload: c.range.clone(),
                 timing: Some(timing(&c.plan)),
+                flags: gst::BufferFlags::empty(),
             });
             let src = &st.sources[source];
             if let Some(mut list) = base.build_list(Some(&src.data), None, None, packets)? {
@@ -340,6 +342,7 @@ impl RtpFastBasePayImpl for RtpFastMp2tPay {
                     inline: &[],
                     payload: 0..len,
                     timing: None,
+                    flags: gst::BufferFlags::empty(),
                 };
                 return base.push_packet(&buffer, timing, packet, |out| {
                     super::super::copy_untagged_metas(&buffer, out)

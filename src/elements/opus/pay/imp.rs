@@ -3,7 +3,9 @@
 
 use crate::core::opus::{self, PaySinkFields, TalkSpurt};
 use crate::elements::base::lock;
-use crate::elements::base::pay::{OutPacket, PacketTiming, RtpFastBasePay, RtpFastBasePayImpl};
+use crate::elements::base::pay::{
+    marker_flag, OutPacket, PacketTiming, RtpFastBasePay, RtpFastBasePayImpl,
+};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -179,6 +181,8 @@ impl RtpFastBasePayImpl for RtpFastOpusPay {
             inline: &[],
             payload: 0..len,
             timing: None,
+            // As rtpopuspay: the packet with the marker bit is flagged.
+            flags: marker_flag(marker),
         };
         // As rtpopuspay, whose packets carry the input's PTS, DTS and
         // duration but not its offset: the RTP time comes from the PTS.

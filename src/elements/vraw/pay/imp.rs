@@ -14,7 +14,9 @@ use crate::core::vraw::{
     self, FrameCursor, Geometry, PlanError, PlaneLayout, PlannedPacket, Sampling, Segment,
 };
 use crate::elements::base::lock;
-use crate::elements::base::pay::{OutPacket, PacketTiming, RtpFastBasePay, RtpFastBasePayImpl};
+use crate::elements::base::pay::{
+    marker_flag, OutPacket, PacketTiming, RtpFastBasePay, RtpFastBasePayImpl,
+};
 use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
 use gst::prelude::*;
@@ -421,6 +423,7 @@ impl RtpFastBasePayImpl for RtpFastVRawPay {
                         offset: None,
                         discont: std::mem::take(&mut discont),
                     }),
+                    flags: marker_flag(p.marker),
                 });
             ret = match imp.build_list(Some(&source), pts, None, packets) {
                 Ok(Some(mut list)) => {
