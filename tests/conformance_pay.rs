@@ -390,3 +390,115 @@ fn vraw_from_a_raw_parser() {
         "",
     );
 }
+
+// --- Hand-made input: what parsers let through ----------------------------------
+
+/// Like `side_by_side`, from buffers pushed into an `appsrc` with `caps`.
+fn side_by_side_input(
+    caps: &gst::Caps,
+    input: &[gst::Buffer],
+    format: &str,
+    props: &str,
+) -> (Vec<Seen>, Vec<Seen>) {
+    init();
+    let desc = format!(
+        "appsrc name=src format=time ! tee name=t \
+         t. ! queue ! rtp{format}pay {FIXED} {props} ! appsink name=stock sync=false \
+         t. ! queue ! rtpfast{format}pay {FIXED} {props} ! appsink name=ours sync=false"
+    );
+    let (pipeline, src) = launch_with_src(&desc);
+    src.set_caps(Some(caps));
+    let sink = |name: &str| {
+        pipeline
+            .by_name(name)
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap()
+    };
+    let (stock_sink, ours_sink) = (sink("stock"), sink("ours"));
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for b in input {
+        src.push_buffer(b.clone()).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let out = (pull_all(&stock_sink), pull_all(&ours_sink));
+    pipeline.set_state(gst::State::Null).unwrap();
+    out
+}
+
+/// x264enc output as the parser hands it on (`stream-format`).
+fn h264_frames(stream_format: &str) -> (gst::Caps, Vec<gst::Buffer>) {
+    let (caps, frames) = run_collect(
+        &format!(
+            "{} ! {X264} tune=zerolatency ! h264parse ! \
+             video/x-h264,stream-format={stream_format},alignment=au ! appsink name=sink sync=false",
+            video(6)
+        ),
+        None,
+    );
+    (caps.unwrap(), frames)
+}
+
+/// An avc buffer whose last unit is shorter than its length says: stock
+/// sends the bytes that are there, so do we.
+#[test]
+fn h264_truncated_avc_unit_is_sent_as_far_as_it_goes() {
+    let (caps, frames) = h264_frames("avc");
+    let cut: Vec<gst::Buffer> = frames
+        .iter()
+        .map(|orig| {
+            let map = orig.map_readable().unwrap();
+            let mut cut = gst::Buffer::from_slice(map[..map.len() - map.len() / 3].to_vec());
+            let m = cut.get_mut().unwrap();
+            m.set_pts(orig.pts());
+            m.set_dts(orig.dts());
+            m.set_flags(orig.flags());
+            cut
+        })
+        .collect();
+    let (stock, ours) = side_by_side_input(&caps, &cut, "h264", "");
+    assert_same("truncated avc units", &stock, &ours);
+}
+
+/// NAL units of the types RTP reserves for its own packets (24-27) are
+/// dropped, the rest of the access unit is sent as stock sends it.
+#[test]
+fn h264_reserved_nal_types_are_dropped() {
+    let (caps, frames) = h264_frames("byte-stream");
+    // A unit of type 24 + i % 4 inserted after the first unit of each
+    // access unit, or appended after the last.
+    let insert = |at_end: bool| -> Vec<gst::Buffer> {
+        frames
+            .iter()
+            .enumerate()
+            .map(|(i, orig)| {
+                let data = orig.map_readable().unwrap().to_vec();
+                let second = data[4..]
+                    .windows(4)
+                    .position(|w| w == [0, 0, 0, 1])
+                    .map_or(data.len(), |p| p + 4);
+                let at = if at_end { data.len() } else { second };
+                let reserved = [0, 0, 0, 1, 0x60 | (24 + (i % 4) as u8), 1, 2, 3, 4];
+                let mut b = gst::Buffer::from_slice([&data[..at], &reserved, &data[at..]].concat());
+                let m = b.get_mut().unwrap();
+                m.set_pts(orig.pts());
+                m.set_dts(orig.dts());
+                m.set_flags(orig.flags());
+                b
+            })
+            .collect()
+    };
+    let inside = insert(false);
+    let (stock, ours) = side_by_side_input(&caps, &inside, "h264", "");
+    assert_same("reserved NAL types", &stock, &ours);
+    let (stock, ours) = side_by_side_input(&caps, &inside, "h264", "aggregate-mode=max-stap");
+    assert_same("reserved NAL types, max-stap", &stock, &ours);
+    // Last in the access unit: rtph264pay puts the marker on the unit it
+    // then drops, so the access unit goes without one; ours marks the last
+    // packet sent (README, "Differences from the stock elements").
+    let (stock, ours) = side_by_side_input(&caps, &insert(true), "h264", "");
+    let marked = |v: &[Seen]| v.iter().filter(|p| p.bytes[1] & 0x80 != 0).count();
+    assert_eq!(stock.len(), ours.len());
+    assert_eq!(marked(&stock), 0);
+    assert_eq!(marked(&ours), frames.len());
+}
