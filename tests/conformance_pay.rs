@@ -400,6 +400,18 @@ fn side_by_side_input(
     format: &str,
     props: &str,
 ) -> (Vec<Seen>, Vec<Seen>) {
+    side_by_side_events(caps, input, &[], format, props)
+}
+
+/// Like `side_by_side_input`, with `events[i]` sent (serialized, in order)
+/// before `input[i]`.
+fn side_by_side_events(
+    caps: &gst::Caps,
+    input: &[gst::Buffer],
+    events: &[(usize, gst::Event)],
+    format: &str,
+    props: &str,
+) -> (Vec<Seen>, Vec<Seen>) {
     init();
     let desc = format!(
         "appsrc name=src format=time ! tee name=t \
@@ -417,7 +429,10 @@ fn side_by_side_input(
     };
     let (stock_sink, ours_sink) = (sink("stock"), sink("ours"));
     pipeline.set_state(gst::State::Playing).unwrap();
-    for b in input {
+    for (i, b) in input.iter().enumerate() {
+        for (_, ev) in events.iter().filter(|(at, _)| *at == i) {
+            assert!(src.send_event(ev.clone()));
+        }
         src.push_buffer(b.clone()).unwrap();
     }
     src.end_of_stream().unwrap();
@@ -501,4 +516,90 @@ fn h264_reserved_nal_types_are_dropped() {
     assert_eq!(stock.len(), ours.len());
     assert_eq!(marked(&stock), 0);
     assert_eq!(marked(&ours), frames.len());
+}
+
+/// A forced key unit asking for all headers: the stored parameter sets go
+/// out again before the next unit (what a receiver joining late needs).
+#[test]
+fn force_key_unit_resends_parameter_sets() {
+    for (codec, stream_format) in [("h264", "avc"), ("h265", "hvc1")] {
+        let (caps, frames) = run_collect(
+            &format!(
+                "{} ! {} tune=zerolatency ! {codec}parse ! \
+                 video/x-{codec},stream-format={stream_format},alignment=au ! \
+                 appsink name=sink sync=false",
+                video(8),
+                if codec == "h264" { X264 } else { X265 }
+            ),
+            None,
+        );
+        let caps = caps.unwrap();
+        let force = || {
+            gst::event::CustomDownstream::new(
+                gst::Structure::builder("GstForceKeyUnit")
+                    .field("all-headers", true)
+                    .build(),
+            )
+        };
+        let events = [(3, force()), (6, force())];
+        let (mut stock, ours) = side_by_side_events(&caps, &frames, &events, codec, "");
+        if codec == "h265" {
+            for p in &mut stock {
+                p.flags
+                    .set(gst::BufferFlags::MARKER, p.bytes[1] & 0x80 != 0);
+            }
+        }
+        assert_same(&format!("{codec} GstForceKeyUnit"), &stock, &ours);
+        let (_, unforced) = side_by_side_input(&caps, &frames, codec, "");
+        assert!(
+            ours.len() > unforced.len(),
+            "{codec}: parameter sets sent again"
+        );
+    }
+}
+
+/// An H.265 end of sequence (here written `48 00`, as rtph265pay's own
+/// tests write it) after NAL-aligned input in zero-latency mode: sent at
+/// once as stock sends it, not held for the next buffer.
+#[test]
+fn h265_end_of_sequence_goes_out_at_once() {
+    let (caps, mut frames) = run_collect(
+        &format!(
+            "{} ! {X265} tune=zerolatency ! h265parse ! \
+             video/x-h265,stream-format=byte-stream,alignment=nal ! appsink name=sink sync=false",
+            video(4)
+        ),
+        None,
+    );
+    let last = frames.last().unwrap().clone();
+    let mut eos = gst::Buffer::from_slice([0u8, 0, 0, 1, 36 << 1, 0]);
+    eos.get_mut().unwrap().set_pts(last.pts());
+    frames.push(eos);
+    for mode in ["zero-latency", "max"] {
+        let (mut stock, ours) = side_by_side_input(
+            &caps.clone().unwrap(),
+            &frames,
+            "h265",
+            &format!("aggregate-mode={mode}"),
+        );
+        for p in &mut stock {
+            p.flags
+                .set(gst::BufferFlags::MARKER, p.bytes[1] & 0x80 != 0);
+            p.flags.remove(gst::BufferFlags::DELTA_UNIT);
+        }
+        let ours: Vec<Seen> = ours
+            .into_iter()
+            .map(|mut p| {
+                p.flags.remove(gst::BufferFlags::DELTA_UNIT);
+                p
+            })
+            .collect();
+        assert_same(&format!("H.265 EOS unit, {mode}"), &stock, &ours);
+        let last = ours.last().unwrap();
+        assert_eq!(
+            &last.bytes[12..],
+            &[36 << 1, 0],
+            "{mode}: the EOS unit is sent"
+        );
+    }
 }

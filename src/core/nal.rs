@@ -53,6 +53,10 @@ pub trait NalCodec: Send + Sync + 'static {
     /// The stock payloader puts an input's DISCONT on its first packet
     /// (rtph264pay does; rtph265pay only uses it to end an aggregate).
     const DISCONT_ON_OUTPUT: bool;
+    /// Stored parameter sets sent again are never DELTA_UNIT (rtph265pay);
+    /// else they are flagged as the unit they precede would be
+    /// (rtph264pay).
+    const RESENT_PARAMS_ARE_KEY: bool;
 
     fn nal_type(nal: &[u8]) -> u8;
     fn is_vcl(t: u8) -> bool;
@@ -104,6 +108,7 @@ impl NalCodec for H264 {
     const AUD: u8 = 9;
     const DELTA_AFTER_FIRST_UNIT: bool = true;
     const DISCONT_ON_OUTPUT: bool = true;
+    const RESENT_PARAMS_ARE_KEY: bool = false;
     const NAL_HEADER_LEN: usize = 1;
     const FU_OVERHEAD: usize = 2;
     const AGG_HEADER_LEN: usize = 1;
@@ -186,6 +191,7 @@ impl NalCodec for H265 {
     const AUD: u8 = 35;
     const DELTA_AFTER_FIRST_UNIT: bool = false;
     const DISCONT_ON_OUTPUT: bool = false;
+    const RESENT_PARAMS_ARE_KEY: bool = true;
     const NAL_HEADER_LEN: usize = 2;
     const FU_OVERHEAD: usize = 3;
     const AGG_HEADER_LEN: usize = 2;

@@ -136,6 +136,10 @@ pub struct NalPacketizer<C: NalCodec> {
     params_changed: bool,
     last_config_ns: Option<u64>,
     au_had_params: bool,
+    /// Parameter sets asked for (a forced key unit with all headers): sent
+    /// before the next unit, as stock sends them, unless that unit is a
+    /// parameter set itself or its access unit already carried them.
+    params_requested: bool,
     /// Pending aggregation packet body: `[size: u16][nal]...`.
     agg: Vec<u8>,
     agg_headers: SmallVec<[[u8; 2]; 16]>,
@@ -163,6 +167,7 @@ impl<C: NalCodec> NalPacketizer<C> {
             params_changed: false,
             last_config_ns: None,
             au_had_params: false,
+            params_requested: false,
             // Grown on first use and kept: an idle stream costs no buffers.
             agg: Vec::new(),
             agg_headers: SmallVec::new(),
@@ -204,6 +209,12 @@ impl<C: NalCodec> NalPacketizer<C> {
 
     pub fn packets(&self) -> &[Packet] {
         &self.packets
+    }
+
+    /// Send the stored parameter sets before the next unit (unless it or
+    /// its access unit so far carries them), whatever `config-interval` says.
+    pub fn request_params(&mut self) {
+        self.params_requested = true;
     }
 
     /// Forget state between streams (flush, caps change).
@@ -306,11 +317,13 @@ impl<C: NalCodec> NalPacketizer<C> {
         if let Some(kind) = C::param_set(t) {
             self.params_changed |= self.params.update(kind, nal);
             self.au_had_params = true;
+            self.params_requested = false;
             if self.cfg.config_interval > 0 {
                 self.last_config_ns = running_time_ns;
             }
-        } else if self.cfg.config_interval != 0
+        } else if (self.cfg.config_interval != 0
             && C::config_point(t, self.cfg.config_interval == -1)
+            || self.params_requested)
             && !self.au_had_params
             && self.params.complete(C::PARAM_SETS)
         {
@@ -319,6 +332,7 @@ impl<C: NalCodec> NalPacketizer<C> {
                 self.last_config_ns,
                 running_time_ns,
             ) {
+                _ if self.params_requested => true,
                 (-1, _, _) | (_, None, _) => true,
                 (secs, Some(last), Some(now)) => {
                     now.saturating_sub(last) >= secs as u64 * 1_000_000_000
@@ -326,10 +340,18 @@ impl<C: NalCodec> NalPacketizer<C> {
                 (_, Some(_), None) => false,
             };
             if due {
+                let unit_delta = self.flags.delta;
                 for &kind in C::PARAM_SETS {
+                    if C::RESENT_PARAMS_ARE_KEY {
+                        self.flags.delta = false;
+                    }
                     self.emit(Source::Stored(kind), data, 0..0);
                 }
+                if C::RESENT_PARAMS_ARE_KEY {
+                    self.flags.delta = unit_delta;
+                }
                 self.au_had_params = true;
+                self.params_requested = false;
                 self.last_config_ns = running_time_ns.or(self.last_config_ns);
             }
         }

@@ -254,12 +254,27 @@ pub struct NalUnits<'a> {
     /// First payload byte of the next unit; `data.len()` when exhausted.
     pos: usize,
     level: SimdLevel,
+    /// Trailing zeros are not stripped into the first `header_len` bytes.
+    header_len: usize,
 }
 
 /// NAL units of `data`, scanning with `level`.
 pub fn nal_units(data: &[u8], level: SimdLevel) -> NalUnits<'_> {
+    nal_units_with_header(data, level, 0)
+}
+
+/// NAL units of `data` whose header is `header_len` bytes: stripping
+/// trailing zeros stops at the header, as the stock payloaders stop (an
+/// H.265 end-of-sequence unit written `48 00` stays two bytes); a unit
+/// that is zeros only is still skipped.
+pub fn nal_units_with_header(data: &[u8], level: SimdLevel, header_len: usize) -> NalUnits<'_> {
     let pos = find_start_code(data, level).map_or(data.len(), |p| p + START_CODE.len());
-    NalUnits { data, pos, level }
+    NalUnits {
+        data,
+        pos,
+        level,
+        header_len,
+    }
 }
 
 impl Iterator for NalUnits<'_> {
@@ -280,10 +295,12 @@ impl Iterator for NalUnits<'_> {
             };
             // A NAL unit never ends in 0x00 (rbsp_trailing_bits), so every
             // trailing zero belongs to the next start code or to padding.
-            while end > start && self.data[end - 1] == 0 {
+            let keep = (start + self.header_len).min(end);
+            while end > keep && self.data[end - 1] == 0 {
                 end -= 1;
             }
-            if end > start {
+            // Short-circuits on the first byte of a real unit.
+            if self.data[start..end].iter().any(|&b| b != 0) {
                 return Some(start..end);
             }
         }
@@ -416,6 +433,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn trailing_zeros_stop_at_the_header() {
+        let data = [
+            0, 0, 0, 1, 0x48, 0x00, 0, 0, 0, 1, 0x26, 0x01, 0x80, 0, 0, 0, 1, 0, 0,
+        ];
+        let level = SimdLevel::best();
+        let units: Vec<_> = nal_units_with_header(&data, level, 2).collect();
+        assert_eq!(
+            units,
+            vec![4..6, 10..13],
+            "EOS kept whole, zeros-only unit skipped"
+        );
+        let units: Vec<_> = nal_units(&data, level).collect();
+        assert_eq!(units, vec![4..5, 10..13]);
     }
 
     #[test]

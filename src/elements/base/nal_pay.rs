@@ -6,7 +6,7 @@ use super::lock;
 use super::pay::{marker_flag, OutPacket, RtpFastBasePay};
 use crate::core::nal::{length_prefixed_nals, NalCodec};
 use crate::core::packetizer::{AggregateMode, NalPacketizer, PayConfig, PlanStorage};
-use crate::core::startcode::nal_units;
+use crate::core::startcode::nal_units_with_header;
 use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
 use gst::prelude::*;
@@ -316,7 +316,7 @@ impl<C: NalCodec> NalPay<C> {
         let mut reserved = 0usize;
         match state.input {
             InputFormat::ByteStream => {
-                for range in nal_units(data, simd) {
+                for range in nal_units_with_header(data, simd, C::NAL_HEADER_LEN) {
                     reserved += usize::from(!state.packetizer.push_nal(data, range, running_time));
                 }
             }
@@ -415,6 +415,17 @@ impl<C: NalCodec> NalPay<C> {
         match list {
             Some(list) => base.push_list(list),
             None => Ok(gst::FlowSuccess::Ok),
+        }
+    }
+
+    /// `GstForceKeyUnit` with `all-headers=true`: the stored parameter sets
+    /// go out again before the next unit, as the stock payloaders resend
+    /// them.
+    pub fn custom_downstream_event(&self, structure: &gst::StructureRef) {
+        if structure.name() == "GstForceKeyUnit"
+            && structure.get::<bool>("all-headers").unwrap_or(false)
+        {
+            lock(&self.state).packetizer.request_params();
         }
     }
 

@@ -1255,6 +1255,12 @@ impl RtpFastBasePay {
                 self.push_pending_segment();
                 gst::Pad::event_default(pad, Some(&*obj), event)
             }
+            gst::EventView::CustomDownstream(ev) => {
+                if let Some(s) = ev.structure() {
+                    (obj.class().as_ref().custom_downstream_event)(&obj, s);
+                }
+                gst::Pad::event_default(pad, Some(&*obj), event)
+            }
             gst::EventView::Eos(_) => {
                 if let Err(err) = (obj.class().as_ref().drain)(&obj) {
                     gst::debug!(CAT, imp = self, "drain on EOS: {err:?}");

@@ -53,6 +53,10 @@ pub trait RtpFastBasePayImpl: ElementImpl + ObjectSubclass<Type: IsA<RtpFastBase
     /// FLUSH_STOP: forget pending data.
     fn flush(&self) {}
 
+    /// A custom downstream event on the sink pad (e.g. `GstForceKeyUnit`),
+    /// seen before the base forwards it.
+    fn custom_downstream_event(&self, _structure: &gst::StructureRef) {}
+
     /// READY→PAUSED, after the base reset its own stream state: reset the
     /// format's. (The base keeps GstElement's vfuncs: a format's
     /// `ElementImpl::change_state` and the like are not called.)
@@ -82,6 +86,7 @@ pub struct Class {
     handle_buffer: fn(&RtpFastBasePay, gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError>,
     drain: fn(&RtpFastBasePay) -> Result<gst::FlowSuccess, gst::FlowError>,
     flush: fn(&RtpFastBasePay),
+    custom_downstream_event: fn(&RtpFastBasePay, &gst::StructureRef),
     start: fn(&RtpFastBasePay),
     sink_caps: fn(&RtpFastBasePay, &gst::Caps, Option<&gst::Caps>, Option<&gst::Caps>) -> gst::Caps,
 }
@@ -126,6 +131,11 @@ unsafe impl<T: RtpFastBasePayImpl> IsSubclassable<T> for RtpFastBasePay {
             |obj, buf| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().handle_buffer(buf) };
         class.drain = |obj| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().drain() };
         class.flush = |obj| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().flush() };
+        class.custom_downstream_event = |obj, s| unsafe {
+            obj.unsafe_cast_ref::<T::Type>()
+                .imp()
+                .custom_downstream_event(s)
+        };
         class.start = |obj| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().start() };
         class.sink_caps = |obj, templ, allowed, filter| unsafe {
             obj.unsafe_cast_ref::<T::Type>()

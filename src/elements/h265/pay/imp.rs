@@ -85,6 +85,10 @@ impl RtpFastBasePayImpl for RtpFastH265Pay {
         self.nal.flush()
     }
 
+    fn custom_downstream_event(&self, structure: &gst::StructureRef) {
+        self.nal.custom_downstream_event(structure)
+    }
+
     fn sink_caps(
         &self,
         template: &gst::Caps,
