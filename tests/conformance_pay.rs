@@ -18,6 +18,8 @@ struct Seen {
     dts: Option<gst::ClockTime>,
     duration: Option<gst::ClockTime>,
     flags: gst::BufferFlags,
+    /// The API names of its metas, in order.
+    metas: Vec<String>,
 }
 
 /// Flags a consumer of RTP packets can act on.
@@ -38,6 +40,10 @@ fn seen(b: &gst::Buffer) -> Seen {
         dts: b.dts(),
         duration: b.duration(),
         flags: b.flags() & FLAGS,
+        metas: b
+            .iter_meta::<gst::Meta>()
+            .map(|m| m.api().name().to_string())
+            .collect(),
     }
 }
 
@@ -120,6 +126,7 @@ fn assert_same(what: &str, stock: &[Seen], ours: &[Seen]) {
     );
     for (i, (s, o)) in stock.iter().zip(ours).enumerate() {
         assert_eq!(s.flags, o.flags, "{what}: packet {i}: flags");
+        assert_eq!(s.metas, o.metas, "{what}: packet {i}: metas");
         assert_eq!(
             (s.pts, s.dts, s.duration),
             (o.pts, o.dts, o.duration),

@@ -66,6 +66,10 @@ pub struct Packet {
     /// GST_BUFFER_FLAG_DISCONT on the packet: the first packet of an input
     /// flagged DISCONT.
     pub discont: bool,
+    /// Units of the aggregation packet this is, 0 when it was not built by
+    /// aggregating (1: a unit held for aggregation that went out alone;
+    /// stock copies no input metas onto packets of two or more).
+    pub agg_units: u8,
     payload_start: u32,
     payload_len: u32,
 }
@@ -78,6 +82,7 @@ impl Packet {
             marker: false,
             delta: flags.delta,
             discont: flags.discont,
+            agg_units: 0,
             payload_start: payload.start as u32,
             payload_len: payload.len() as u32,
         }
@@ -530,8 +535,10 @@ impl<C: NalCodec> NalPacketizer<C> {
             self.scratch.extend_from_slice(&hdr[..C::AGG_HEADER_LEN]);
             self.scratch.extend_from_slice(&self.agg);
         }
-        self.packets
-            .push(Packet::new(start..self.scratch.len(), 0..0, self.agg_flags));
+        let mut packet = Packet::new(start..self.scratch.len(), 0..0, self.agg_flags);
+        // At most 64 entries (see `emit`).
+        packet.agg_units = self.agg_headers.len() as u8;
+        self.packets.push(packet);
         self.agg.clear();
         self.agg_headers.clear();
         self.agg_ends_at_input_end = false;

@@ -397,3 +397,26 @@ impl ElementCommon {
         let _ = obj.post_message(gst::message::Element::builder(stats).src(obj).build());
     }
 }
+
+/// Copy `from`'s metas onto `to` as `gst_rtp_copy_meta` does: untagged ones,
+/// and those whose only tag is `tag` (`video` for video formats, `audio` for
+/// audio ones; None: untagged only). `to` is a fresh buffer without metas of
+/// its own. Costs nothing when `from` has none to copy.
+pub(crate) fn copy_rtp_metas(from: &gst::BufferRef, to: &mut gst::BufferRef, tag: Option<&str>) {
+    let wanted = |tags: &[glib::GStringPtr]| {
+        tags.is_empty() || (tags.len() == 1 && Some(tags[0].as_str()) == tag)
+    };
+    if !from.iter_meta::<gst::Meta>().any(|m| wanted(m.tags())) {
+        return;
+    }
+    if from.copy_into(to, gst::BufferCopyFlags::META, ..).is_err() {
+        return;
+    }
+    to.foreach_meta_mut(|meta| {
+        std::ops::ControlFlow::Continue(if wanted(meta.tags()) {
+            gst::buffer::BufferMetaForeachAction::Keep
+        } else {
+            gst::buffer::BufferMetaForeachAction::Remove
+        })
+    });
+}

@@ -5,7 +5,7 @@
 use super::lock;
 use super::pay::{marker_flag, OutPacket, RtpFastBasePay};
 use crate::core::nal::{length_prefixed_nals, NalCodec};
-use crate::core::packetizer::{AggregateMode, NalPacketizer, PayConfig, PlanStorage};
+use crate::core::packetizer::{AggregateMode, NalPacketizer, Packet, PayConfig, PlanStorage};
 use crate::core::startcode::nal_units_with_header;
 use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
@@ -68,6 +68,9 @@ pub struct PayState<C: NalCodec> {
     profile_level: Option<[u8; 3]>,
     input: InputFormat,
     au_aligned: bool,
+    /// The input the unit held for aggregation came from (its metas go on
+    /// the unit if it goes out alone).
+    held_source: Option<gst::Buffer>,
     /// PTS/DTS of the last input, for packets pushed at EOS.
     last_pts: Option<gst::ClockTime>,
     last_dts: Option<gst::ClockTime>,
@@ -88,6 +91,7 @@ impl<C: NalCodec> Default for NalPay<C> {
                 profile_level: None,
                 input: InputFormat::ByteStream,
                 au_aligned: true,
+                held_source: None,
                 last_pts: None,
                 last_dts: None,
             }),
@@ -185,6 +189,7 @@ impl<C: NalCodec> NalPay<C> {
         let alignment = s.get::<&str>("alignment").unwrap_or("au");
         let mut state = lock(&self.state);
         state.packetizer.reset();
+        state.held_source = None;
         state.profile_level = None;
         state.input = match format {
             "byte-stream" => InputFormat::ByteStream,
@@ -304,6 +309,13 @@ impl<C: NalCodec> NalPay<C> {
         } else {
             None
         };
+        // The input of units held from before (their aggregate goes out
+        // first if anything of this input leaves it).
+        let carried = state
+            .packetizer
+            .has_pending()
+            .then(|| state.held_source.take())
+            .flatten();
         state.last_pts = pts;
         state.last_dts = dts;
         state.packetizer.lend_plan(borrow_plan());
@@ -356,12 +368,24 @@ impl<C: NalCodec> NalPay<C> {
             .packetizer
             .take_params_changed()
             .then(|| outcaps_structure(state));
-        let list = base.build_list(
+        let mut list = base.build_list(
             Some(&buffer),
             pts,
             dts,
             plan_packets(&state.packetizer, true),
         );
+        if let Ok(Some(list)) = list.as_mut() {
+            copy_input_metas(&buffer, carried.as_ref(), list, state.packetizer.packets());
+        }
+        // The units held now are those carried in (no aggregate went out)
+        // or this input's.
+        state.held_source = if !state.packetizer.has_pending() {
+            None
+        } else if carried.is_some() && !state.packetizer.packets().iter().any(|p| p.agg_units > 0) {
+            carried
+        } else {
+            Some(buffer.clone())
+        };
         state.packetizer.release_large();
         return_plan(state.packetizer.take_plan());
         let list = list?;
@@ -396,12 +420,15 @@ impl<C: NalCodec> NalPay<C> {
     ) -> Result<Option<gst::BufferList>, gst::FlowError> {
         state.packetizer.lend_plan(borrow_plan());
         state.packetizer.end_au();
-        let list = base.build_list(
+        let mut list = base.build_list(
             None,
             state.last_pts,
             state.last_dts,
             plan_packets(&state.packetizer, false),
         );
+        if let (Ok(Some(list)), Some(source)) = (list.as_mut(), state.held_source.take()) {
+            copy_input_metas(&source, None, list, state.packetizer.packets());
+        }
         return_plan(state.packetizer.take_plan());
         list
     }
@@ -432,6 +459,7 @@ impl<C: NalCodec> NalPay<C> {
     pub fn flush(&self) {
         let mut state = lock(&self.state);
         state.packetizer.reset();
+        state.held_source = None;
         state.last_pts = None;
         state.last_dts = None;
     }
@@ -470,6 +498,37 @@ fn plan_packets<C: NalCodec>(
             flags,
         }
     })
+}
+
+/// As stock (gst_rtp_copy_video_meta): the untagged and video metas of the
+/// input a unit came from on each packet of a single unit or a fragment;
+/// aggregation packets of two units or more get none. The first packet
+/// made by aggregating carries units of `carried` when held from an
+/// earlier input. Costs nothing when the inputs have no metas.
+fn copy_input_metas(
+    input: &gst::Buffer,
+    carried: Option<&gst::Buffer>,
+    list: &mut gst::BufferList,
+    packets: &[Packet],
+) {
+    let has_metas = |b: &gst::Buffer| b.iter_meta::<gst::Meta>().next().is_some();
+    if !has_metas(input) && !carried.is_some_and(has_metas) {
+        return;
+    }
+    let mut carried = carried;
+    let mut packets = packets.iter();
+    list.make_mut().foreach_mut(|mut b, _| {
+        if let Some(p) = packets.next() {
+            let source = match p.agg_units {
+                0 => input,
+                _ => carried.take().unwrap_or(input),
+            };
+            if p.agg_units <= 1 {
+                super::copy_rtp_metas(source, b.make_mut(), Some("video"));
+            }
+        }
+        std::ops::ControlFlow::Continue(Some(b))
+    });
 }
 
 /// RTP caps fields for the stored (or forced) parameter sets.

@@ -36,17 +36,5 @@ fn ts_caps() -> gst::Caps {
 /// in (gst_rtp_copy_meta), the depayloader from the RTP packet
 /// (gst_rtp_drop_meta keeps them). Costs nothing when the input has none.
 fn copy_untagged_metas(from: &gst::BufferRef, to: &mut gst::BufferRef) {
-    if from.iter_meta::<gst::Meta>().next().is_none() {
-        return;
-    }
-    if from.copy_into(to, gst::BufferCopyFlags::META, ..).is_err() {
-        return;
-    }
-    to.foreach_meta_mut(|meta| {
-        std::ops::ControlFlow::Continue(if meta.tags().is_empty() {
-            gst::buffer::BufferMetaForeachAction::Keep
-        } else {
-            gst::buffer::BufferMetaForeachAction::Remove
-        })
-    });
+    super::base::copy_rtp_metas(from, to, None)
 }

@@ -46,19 +46,5 @@ fn rtp_caps() -> gst::Caps {
 /// untagged ones and those tagged `audio` only (audio clipping, reference
 /// timestamps, ...). Costs nothing when the input has none.
 fn copy_audio_metas(from: &gst::BufferRef, to: &mut gst::BufferRef) {
-    if from.iter_meta::<gst::Meta>().next().is_none() {
-        return;
-    }
-    if from.copy_into(to, gst::BufferCopyFlags::META, ..).is_err() {
-        return;
-    }
-    to.foreach_meta_mut(|meta| {
-        let tags = meta.tags();
-        let keep = tags.is_empty() || (tags.len() == 1 && tags[0].as_str() == "audio");
-        std::ops::ControlFlow::Continue(if keep {
-            gst::buffer::BufferMetaForeachAction::Keep
-        } else {
-            gst::buffer::BufferMetaForeachAction::Remove
-        })
-    });
+    super::base::copy_rtp_metas(from, to, Some("audio"))
 }

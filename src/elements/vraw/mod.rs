@@ -75,20 +75,5 @@ fn video_caps() -> gst::Caps {
 /// `video` only (GstVideoMeta, tagged more, stays behind). `to` is a fresh
 /// buffer without metas of its own; costs nothing when `from` has none.
 fn copy_video_metas(from: &gst::BufferRef, to: &mut gst::BufferRef) {
-    fn wanted(tags: &[glib::GStringPtr]) -> bool {
-        tags.is_empty() || (tags.len() == 1 && tags[0].as_str() == "video")
-    }
-    if !from.iter_meta::<gst::Meta>().any(|m| wanted(m.tags())) {
-        return;
-    }
-    if from.copy_into(to, gst::BufferCopyFlags::META, ..).is_err() {
-        return;
-    }
-    to.foreach_meta_mut(|meta| {
-        std::ops::ControlFlow::Continue(if wanted(meta.tags()) {
-            gst::buffer::BufferMetaForeachAction::Keep
-        } else {
-            gst::buffer::BufferMetaForeachAction::Remove
-        })
-    });
+    super::base::copy_rtp_metas(from, to, Some("video"))
 }
