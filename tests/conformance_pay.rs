@@ -20,6 +20,8 @@ struct Seen {
     flags: gst::BufferFlags,
     /// The API names of its metas, in order.
     metas: Vec<String>,
+    /// The caps it was pushed with.
+    caps: Option<gst::Caps>,
 }
 
 /// Flags a consumer of RTP packets can act on.
@@ -33,7 +35,7 @@ const FLAGS: gst::BufferFlags = gst::BufferFlags::from_bits_truncate(
         | gst::BufferFlags::DROPPABLE.bits(),
 );
 
-fn seen(b: &gst::Buffer) -> Seen {
+fn seen(b: &gst::Buffer, caps: Option<&gst::CapsRef>) -> Seen {
     Seen {
         bytes: b.map_readable().unwrap().to_vec(),
         pts: b.pts(),
@@ -44,16 +46,18 @@ fn seen(b: &gst::Buffer) -> Seen {
             .iter_meta::<gst::Meta>()
             .map(|m| m.api().name().to_string())
             .collect(),
+        caps: caps.map(|c| c.to_owned()),
     }
 }
 
 fn pull_all(sink: &gst_app::AppSink) -> Vec<Seen> {
     let mut out = Vec::new();
     while let Ok(sample) = sink.pull_sample() {
+        let caps = sample.caps();
         if let Some(list) = sample.buffer_list() {
-            out.extend(list.iter_owned().map(|b| seen(&b)));
+            out.extend(list.iter_owned().map(|b| seen(&b, caps)));
         } else if let Some(b) = sample.buffer() {
-            out.push(seen(&b.to_owned()));
+            out.push(seen(&b.to_owned(), caps));
         }
     }
     out
@@ -127,6 +131,15 @@ fn assert_same(what: &str, stock: &[Seen], ours: &[Seen]) {
     for (i, (s, o)) in stock.iter().zip(ours).enumerate() {
         assert_eq!(s.flags, o.flags, "{what}: packet {i}: flags");
         assert_eq!(s.metas, o.metas, "{what}: packet {i}: metas");
+        assert!(
+            match (&s.caps, &o.caps) {
+                (Some(a), Some(b)) => a == b,
+                (a, b) => a.is_none() && b.is_none(),
+            },
+            "{what}: packet {i}: caps {:?} / {:?}",
+            s.caps,
+            o.caps
+        );
         assert_eq!(
             (s.pts, s.dts, s.duration),
             (o.pts, o.dts, o.duration),

@@ -534,30 +534,33 @@ fn copy_input_metas(
 /// RTP caps fields for the stored (or forced) parameter sets.
 fn outcaps_structure<C: NalCodec>(state: &PayState<C>) -> gst::Structure {
     let mut s = gst::Structure::new_empty("application/x-rtp");
+    let params = state.packetizer.params();
+    let forced = state.forced_sprop.as_ref();
+    // As the stock payloaders: nothing until a parameter set is known, then
+    // every field, listing the sets known so far (rtph265pay writes an
+    // empty field for a kind not seen yet).
+    let has_sprop = forced.is_some() || C::PARAM_SETS.iter().any(|k| params.get(*k).is_some());
+    if !has_sprop {
+        return s;
+    }
     for (field, value) in C::RTP_CAPS_FIXED {
         s.set(*field, *value);
     }
-    let params = state.packetizer.params();
-    let mut has_sprop = false;
     for (field, kinds) in C::SPROP_FIELDS {
-        let forced = state
-            .forced_sprop
-            .as_ref()
-            .filter(|_| *field == "sprop-parameter-sets");
-        if let Some(sprop) = forced {
-            s.set(*field, sprop);
-            has_sprop = true;
-        } else if let Some(encoded) = kinds
-            .iter()
-            .map(|k| params.get(*k).map(|n| glib::base64_encode(n).to_string()))
-            .collect::<Option<Vec<_>>>()
-        {
-            s.set(*field, encoded.join(","));
-            has_sprop = true;
+        match forced.filter(|_| *field == "sprop-parameter-sets") {
+            Some(sprop) => s.set(*field, sprop),
+            None => {
+                let encoded: Vec<String> = kinds
+                    .iter()
+                    .filter_map(|k| params.get(*k))
+                    .map(|n| glib::base64_encode(n).to_string())
+                    .collect();
+                s.set(*field, encoded.join(","));
+            }
         }
     }
     // Like rtph264pay: only next to parameter sets.
-    if let Some(id) = state.profile_level.filter(|_| has_sprop) {
+    if let Some(id) = state.profile_level {
         s.set(
             "profile-level-id",
             format!("{:02x}{:02x}{:02x}", id[0], id[1], id[2]),
