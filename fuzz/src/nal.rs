@@ -178,6 +178,20 @@ pub fn pay<C: NalCodec>(data: &[u8]) {
         p.end_au();
 
         let (packets, scratch) = (p.packets(), p.scratch());
+        // The first NAL unit a packet carries is an access unit delimiter
+        // (single unit, first of an aggregate, or first fragment).
+        let opens_with_aud = |pkt: &gstrsrtpfast::core::packetizer::Packet| {
+            let mut bytes = scratch[pkt.inline()].to_vec();
+            bytes.extend_from_slice(&au[pkt.payload()]);
+            match C::payload_kind(C::nal_type(&bytes)) {
+                PayloadKind::Aggregate => bytes
+                    .get(C::AGG_HEADER_LEN + 2..)
+                    .is_some_and(|n| n.len() >= C::NAL_HEADER_LEN && C::nal_type(n) == C::AUD),
+                PayloadKind::Fragment => C::fu_parse(&bytes)
+                    .is_some_and(|(start, _, header)| start && C::nal_type(&header) == C::AUD),
+                _ => C::nal_type(&bytes) == C::AUD,
+            }
+        };
         for (i, pkt) in packets.iter().enumerate() {
             assert!(pkt.inline().end <= scratch.len(), "inline past the scratch");
             assert!(pkt.payload().end <= au.len(), "payload past the input");
@@ -187,7 +201,14 @@ pub fn pay<C: NalCodec>(data: &[u8]) {
                 "packet of {} over MTU {mtu}",
                 RTP_HEADER_LEN + pkt.payload_len()
             );
-            assert_eq!(pkt.marker, i + 1 == packets.len(), "marker not on the last");
+            // The marker ends the access unit; an access unit delimiter
+            // starts the next one, closing the aggregate held before it.
+            let last = i + 1 == packets.len();
+            assert_eq!(
+                pkt.marker,
+                last || pkt.agg_units > 0 && opens_with_aud(&packets[i + 1]),
+                "marker on the last packet of each access unit"
+            );
         }
 
         // Round trip through the depacketizer: NAL units of RFC-valid types
