@@ -203,3 +203,191 @@ fn opus_input_flags_and_duration_come_through() {
     );
     assert_same("flagged packets", &s, &o);
 }
+
+// ---- H.264 / H.265 ----
+
+fn nal_front(codec: Codec, frames: u32, enc_props: &str, pay_props: &str) -> String {
+    format!(
+        "videotestsrc num-buffers={frames} pattern=ball ! \
+         video/x-raw,width=320,height=240,framerate=30/1,format=I420 ! {} {enc_props} ! \
+         {}parse ! rtp{}pay mtu=600 {pay_props}",
+        codec.encoder(),
+        codec.name(),
+        codec.name()
+    )
+}
+
+/// The RTP packets (and caps) `front` makes, to feed both depayloaders the
+/// same packets (the encoders are not bit-exact from run to run).
+fn capture(front: &str) -> (gst::Caps, Vec<gst::Buffer>) {
+    let (caps, packets) = run_collect(&format!("{front} ! appsink name=sink sync=false"), None);
+    (caps.expect("payloader caps"), packets)
+}
+
+fn replay(
+    caps: &gst::Caps,
+    packets: &[gst::Buffer],
+    stock: &str,
+    ours: &str,
+    tail: &str,
+) -> [(gst::Caps, Vec<gst::Buffer>); 2] {
+    both_from_packets(&caps.to_string(), packets, stock, ours, tail)
+}
+
+fn depays(codec: Codec) -> (String, String) {
+    let n = codec.name();
+    (format!("rtp{n}depay"), format!("rtpfast{n}depay"))
+}
+
+/// Output formats a consumer may ask for.
+fn nal_tails(codec: Codec) -> [String; 3] {
+    let m = codec.media();
+    let packed = if codec == Codec::H264 { "avc" } else { "hvc1" };
+    [
+        format!("{m},stream-format=byte-stream,alignment=au !"),
+        format!("{m},stream-format=byte-stream,alignment=nal !"),
+        format!("{m},stream-format={packed},alignment=au !"),
+    ]
+}
+
+/// `encoder ! parse ! rtpXpay ! depay` in every output format: the same
+/// buffers (bytes, PTS/DTS, MARKER where the RTP marker closed an access
+/// unit or, with alignment=nal, on the last NAL unit of a marker packet,
+/// DELTA_UNIT: parameter sets count as key units, as in stock).
+fn same_output_as_stock(codec: Codec, enc_props: &str, pay_props: &str) {
+    let (caps, packets) = capture(&nal_front(codec, 25, enc_props, pay_props));
+    let (stock, ours) = depays(codec);
+    for tail in nal_tails(codec) {
+        let [(_, s), (_, o)] = replay(&caps, &packets, &stock, &ours, &tail);
+        assert!(
+            s.iter()
+                .any(|b| b.flags().contains(gst::BufferFlags::MARKER)),
+            "{tail}: stock sets MARKER"
+        );
+        assert_same(&format!("{} {pay_props} {tail}", codec.name()), &s, &o);
+    }
+}
+
+/// (One slice per frame with `config-interval=-1`: rtph264pay repeats
+/// SPS/PPS before every IDR slice, and rtph264depay then splits a
+/// many-slice frame in two, see `stock_splits_a_frame_at_repeated_sps`.)
+#[test]
+fn h264_same_output_as_stock() {
+    same_output_as_stock(Codec::H264, "threads=1", "config-interval=-1");
+    same_output_as_stock(Codec::H264, "", "aggregate-mode=zero-latency");
+    same_output_as_stock(Codec::H264, "", "");
+}
+
+#[test]
+fn h265_same_output_as_stock() {
+    same_output_as_stock(Codec::H265, "", "config-interval=-1");
+    same_output_as_stock(Codec::H265, "", "aggregate-mode=zero-latency");
+}
+
+/// Deliberate difference: x264enc's many-slice frames through rtph264pay
+/// `config-interval=-1` (SPS/PPS repeated before each IDR slice): the
+/// stock depayloader takes the repeated SPS for the end of the picture and
+/// pushes the keyframe as two "access units" with the same PTS, the first
+/// without MARKER; ours keeps the frame whole (alignment=au means one
+/// picture per buffer).
+#[test]
+fn stock_splits_a_frame_at_repeated_sps() {
+    let (caps, packets) = capture(&nal_front(Codec::H264, 3, "", "config-interval=-1"));
+    let (stock, ours) = depays(Codec::H264);
+    let tail = &nal_tails(Codec::H264)[0];
+    let [(_, s), (_, o)] = replay(&caps, &packets, &stock, &ours, tail);
+    let idr_slices = |b: &gst::Buffer| {
+        annexb_nals(&b.map_readable().unwrap())
+            .iter()
+            .filter(|n| n[0] & 0x1f == 5)
+            .count()
+    };
+    assert_eq!(idr_slices(&o[0]), 2, "x264enc made two slices");
+    assert_eq!(o.len(), 3);
+    assert_eq!(s.len(), 4, "stock splits the keyframe");
+    assert_eq!((idr_slices(&s[0]), idr_slices(&s[1])), (1, 1));
+    assert_eq!(s[0].pts(), s[1].pts());
+    assert!(!s[0].flags().contains(gst::BufferFlags::MARKER));
+    assert!(o[0].flags().contains(gst::BufferFlags::MARKER));
+    assert_same("after the keyframe", &s[2..], &o[1..]);
+}
+
+/// RTP packets for `aus` (byte-stream access units): parameter sets in an
+/// aggregation packet (STAP-A / AP) of their own, `param_ts_ahead` ticks
+/// before the unit they came with, other NAL units one per packet, the
+/// marker on each unit's last.
+fn packets_with_params_ahead(
+    codec: Codec,
+    aus: &[gst::Buffer],
+    param_ts_ahead: u32,
+) -> Vec<gst::Buffer> {
+    let mut out = Vec::new();
+    let mut seq = 100u16;
+    for (i, au) in aus.iter().enumerate() {
+        let ts = 3000 * (i as u32 + 1);
+        let pts_ms = 1000 + 33 * i as u64;
+        let nals = annexb_nals(&au.map_readable().unwrap());
+        let (params, rest): (Vec<_>, Vec<_>) = nals.into_iter().partition(|n| codec.is_param(n));
+        if !params.is_empty() {
+            let mut agg = match codec {
+                Codec::H264 => vec![0x78],
+                Codec::H265 => vec![48 << 1, 1],
+            };
+            for p in &params {
+                agg.extend_from_slice(&(p.len() as u16).to_be_bytes());
+                agg.extend_from_slice(p);
+            }
+            out.push(rtp(seq, ts - param_ts_ahead, false, &agg, pts_ms - 10));
+            seq += 1;
+        }
+        for (k, nal) in rest.iter().enumerate() {
+            out.push(rtp(seq, ts, k + 1 == rest.len(), nal, pts_ms));
+            seq += 1;
+        }
+    }
+    out
+}
+
+fn rtp_caps(codec: Codec) -> String {
+    format!(
+        "application/x-rtp,media=video,clock-rate=90000,encoding-name={},payload=96",
+        codec.name().to_uppercase()
+    )
+}
+
+/// Parameter sets sent ahead in their own STAP-A / AP, with a timestamp of
+/// their own: stock keeps them until a picture comes and outputs them with
+/// it (the picture's time, key unit); they are never an access unit alone.
+fn params_ahead_go_with_the_picture(codec: Codec) {
+    let media = encode(codec, 4, 320, 240);
+    let (stock, ours) = depays(codec);
+    for ahead in [0, 1500] {
+        let packets = packets_with_params_ahead(codec, &media.frames, ahead);
+        for tail in nal_tails(codec) {
+            let [(sc, s), (oc, o)] =
+                both_from_packets(&rtp_caps(codec), &packets, &stock, &ours, &tail);
+            let what = format!("{} params {ahead} ticks ahead, {tail}", codec.name());
+            if tail.contains("byte-stream") {
+                assert_eq!(sc, oc, "{what}");
+            }
+            if tail.contains("alignment=au") {
+                assert_eq!(
+                    s.len(),
+                    media.frames.len(),
+                    "{what}: stock, one buffer per frame"
+                );
+            }
+            assert_same(&what, &s, &o);
+        }
+    }
+}
+
+#[test]
+fn h264_params_ahead_go_with_the_picture() {
+    params_ahead_go_with_the_picture(Codec::H264);
+}
+
+#[test]
+fn h265_params_ahead_go_with_the_picture() {
+    params_ahead_go_with_the_picture(Codec::H265);
+}

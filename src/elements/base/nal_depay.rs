@@ -290,7 +290,9 @@ impl<C: NalCodec> NalDepayBase<C> {
             marker: packet.marker,
             discont,
         };
-        let was_empty = state.assembly.is_empty();
+        // A unit without a picture yet (parameter sets sent ahead) takes
+        // the time of the packets that bring its picture, as in stock.
+        let was_empty = state.assembly.is_empty() || state.depacketizer.au_without_picture();
         let mut units: SmallVec<[(gst::Buffer, AuInfo); 2]> = SmallVec::new();
         let result = state.depacketizer.push(
             pkt,
@@ -432,11 +434,13 @@ impl<C: NalCodec> NalDepayBase<C> {
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut sprop = sprop;
         for (i, (unit, info)) in units.into_iter().enumerate() {
+            let mut key = info.keyframe || info.param_sets;
             let mut buf = match sprop.take() {
                 // Once per stream: the caps' parameter sets go in-band ahead
                 // of the first unit (copied, so the pooled buffer stays whole).
                 Some(mut params) => {
                     params.extend_from_slice(&unit.map_readable().unwrap());
+                    key = true;
                     gst::Buffer::from_mut_slice(params)
                 }
                 None => unit,
@@ -448,15 +452,25 @@ impl<C: NalCodec> NalDepayBase<C> {
                 match packet {
                     Some(p) if !(i == 0 && !was_empty && au_pts.is_some()) => {
                         b.set_pts(p.pts());
-                        b.set_dts(p.dts());
+                        // As stock: the packet's DTS goes on its first output
+                        // only (a later NAL unit of the same aggregation
+                        // packet has none).
+                        if i == 0 {
+                            b.set_dts(p.dts());
+                        }
                     }
                     _ => {
                         b.set_pts(au_pts);
                         b.set_dts(au_dts);
                     }
                 }
-                if !info.keyframe {
+                // As stock: parameter sets are key units too, so downstream
+                // waiting for a key unit can start there.
+                if !key {
                     b.set_flags(gst::BufferFlags::DELTA_UNIT);
+                }
+                if info.marker {
+                    b.set_flags(gst::BufferFlags::MARKER);
                 }
                 if info.discont {
                     b.set_flags(gst::BufferFlags::DISCONT);
