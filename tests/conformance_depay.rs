@@ -258,7 +258,8 @@ fn same_output_as_stock(codec: Codec, enc_props: &str, pay_props: &str) {
     let (caps, packets) = capture(&nal_front(codec, 25, enc_props, pay_props));
     let (stock, ours) = depays(codec);
     for tail in nal_tails(codec) {
-        let [(_, s), (_, o)] = replay(&caps, &packets, &stock, &ours, &tail);
+        let [(sc, s), (oc, o)] = replay(&caps, &packets, &stock, &ours, &tail);
+        assert_same_caps(codec, &tail, &sc, &oc);
         assert!(
             s.iter()
                 .any(|b| b.flags().contains(gst::BufferFlags::MARKER)),
@@ -271,6 +272,86 @@ fn same_output_as_stock(codec: Codec, enc_props: &str, pay_props: &str) {
 /// (One slice per frame with `config-interval=-1`: rtph264pay repeats
 /// SPS/PPS before every IDR slice, and rtph264depay then splits a
 /// many-slice frame in two, see `stock_splits_a_frame_at_repeated_sps`.)
+/// The parameter sets of an hvcC (type, bytes), without its header.
+fn hvcc_nals(codec_data: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut at = 23;
+    for _ in 0..codec_data[22] {
+        let kind = codec_data[at] & 0x3f;
+        let n = u16::from_be_bytes([codec_data[at + 1], codec_data[at + 2]]);
+        at += 3;
+        for _ in 0..n {
+            let len = u16::from_be_bytes([codec_data[at], codec_data[at + 1]]) as usize;
+            out.push((kind, codec_data[at + 2..at + 2 + len].to_vec()));
+            at += 2 + len;
+        }
+    }
+    out
+}
+
+/// The same output caps as stock: H.264 avc with `profile` and `level`
+/// from the SPS (byte-stream without them, even with sprop-parameter-sets
+/// in the RTP caps, as stock). H.265: the
+/// same fields (stock sets no profile/tier/level), and hvc1's codec_data
+/// with the same parameter sets, but its header is ours: rtph265depay 1.22
+/// copies the SPS's first 12 bytes (NAL header included, emulation
+/// prevention bytes kept) where ISO/IEC 14496-15 wants profile_tier_level,
+/// and clears array_completeness.
+fn assert_same_caps(codec: Codec, what: &str, stock: &gst::Caps, ours: &gst::Caps) {
+    if codec == Codec::H264 || !what.contains("hvc1") {
+        assert_eq!(stock, ours, "{what}: caps");
+        if what.contains("avc") {
+            let s = stock.structure(0).unwrap();
+            assert!(
+                s.has_field("profile") && s.has_field("level"),
+                "{what}: {stock}"
+            );
+        }
+        return;
+    }
+    let (mut s, mut o) = (stock.copy(), ours.copy());
+    let data = |c: &gst::Caps| {
+        let b = c
+            .structure(0)
+            .unwrap()
+            .get::<gst::Buffer>("codec_data")
+            .unwrap();
+        let v = b.map_readable().unwrap().to_vec();
+        v
+    };
+    let (sd, od) = (data(stock), data(ours));
+    assert_eq!(
+        hvcc_nals(&sd),
+        hvcc_nals(&od),
+        "{what}: codec_data parameter sets"
+    );
+    assert_eq!(
+        od[1..13],
+        {
+            // general_profile_space .. general_level_idc, unescaped, from the SPS.
+            let sps = &hvcc_nals(&od).into_iter().find(|n| n.0 == 33).unwrap().1;
+            let mut ptl = Vec::new();
+            let mut zeros = 0;
+            for &b in &sps[3..] {
+                if zeros >= 2 && b == 3 {
+                    zeros = 0;
+                    continue;
+                }
+                zeros = if b == 0 { zeros + 1 } else { 0 };
+                ptl.push(b);
+                if ptl.len() == 12 {
+                    break;
+                }
+            }
+            ptl
+        }[..]
+    );
+    for c in [s.make_mut(), o.make_mut()] {
+        c.structure_mut(0).unwrap().remove_field("codec_data");
+    }
+    assert_eq!(s, o, "{what}: caps besides codec_data");
+}
+
 #[test]
 fn h264_same_output_as_stock() {
     same_output_as_stock(Codec::H264, "threads=1", "config-interval=-1");

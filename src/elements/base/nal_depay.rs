@@ -9,7 +9,7 @@ use super::pooled_au::PooledAu;
 use crate::core::depacketizer::{
     AuInfo, AuSink, DepayConfig, DropReason, NalDepacketizer, PacketIn, StreamFormat,
 };
-use crate::core::nal::NalCodec;
+use crate::core::nal::{NalCodec, ParamSet};
 use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
 use gst::prelude::*;
@@ -526,20 +526,37 @@ fn output_caps<C: NalCodec>(state: &mut DepayState<C>) -> Option<gst::Caps> {
         return None;
     }
     let cfg = state.depacketizer.config();
-    let caps = match cfg.format {
-        StreamFormat::ByteStream => gst::Caps::builder(C::CAPS_MEDIA)
-            .field("stream-format", "byte-stream")
-            .field("alignment", if cfg.au_alignment { "au" } else { "nal" })
-            .build(),
+    let (mut caps, sps) = match cfg.format {
+        StreamFormat::ByteStream => (
+            gst::Caps::builder(C::CAPS_MEDIA)
+                .field("stream-format", "byte-stream")
+                .field("alignment", if cfg.au_alignment { "au" } else { "nal" })
+                .build(),
+            None,
+        ),
         StreamFormat::LengthPrefixed => {
             let codec_data = C::build_codec_data(state.depacketizer.params())?;
-            gst::Caps::builder(C::CAPS_MEDIA)
-                .field("stream-format", C::PACKED_FORMATS[0])
-                .field("alignment", "au")
-                .field("codec_data", gst::Buffer::from_mut_slice(codec_data))
-                .build()
+            (
+                gst::Caps::builder(C::CAPS_MEDIA)
+                    .field("stream-format", C::PACKED_FORMATS[0])
+                    .field("alignment", "au")
+                    .field("codec_data", gst::Buffer::from_mut_slice(codec_data))
+                    .build(),
+                state.depacketizer.params().get(ParamSet::Sps),
+            )
         }
     };
+    // rtph264depay 1.22 puts the SPS's profile and level in its avc caps
+    // (not in byte-stream caps: there the sprop SPS goes in-band only;
+    // rtph265depay sets no profile, tier or level).
+    if let (Some(sps), "video/x-h264") = (sps, C::CAPS_MEDIA) {
+        if sps.len() > 1 {
+            let _ = gst_pbutils::codec_utils_h264_caps_set_level_and_profile(
+                caps.make_mut(),
+                &sps[1..],
+            );
+        }
+    }
     state.caps_dirty = false;
     Some(caps)
 }
