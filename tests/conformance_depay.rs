@@ -472,3 +472,129 @@ fn h264_params_ahead_go_with_the_picture() {
 fn h265_params_ahead_go_with_the_picture() {
     params_ahead_go_with_the_picture(Codec::H265);
 }
+
+// ---- Downstream allocator ----
+
+mod counting {
+    //! An allocator that counts its allocations (system memory underneath).
+    use gst::glib;
+    use gst::glib::translate::IntoGlibPtr;
+    use gst::prelude::*;
+    use gst::subclass::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    pub struct Imp {
+        pub allocs: AtomicUsize,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for Imp {
+        const NAME: &'static str = "RsRtpFastTestCountingAllocator";
+        type Type = CountingAllocator;
+        type ParentType = gst::Allocator;
+    }
+
+    impl ObjectImpl for Imp {}
+    impl GstObjectImpl for Imp {}
+
+    unsafe impl AllocatorImpl for Imp {
+        unsafe fn alloc(
+            &self,
+            size: usize,
+            params: &gst::AllocationParams,
+        ) -> *mut gst::ffi::GstMemory {
+            self.allocs.fetch_add(1, Ordering::Relaxed);
+            let sysmem = gst::Allocator::find(None).unwrap();
+            match sysmem.alloc(size, Some(params)) {
+                // A new memory, its reference handed to the caller.
+                Ok(mem) => mem.into_glib_ptr(),
+                Err(_) => std::ptr::null_mut(),
+            }
+        }
+    }
+
+    glib::wrapper! {
+        pub struct CountingAllocator(ObjectSubclass<Imp>) @extends gst::Allocator, gst::Object;
+    }
+
+    impl CountingAllocator {
+        pub fn allocs(&self) -> usize {
+            self.imp().allocs.load(Ordering::Relaxed)
+        }
+    }
+}
+
+/// `packets` into `depay`, whose downstream answers the ALLOCATION query
+/// with `allocator`; the output and how many times the allocator was used.
+fn with_downstream_allocator(
+    caps: &gst::Caps,
+    packets: &[gst::Buffer],
+    depay: &str,
+    tail: &str,
+) -> (Vec<gst::Buffer>, usize) {
+    use gst::prelude::*;
+    let allocator: counting::CountingAllocator = gst::glib::Object::new();
+    let (pipeline, src) = launch_with_src(&format!(
+        "appsrc name=src format=time ! {depay} ! {tail} appsink name=sink sync=false"
+    ));
+    src.set_caps(Some(caps));
+    let sink = app_sink(&pipeline);
+    let offered = allocator.clone();
+    sink.static_pad("sink").unwrap().add_probe(
+        gst::PadProbeType::QUERY_DOWNSTREAM,
+        move |_, info| {
+            if let Some(gst::PadProbeData::Query(q)) = &mut info.data {
+                if let gst::QueryViewMut::Allocation(a) = q.view_mut() {
+                    a.add_allocation_param(Some(&offered), gst::AllocationParams::default());
+                    return gst::PadProbeReturn::Handled;
+                }
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for p in packets {
+        src.push_buffer(p.copy_deep().unwrap()).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let mut out = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        out.push(sample.buffer_owned().unwrap());
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    (out, allocator.allocs())
+}
+
+/// As stock, access units (alignment=au) are written into the memory of
+/// the allocator downstream offers (one allocation per unit); NAL units
+/// (alignment=nal) are not.
+fn downstream_allocator_like_stock(codec: Codec) {
+    let (caps, packets) = capture(&nal_front(codec, 12, "", ""));
+    let (stock, ours) = depays(codec);
+    for tail in nal_tails(codec) {
+        let (s, s_allocs) = with_downstream_allocator(&caps, &packets, &stock, &tail);
+        let (o, o_allocs) = with_downstream_allocator(&caps, &packets, &ours, &tail);
+        let what = format!("{} {tail}", codec.name());
+        if tail.contains("alignment=au") {
+            assert_eq!(s_allocs, s.len(), "{what}: stock allocates each unit");
+        } else {
+            assert_eq!(s_allocs, 0, "{what}: stock");
+        }
+        assert_eq!(
+            o_allocs, s_allocs,
+            "{what}: allocations from downstream's allocator"
+        );
+        assert_same(&what, &s, &o);
+    }
+}
+
+#[test]
+fn h264_downstream_allocator_like_stock() {
+    downstream_allocator_like_stock(Codec::H264);
+}
+
+#[test]
+fn h265_downstream_allocator_like_stock() {
+    downstream_allocator_like_stock(Codec::H265);
+}

@@ -60,6 +60,10 @@ pub struct NalDepayBase<C: NalCodec> {
     /// No access unit is being assembled: the output format may change
     /// before the next packet (read without the state lock).
     at_boundary: AtomicBool,
+    /// Downstream offered an allocator of its own (not system memory) in
+    /// its ALLOCATION answer: access units are output in its memory.
+    out_alloc: Mutex<Option<(gst::Allocator, gst::AllocationParams)>>,
+    has_out_alloc: AtomicBool,
 }
 
 impl<C: NalCodec> Default for NalDepayBase<C> {
@@ -78,6 +82,8 @@ impl<C: NalCodec> Default for NalDepayBase<C> {
                 oversized: 0,
             }),
             at_boundary: AtomicBool::new(true),
+            out_alloc: Mutex::new(None),
+            has_out_alloc: AtomicBool::new(false),
         }
     }
 }
@@ -209,6 +215,7 @@ impl<C: NalCodec> NalDepayBase<C> {
                     out
                 ));
             }
+            self.decide_allocation(obj, &out);
         }
         Ok(())
     }
@@ -369,7 +376,9 @@ impl<C: NalCodec> NalDepayBase<C> {
             request_keyframe(obj);
         }
         if let Some(caps) = caps {
-            obj.set_src_caps(&caps);
+            if obj.set_src_caps(&caps) {
+                self.decide_allocation(obj, &caps);
+            }
         }
         if needs_caps {
             warn_limited!(
@@ -382,6 +391,56 @@ impl<C: NalCodec> NalDepayBase<C> {
             return Ok(gst::FlowSuccess::Ok);
         }
         self.push_units(obj, units, sprop, was_empty, au_pts, au_dts, Some(packet))
+    }
+
+    /// Ask downstream how to allocate, as rtph264depay/rtph265depay 1.22
+    /// do once their caps are set: with alignment=au, an allocator other
+    /// than system memory in its first allocation param is where access
+    /// units go (stock ignores pools, and so do we). Otherwise our own
+    /// pooled memory.
+    #[cold]
+    fn decide_allocation(&self, obj: &RtpFastBaseDepay, caps: &gst::Caps) {
+        let au = caps
+            .structure(0)
+            .and_then(|s| s.get::<&str>("alignment").ok())
+            != Some("nal");
+        let mut query = gst::query::Allocation::new(Some(caps), true);
+        let chosen = if au && obj.src_pad().peer_query(&mut query) {
+            query
+                .allocation_params()
+                .next()
+                .and_then(|(allocator, params)| Some((allocator?, params)))
+                .filter(|(a, _)| a.type_().name() != "GstAllocatorSysmem")
+        } else {
+            None
+        };
+        gst::debug!(
+            CAT,
+            obj = obj,
+            "Output allocator: {:?}",
+            chosen.as_ref().map(|(a, _)| a.type_().name())
+        );
+        self.has_out_alloc
+            .store(chosen.is_some(), Ordering::Relaxed);
+        *lock(&self.out_alloc) = chosen;
+    }
+
+    /// `unit` copied into memory of downstream's allocator, when it offered
+    /// one (None: keep ours, also when that allocator fails).
+    #[cold]
+    fn in_downstream_memory(&self, unit: &gst::Buffer) -> Option<gst::Buffer> {
+        let guard = lock(&self.out_alloc);
+        let (allocator, params) = guard.as_ref()?;
+        let mem = allocator.alloc(unit.size(), Some(params)).ok()?;
+        drop(guard);
+        let mut out = gst::Buffer::new();
+        {
+            let b = out.get_mut().unwrap();
+            b.append_memory(mem);
+            let mut map = b.map_writable().ok()?;
+            map.copy_from_slice(&unit.map_readable().ok()?);
+        }
+        Some(out)
     }
 
     #[cold]
@@ -433,15 +492,27 @@ impl<C: NalCodec> NalDepayBase<C> {
         packet: Option<&RtpPacket<'_>>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut sprop = sprop;
-        for (i, (unit, info)) in units.into_iter().enumerate() {
+        for (i, (mut unit, info)) in units.into_iter().enumerate() {
             let mut key = info.keyframe || info.param_sets;
+            if self.has_out_alloc.load(Ordering::Relaxed) {
+                if let Some(copy) = self.in_downstream_memory(&unit) {
+                    unit = copy;
+                }
+            }
             let mut buf = match sprop.take() {
                 // Once per stream: the caps' parameter sets go in-band ahead
-                // of the first unit (copied, so the pooled buffer stays whole).
+                // of the first unit (copied, so the pooled buffer stays whole;
+                // in downstream's memory, appended after them).
                 Some(mut params) => {
-                    params.extend_from_slice(&unit.map_readable().unwrap());
                     key = true;
-                    gst::Buffer::from_mut_slice(params)
+                    if self.has_out_alloc.load(Ordering::Relaxed) {
+                        let mut b = gst::Buffer::from_mut_slice(params);
+                        b.append(unit);
+                        b
+                    } else {
+                        params.extend_from_slice(&unit.map_readable().unwrap());
+                        gst::Buffer::from_mut_slice(params)
+                    }
                 }
                 None => unit,
             };
