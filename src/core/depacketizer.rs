@@ -119,7 +119,8 @@ pub struct NalDepacketizer<C: NalCodec> {
     au_ts: Option<u32>,
     au_keyframe: bool,
     au_param_sets: bool,
-    /// The unit in progress holds a picture (a VCL NAL unit). Until it
+    /// The unit in progress holds a picture (a VCL NAL unit, or the start
+    /// of one in fragments). Until it
     /// does, a timestamp change does not complete it: parameter sets or
     /// SEI sent ahead with their own timestamp go with the next picture,
     /// as in stock.
@@ -218,6 +219,7 @@ impl<C: NalCodec> NalDepacketizer<C> {
 
     /// Feed one packet. Completed units are handed to `emit`, which must take
     /// the sink's content and leave it empty.
+    #[inline(always)]
     pub fn push<S: AuSink>(
         &mut self,
         pkt: PacketIn<'_>,
@@ -280,6 +282,7 @@ impl<C: NalCodec> NalDepacketizer<C> {
         }
     }
 
+    #[inline(always)]
     fn depacketize<S: AuSink>(
         &mut self,
         p: &[u8],
@@ -336,6 +339,9 @@ impl<C: NalCodec> NalDepacketizer<C> {
                     sink.extend_from_slice(&header[..C::NAL_HEADER_LEN]);
                     sink.extend_from_slice(body);
                     self.fu = Some(Fragment { start: at, header });
+                    // A picture begins here: the unit keeps its time from
+                    // now on (the element re-times a unit without one).
+                    self.au_picture |= C::is_vcl(C::nal_type(&header));
                 } else {
                     match self.fu {
                         None => {
@@ -407,6 +413,8 @@ impl<C: NalCodec> NalDepacketizer<C> {
     }
 
     /// The unit in progress is complete (`marker`: by the RTP marker).
+    /// Once per unit: out of line, so `push` stays small enough to inline.
+    #[inline(never)]
     fn finish_au<S: AuSink>(
         &mut self,
         sink: &mut S,

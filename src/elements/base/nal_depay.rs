@@ -277,6 +277,7 @@ impl<C: NalCodec> NalDepayBase<C> {
                 .all(|k| state.depacketizer.params().get(*k).is_some());
     }
 
+    #[inline(never)]
     pub fn handle_packet(
         &self,
         obj: &RtpFastBaseDepay,
