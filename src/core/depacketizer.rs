@@ -83,7 +83,14 @@ pub enum DropReason {
 /// alignment) now in the sink.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AuInfo {
+    /// Holds an IDR/IRAP picture.
     pub keyframe: bool,
+    /// Holds a parameter set (byte-stream only: avc/hvc1 carry them in
+    /// codec_data). Stock counts these as key units too (not DELTA_UNIT).
+    pub param_sets: bool,
+    /// The RTP marker completed this unit: the access unit with alignment
+    /// au, the last NAL unit of a marker packet with alignment nal.
+    pub marker: bool,
     /// Data was lost since the previous output.
     pub discont: bool,
     pub nal_units: u32,
@@ -111,6 +118,13 @@ pub struct NalDepacketizer<C: NalCodec> {
     cfg: DepayConfig,
     au_ts: Option<u32>,
     au_keyframe: bool,
+    au_param_sets: bool,
+    /// The unit in progress holds a picture (a VCL NAL unit, or the start
+    /// of one in fragments). Until it
+    /// does, a timestamp change does not complete it: parameter sets or
+    /// SEI sent ahead with their own timestamp go with the next picture,
+    /// as in stock.
+    au_picture: bool,
     au_damaged: bool,
     au_nals: u32,
     fu: Option<Fragment>,
@@ -119,6 +133,8 @@ pub struct NalDepacketizer<C: NalCodec> {
     waiting_keyframe: bool,
     /// The next unit output follows dropped data.
     next_discont: bool,
+    /// The marker bit of the packet being pushed.
+    pkt_marker: bool,
     loss_seen: bool,
     stats: DepayStats,
     _codec: PhantomData<C>,
@@ -142,6 +158,8 @@ impl<C: NalCodec> NalDepacketizer<C> {
             cfg,
             au_ts: None,
             au_keyframe: false,
+            au_param_sets: false,
+            au_picture: false,
             au_damaged: false,
             au_nals: 0,
             fu: None,
@@ -149,6 +167,7 @@ impl<C: NalCodec> NalDepacketizer<C> {
             params_changed: false,
             waiting_keyframe: cfg.wait_for_keyframe,
             next_discont: false,
+            pkt_marker: false,
             loss_seen: false,
             stats: DepayStats::default(),
             _codec: PhantomData,
@@ -191,6 +210,8 @@ impl<C: NalCodec> NalDepacketizer<C> {
         self.fu = None;
         self.au_ts = None;
         self.au_keyframe = false;
+        self.au_param_sets = false;
+        self.au_picture = false;
         self.au_damaged = false;
         self.au_nals = 0;
         self.waiting_keyframe = self.cfg.wait_for_keyframe;
@@ -198,6 +219,7 @@ impl<C: NalCodec> NalDepacketizer<C> {
 
     /// Feed one packet. Completed units are handed to `emit`, which must take
     /// the sink's content and leave it empty.
+    #[inline(always)]
     pub fn push<S: AuSink>(
         &mut self,
         pkt: PacketIn<'_>,
@@ -210,11 +232,15 @@ impl<C: NalCodec> NalDepacketizer<C> {
             self.lose_fragment(sink);
             self.mark_loss();
         }
-        if self.cfg.au_alignment && self.au_ts.is_some_and(|ts| ts != pkt.timestamp) {
+        if self.cfg.au_alignment
+            && self.au_picture
+            && self.au_ts.is_some_and(|ts| ts != pkt.timestamp)
+        {
             // Timestamp changed without a marker: the marker packet was lost
             // or the sender does not set it; the previous AU is complete.
-            self.finish_au(sink, emit);
+            self.finish_au(sink, emit, false);
         }
+        self.pkt_marker = pkt.marker;
         let result = self.depacketize(pkt.payload, sink, emit);
         if result.is_err() {
             self.stats.dropped += 1;
@@ -224,7 +250,7 @@ impl<C: NalCodec> NalDepacketizer<C> {
                 self.au_ts = Some(pkt.timestamp);
             }
             if pkt.marker {
-                self.finish_au(sink, emit);
+                self.finish_au(sink, emit, true);
             }
         }
         result
@@ -232,7 +258,15 @@ impl<C: NalCodec> NalDepacketizer<C> {
 
     /// End of stream: output what is complete.
     pub fn drain<S: AuSink>(&mut self, sink: &mut S, emit: &mut impl FnMut(&mut S, AuInfo)) {
-        self.finish_au(sink, emit);
+        self.finish_au(sink, emit, false);
+    }
+
+    /// The unit in progress holds no picture yet (nothing, or only
+    /// parameter sets / SEI / delimiters): the picture that completes it
+    /// gives it its time.
+    #[inline]
+    pub fn au_without_picture(&self) -> bool {
+        !self.au_picture
     }
 
     fn mark_loss(&mut self) {
@@ -248,6 +282,7 @@ impl<C: NalCodec> NalDepacketizer<C> {
         }
     }
 
+    #[inline(always)]
     fn depacketize<S: AuSink>(
         &mut self,
         p: &[u8],
@@ -264,7 +299,7 @@ impl<C: NalCodec> NalDepacketizer<C> {
                     return Err(DropReason::Truncated);
                 }
                 self.lose_fragment(sink);
-                self.write_nal(p, sink, emit);
+                self.write_nal(p, sink, emit, true);
                 Ok(())
             }
             PayloadKind::Aggregate => {
@@ -288,8 +323,9 @@ impl<C: NalCodec> NalDepacketizer<C> {
                     return Err(DropReason::Truncated);
                 }
                 self.lose_fragment(sink);
-                for r in entries {
-                    self.write_nal(&p[r], sink, emit);
+                let last = entries.len() - 1;
+                for (i, r) in entries.into_iter().enumerate() {
+                    self.write_nal(&p[r], sink, emit, i == last);
                 }
                 Ok(())
             }
@@ -303,6 +339,9 @@ impl<C: NalCodec> NalDepacketizer<C> {
                     sink.extend_from_slice(&header[..C::NAL_HEADER_LEN]);
                     sink.extend_from_slice(body);
                     self.fu = Some(Fragment { start: at, header });
+                    // A picture begins here: the unit keeps its time from
+                    // now on (the element re-times a unit without one).
+                    self.au_picture |= C::is_vcl(C::nal_type(&header));
                 } else {
                     match self.fu {
                         None => {
@@ -319,7 +358,7 @@ impl<C: NalCodec> NalDepacketizer<C> {
                 }
                 if end {
                     if let Some(fu) = self.fu.take() {
-                        self.complete_nal(fu.start, sink, emit);
+                        self.complete_nal(fu.start, sink, emit, true);
                     }
                 }
                 Ok(())
@@ -333,19 +372,22 @@ impl<C: NalCodec> NalDepacketizer<C> {
         nal: &[u8],
         sink: &mut S,
         emit: &mut impl FnMut(&mut S, AuInfo),
+        last_in_packet: bool,
     ) {
         let at = sink.len();
         sink.extend_from_slice(&START_CODE);
         sink.extend_from_slice(nal);
-        self.complete_nal(at, sink, emit);
+        self.complete_nal(at, sink, emit, last_in_packet);
     }
 
-    /// A whole NAL unit now sits at `sink[at..]` behind a 4-byte start code.
+    /// A whole NAL unit now sits at `sink[at..]` behind a 4-byte start code
+    /// (`last_in_packet`: the packet has no NAL unit after it).
     fn complete_nal<S: AuSink>(
         &mut self,
         at: usize,
         sink: &mut S,
         emit: &mut impl FnMut(&mut S, AuInfo),
+        last_in_packet: bool,
     ) {
         let nal_len = sink.len() - at - 4;
         let t = C::nal_type(&sink.as_slice()[at + 4..]);
@@ -357,27 +399,41 @@ impl<C: NalCodec> NalDepacketizer<C> {
                 sink.truncate(at);
                 return;
             }
+            self.au_param_sets = true;
         }
         if self.cfg.format == StreamFormat::LengthPrefixed {
             sink.patch(at, &(nal_len as u32).to_be_bytes());
         }
         self.au_keyframe |= C::is_keyframe(t);
+        self.au_picture |= C::is_vcl(t);
         self.au_nals += 1;
         if !self.cfg.au_alignment {
-            self.finish_au(sink, emit);
+            self.finish_au(sink, emit, self.pkt_marker && last_in_packet);
         }
     }
 
-    fn finish_au<S: AuSink>(&mut self, sink: &mut S, emit: &mut impl FnMut(&mut S, AuInfo)) {
+    /// The unit in progress is complete (`marker`: by the RTP marker).
+    /// Once per unit: out of line, so `push` stays small enough to inline.
+    #[inline(never)]
+    fn finish_au<S: AuSink>(
+        &mut self,
+        sink: &mut S,
+        emit: &mut impl FnMut(&mut S, AuInfo),
+        marker: bool,
+    ) {
         self.lose_fragment(sink);
         let damaged = self.au_damaged;
         let info = AuInfo {
             keyframe: self.au_keyframe,
+            param_sets: self.au_param_sets,
+            marker,
             discont: damaged || self.next_discont,
             nal_units: self.au_nals,
         };
         self.au_ts = None;
         self.au_keyframe = false;
+        self.au_param_sets = false;
+        self.au_picture = false;
         self.au_nals = 0;
         if sink.is_empty() {
             // A loss with nothing assembled yet still marks the next output.

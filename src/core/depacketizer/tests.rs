@@ -236,6 +236,49 @@ fn timestamp_change_completes_au_without_marker() {
 }
 
 #[test]
+fn parameter_sets_with_their_own_timestamp_go_with_the_next_picture() {
+    let sps = vec![0x67, 0x42, 0, 0x1e];
+    let pps = vec![0x68, 0xce];
+    let idr = vec![0x65, 0x88];
+    let mut stap = vec![0x78];
+    for n in [&sps, &pps] {
+        stap.extend_from_slice(&(n.len() as u16).to_be_bytes());
+        stap.extend_from_slice(n);
+    }
+    let (out, _, _) = depay::<H264>(
+        DepayConfig::default(),
+        &[(stap, 0, false, false), (idr.clone(), 3000, true, false)],
+    );
+    assert_eq!(out.len(), 1, "no unit of parameter sets alone");
+    assert_eq!(out[0].0, annexb(&[sps, pps, idr]));
+    assert!(out[0].1.keyframe && out[0].1.param_sets && out[0].1.marker);
+}
+
+#[test]
+fn marker_on_the_unit_it_completed() {
+    let a = vec![0x41, 1];
+    let b = vec![0x41, 2];
+    let mut stap = vec![0x78];
+    for n in [&a, &b] {
+        stap.extend_from_slice(&(n.len() as u16).to_be_bytes());
+        stap.extend_from_slice(n);
+    }
+    let packets = [(a.clone(), 0, false, false), (stap, 3000, true, false)];
+    // au: the first unit ends on the timestamp change, the second on the marker.
+    let (out, _, _) = depay::<H264>(DepayConfig::default(), &packets);
+    let markers: Vec<_> = out.iter().map(|o| o.1.marker).collect();
+    assert_eq!(markers, [false, true]);
+    // nal: the last NAL unit of the marker packet.
+    let nal = DepayConfig {
+        au_alignment: false,
+        ..Default::default()
+    };
+    let (out, _, _) = depay::<H264>(nal, &packets);
+    let markers: Vec<_> = out.iter().map(|o| o.1.marker).collect();
+    assert_eq!(markers, [false, false, true]);
+}
+
+#[test]
 fn wait_for_keyframe_drops_until_intact_keyframe() {
     let cfg = DepayConfig {
         wait_for_keyframe: true,

@@ -9,7 +9,7 @@ use super::pooled_au::PooledAu;
 use crate::core::depacketizer::{
     AuInfo, AuSink, DepayConfig, DropReason, NalDepacketizer, PacketIn, StreamFormat,
 };
-use crate::core::nal::NalCodec;
+use crate::core::nal::{NalCodec, ParamSet};
 use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
 use gst::prelude::*;
@@ -60,6 +60,10 @@ pub struct NalDepayBase<C: NalCodec> {
     /// No access unit is being assembled: the output format may change
     /// before the next packet (read without the state lock).
     at_boundary: AtomicBool,
+    /// Downstream offered an allocator of its own (not system memory) in
+    /// its ALLOCATION answer: access units are output in its memory.
+    out_alloc: Mutex<Option<(gst::Allocator, gst::AllocationParams)>>,
+    has_out_alloc: AtomicBool,
 }
 
 impl<C: NalCodec> Default for NalDepayBase<C> {
@@ -78,6 +82,8 @@ impl<C: NalCodec> Default for NalDepayBase<C> {
                 oversized: 0,
             }),
             at_boundary: AtomicBool::new(true),
+            out_alloc: Mutex::new(None),
+            has_out_alloc: AtomicBool::new(false),
         }
     }
 }
@@ -209,6 +215,7 @@ impl<C: NalCodec> NalDepayBase<C> {
                     out
                 ));
             }
+            self.decide_allocation(obj, &out);
         }
         Ok(())
     }
@@ -270,6 +277,7 @@ impl<C: NalCodec> NalDepayBase<C> {
                 .all(|k| state.depacketizer.params().get(*k).is_some());
     }
 
+    #[inline(never)]
     pub fn handle_packet(
         &self,
         obj: &RtpFastBaseDepay,
@@ -290,7 +298,9 @@ impl<C: NalCodec> NalDepayBase<C> {
             marker: packet.marker,
             discont,
         };
-        let was_empty = state.assembly.is_empty();
+        // A unit without a picture yet (parameter sets sent ahead) takes
+        // the time of the packets that bring its picture, as in stock.
+        let was_empty = state.assembly.is_empty() || state.depacketizer.au_without_picture();
         let mut units: SmallVec<[(gst::Buffer, AuInfo); 2]> = SmallVec::new();
         let result = state.depacketizer.push(
             pkt,
@@ -367,7 +377,9 @@ impl<C: NalCodec> NalDepayBase<C> {
             request_keyframe(obj);
         }
         if let Some(caps) = caps {
-            obj.set_src_caps(&caps);
+            if obj.set_src_caps(&caps) {
+                self.decide_allocation(obj, &caps);
+            }
         }
         if needs_caps {
             warn_limited!(
@@ -380,6 +392,56 @@ impl<C: NalCodec> NalDepayBase<C> {
             return Ok(gst::FlowSuccess::Ok);
         }
         self.push_units(obj, units, sprop, was_empty, au_pts, au_dts, Some(packet))
+    }
+
+    /// Ask downstream how to allocate, as rtph264depay/rtph265depay 1.22
+    /// do once their caps are set: with alignment=au, an allocator other
+    /// than system memory in its first allocation param is where access
+    /// units go (stock ignores pools, and so do we). Otherwise our own
+    /// pooled memory.
+    #[cold]
+    fn decide_allocation(&self, obj: &RtpFastBaseDepay, caps: &gst::Caps) {
+        let au = caps
+            .structure(0)
+            .and_then(|s| s.get::<&str>("alignment").ok())
+            != Some("nal");
+        let mut query = gst::query::Allocation::new(Some(caps), true);
+        let chosen = if au && obj.src_pad().peer_query(&mut query) {
+            query
+                .allocation_params()
+                .next()
+                .and_then(|(allocator, params)| Some((allocator?, params)))
+                .filter(|(a, _)| a.type_().name() != "GstAllocatorSysmem")
+        } else {
+            None
+        };
+        gst::debug!(
+            CAT,
+            obj = obj,
+            "Output allocator: {:?}",
+            chosen.as_ref().map(|(a, _)| a.type_().name())
+        );
+        self.has_out_alloc
+            .store(chosen.is_some(), Ordering::Relaxed);
+        *lock(&self.out_alloc) = chosen;
+    }
+
+    /// `unit` copied into memory of downstream's allocator, when it offered
+    /// one (None: keep ours, also when that allocator fails).
+    #[cold]
+    fn in_downstream_memory(&self, unit: &gst::Buffer) -> Option<gst::Buffer> {
+        let guard = lock(&self.out_alloc);
+        let (allocator, params) = guard.as_ref()?;
+        let mem = allocator.alloc(unit.size(), Some(params)).ok()?;
+        drop(guard);
+        let mut out = gst::Buffer::new();
+        {
+            let b = out.get_mut().unwrap();
+            b.append_memory(mem);
+            let mut map = b.map_writable().ok()?;
+            map.copy_from_slice(&unit.map_readable().ok()?);
+        }
+        Some(out)
     }
 
     #[cold]
@@ -431,13 +493,27 @@ impl<C: NalCodec> NalDepayBase<C> {
         packet: Option<&RtpPacket<'_>>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut sprop = sprop;
-        for (i, (unit, info)) in units.into_iter().enumerate() {
+        for (i, (mut unit, info)) in units.into_iter().enumerate() {
+            let mut key = info.keyframe || info.param_sets;
+            if self.has_out_alloc.load(Ordering::Relaxed) {
+                if let Some(copy) = self.in_downstream_memory(&unit) {
+                    unit = copy;
+                }
+            }
             let mut buf = match sprop.take() {
                 // Once per stream: the caps' parameter sets go in-band ahead
-                // of the first unit (copied, so the pooled buffer stays whole).
+                // of the first unit (copied, so the pooled buffer stays whole;
+                // in downstream's memory, appended after them).
                 Some(mut params) => {
-                    params.extend_from_slice(&unit.map_readable().unwrap());
-                    gst::Buffer::from_mut_slice(params)
+                    key = true;
+                    if self.has_out_alloc.load(Ordering::Relaxed) {
+                        let mut b = gst::Buffer::from_mut_slice(params);
+                        b.append(unit);
+                        b
+                    } else {
+                        params.extend_from_slice(&unit.map_readable().unwrap());
+                        gst::Buffer::from_mut_slice(params)
+                    }
                 }
                 None => unit,
             };
@@ -448,15 +524,25 @@ impl<C: NalCodec> NalDepayBase<C> {
                 match packet {
                     Some(p) if !(i == 0 && !was_empty && au_pts.is_some()) => {
                         b.set_pts(p.pts());
-                        b.set_dts(p.dts());
+                        // As stock: the packet's DTS goes on its first output
+                        // only (a later NAL unit of the same aggregation
+                        // packet has none).
+                        if i == 0 {
+                            b.set_dts(p.dts());
+                        }
                     }
                     _ => {
                         b.set_pts(au_pts);
                         b.set_dts(au_dts);
                     }
                 }
-                if !info.keyframe {
+                // As stock: parameter sets are key units too, so downstream
+                // waiting for a key unit can start there.
+                if !key {
                     b.set_flags(gst::BufferFlags::DELTA_UNIT);
+                }
+                if info.marker {
+                    b.set_flags(gst::BufferFlags::MARKER);
                 }
                 if info.discont {
                     b.set_flags(gst::BufferFlags::DISCONT);
@@ -512,20 +598,37 @@ fn output_caps<C: NalCodec>(state: &mut DepayState<C>) -> Option<gst::Caps> {
         return None;
     }
     let cfg = state.depacketizer.config();
-    let caps = match cfg.format {
-        StreamFormat::ByteStream => gst::Caps::builder(C::CAPS_MEDIA)
-            .field("stream-format", "byte-stream")
-            .field("alignment", if cfg.au_alignment { "au" } else { "nal" })
-            .build(),
+    let (mut caps, sps) = match cfg.format {
+        StreamFormat::ByteStream => (
+            gst::Caps::builder(C::CAPS_MEDIA)
+                .field("stream-format", "byte-stream")
+                .field("alignment", if cfg.au_alignment { "au" } else { "nal" })
+                .build(),
+            None,
+        ),
         StreamFormat::LengthPrefixed => {
             let codec_data = C::build_codec_data(state.depacketizer.params())?;
-            gst::Caps::builder(C::CAPS_MEDIA)
-                .field("stream-format", C::PACKED_FORMATS[0])
-                .field("alignment", "au")
-                .field("codec_data", gst::Buffer::from_mut_slice(codec_data))
-                .build()
+            (
+                gst::Caps::builder(C::CAPS_MEDIA)
+                    .field("stream-format", C::PACKED_FORMATS[0])
+                    .field("alignment", "au")
+                    .field("codec_data", gst::Buffer::from_mut_slice(codec_data))
+                    .build(),
+                state.depacketizer.params().get(ParamSet::Sps),
+            )
         }
     };
+    // rtph264depay 1.22 puts the SPS's profile and level in its avc caps
+    // (not in byte-stream caps: there the sprop SPS goes in-band only;
+    // rtph265depay sets no profile, tier or level).
+    if let (Some(sps), "video/x-h264") = (sps, C::CAPS_MEDIA) {
+        if sps.len() > 1 {
+            let _ = gst_pbutils::codec_utils_h264_caps_set_level_and_profile(
+                caps.make_mut(),
+                &sps[1..],
+            );
+        }
+    }
     state.caps_dirty = false;
     Some(caps)
 }

@@ -51,6 +51,11 @@ struct Hot {
     last_rtptime: AtomicU32,
     pts: AtomicU64,
     dts: AtomicU64,
+    /// The current input's PTS/DTS went onto an output already: as in the
+    /// stock base class, only the first output of an input gets them where
+    /// the format set none (a second NAL unit of an aggregation packet has
+    /// no DTS).
+    times_given: AtomicBool,
     /// The next output buffer gets DISCONT.
     discont: AtomicBool,
     /// A segment must be made from the next packet.
@@ -81,6 +86,7 @@ impl Default for Hot {
             last_rtptime: AtomicU32::new(0),
             pts: AtomicU64::new(NO_TIME),
             dts: AtomicU64::new(NO_TIME),
+            times_given: AtomicBool::new(false),
             discont: AtomicBool::new(false),
             need_segment: AtomicBool::new(true),
             segment_pending: AtomicBool::new(false),
@@ -280,6 +286,7 @@ impl RtpFastBaseDepay {
             .store(buffer.pts().map_or(NO_TIME, |t| t.nseconds()), Relaxed);
         hot.dts
             .store(buffer.dts().map_or(NO_TIME, |t| t.nseconds()), Relaxed);
+        hot.times_given.store(false, Relaxed);
         let mut discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
         let next = hot.next_seqnum.load(Relaxed);
         // The common case inline: the expected seqnum from the same sender.
@@ -454,16 +461,19 @@ impl RtpFastBaseDepay {
     /// header extension asked to update the src caps.
     fn decorate_output(&self, b: &mut gst::BufferRef) -> bool {
         let hot = &self.hot;
-        if b.pts().is_none() {
-            let pts = hot.pts.load(Relaxed);
-            if pts != NO_TIME {
-                b.set_pts(gst::ClockTime::from_nseconds(pts));
+        if !hot.times_given.load(Relaxed) {
+            hot.times_given.store(true, Relaxed);
+            if b.pts().is_none() {
+                let pts = hot.pts.load(Relaxed);
+                if pts != NO_TIME {
+                    b.set_pts(gst::ClockTime::from_nseconds(pts));
+                }
             }
-        }
-        if b.dts().is_none() {
-            let dts = hot.dts.load(Relaxed);
-            if dts != NO_TIME {
-                b.set_dts(gst::ClockTime::from_nseconds(dts));
+            if b.dts().is_none() {
+                let dts = hot.dts.load(Relaxed);
+                if dts != NO_TIME {
+                    b.set_dts(gst::ClockTime::from_nseconds(dts));
+                }
             }
         }
         if hot.discont.load(Relaxed) {

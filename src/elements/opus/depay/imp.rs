@@ -6,7 +6,6 @@ use crate::core::opus;
 use crate::elements::base::depay::{
     RtpFastBaseDepay, RtpFastBaseDepayExt, RtpFastBaseDepayImpl, RtpPacket,
 };
-use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
 use gst::subclass::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -22,7 +21,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 #[derive(Default)]
 pub struct RtpFastOpusDepay {
-    /// Packets without payload (dropped as malformed; stock drops them too).
+    /// Packets without payload (pushed as 0-byte buffers, as stock does).
     empty: AtomicU64,
 }
 
@@ -127,15 +126,7 @@ impl RtpFastBaseDepayImpl for RtpFastOpusDepay {
     fn handle_packet(&self, packet: &RtpPacket<'_>) -> Result<gst::FlowSuccess, gst::FlowError> {
         let len = packet.payload.len();
         if len == 0 {
-            self.empty.store(self.empty.load(Relaxed) + 1, Relaxed);
-            warn_limited!(
-                self.obj().drop_warnings(),
-                CAT,
-                imp = self,
-                "Dropping packet {} without payload",
-                packet.seq
-            );
-            return Ok(gst::FlowSuccess::Ok);
+            return self.empty_payload(packet);
         }
         let at = packet.payload_offset();
         let input = packet.buffer;
@@ -148,17 +139,38 @@ impl RtpFastBaseDepayImpl for RtpFastOpusDepay {
                 .map_err(|_| gst::FlowError::Error)?
         };
         // Fresh, so writable: no copy.
-        super::super::copy_audio_metas(input, out.make_mut());
+        like_stock_payload_buffer(input, out.make_mut());
         self.obj().push(out)
     }
 
     fn extend_stats(&self, stats: &mut gst::Structure) {
-        // An Opus packet has at least its TOC byte (RFC 6716 §3.1): an
-        // empty payload is malformed.
-        let empty = self.empty.load(Relaxed);
-        for field in ["malformed", "dropped"] {
-            let n = stats.get::<u64>(field).unwrap_or(0);
-            stats.set(field, n + empty);
-        }
+        stats.set("empty-payloads", self.empty.load(Relaxed));
     }
+}
+
+impl RtpFastOpusDepay {
+    /// A packet without payload: rtpopusdepay 1.22 pushes it as a 0-byte
+    /// buffer (opusdec conceals a lost frame for it), with the packet's
+    /// timestamps, duration and flags like any other.
+    #[cold]
+    fn empty_payload(&self, packet: &RtpPacket<'_>) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.empty.store(self.empty.load(Relaxed) + 1, Relaxed);
+        gst::log!(CAT, imp = self, "Packet {} without payload", packet.seq);
+        let mut out = gst::Buffer::new();
+        like_stock_payload_buffer(packet.buffer, out.get_mut().unwrap());
+        self.obj().push(out)
+    }
+}
+
+/// What rtpopusdepay 1.22's `gst_rtp_buffer_get_payload_buffer` (a
+/// `GST_BUFFER_COPY_ALL` region of the RTP buffer) and the base class give
+/// the output besides the bytes: every flag of the RTP buffer (MARKER as
+/// rtpopuspay sets it on a talk spurt's first packet, DELTA_UNIT, ...; not
+/// the RTP marker bit) and its duration (the base class's, since a region
+/// at a non-zero offset has none of its own). Audio metas too.
+#[inline]
+fn like_stock_payload_buffer(input: &gst::BufferRef, out: &mut gst::BufferRef) {
+    out.set_flags(input.flags());
+    out.set_duration(input.duration());
+    super::super::copy_audio_metas(input, out);
 }
