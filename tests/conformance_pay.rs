@@ -3,8 +3,8 @@
 //! a raw parser in front. One `tee` hands the same buffers to the stock
 //! element and to ours (same `ssrc`, `timestamp-offset`, `seqnum-offset`);
 //! every packet must come out the same: its bytes (RTP header included, so
-//! RTP timestamps, sequence numbers and the marker bit), PTS, DTS, duration
-//! and buffer flags.
+//! RTP timestamps, sequence numbers and the marker bit), PTS, DTS, duration,
+//! buffer flags, metas and caps; and so must the events that reach the sink.
 
 mod common;
 use common::*;
@@ -65,6 +65,36 @@ fn pull_all(sink: &gst_app::AppSink) -> Vec<Seen> {
 
 const FIXED: &str = "ssrc=1 timestamp-offset=0 seqnum-offset=0";
 
+/// An event as a consumer sees it: its type and content as text, caps as
+/// caps (compared as caps: field order is free).
+type SeenEvent = (String, Option<gst::Caps>);
+
+/// The events that reach `sink` from now on (stream-start, caps, segment,
+/// tags, EOS, custom ones).
+fn record_events(sink: &gst_app::AppSink) -> std::sync::Arc<std::sync::Mutex<Vec<SeenEvent>>> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    sink.static_pad("sink").unwrap().add_probe(
+        gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            if let Some(ev) = info.event() {
+                let entry = match ev.view() {
+                    gst::EventView::Caps(c) => ("caps".to_string(), Some(c.caps_owned())),
+                    gst::EventView::Segment(s) => (format!("segment {:?}", s.segment()), None),
+                    gst::EventView::Tag(t) => (format!("tag {}", t.tag()), None),
+                    gst::EventView::StreamStart(s) => {
+                        (format!("stream-start {}", s.stream_id()), None)
+                    }
+                    _ => (format!("{:?} {:?}", ev.type_(), ev.structure()), None),
+                };
+                log.lock().unwrap().push(entry);
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    seen
+}
+
 /// Run `src ! tee` into `stock_pay props` and `ours_pay props`; both
 /// outputs, stock's first.
 fn side_by_side(src: &str, stock: &str, ours: &str, props: &str) -> (Vec<Seen>, Vec<Seen>) {
@@ -86,9 +116,15 @@ fn side_by_side(src: &str, stock: &str, ours: &str, props: &str) -> (Vec<Seen>, 
             .unwrap()
     };
     let (stock_sink, ours_sink) = (sink("stock"), sink("ours"));
+    let (stock_events, ours_events) = (record_events(&stock_sink), record_events(&ours_sink));
     pipeline.set_state(gst::State::Playing).unwrap();
     let stock_out = pull_all(&stock_sink);
     let ours_out = pull_all(&ours_sink);
+    let (stock_events, ours_events) = (
+        stock_events.lock().unwrap().clone(),
+        ours_events.lock().unwrap().clone(),
+    );
+    assert_eq!(stock_events, ours_events, "{desc}: events downstream");
     let bus = pipeline.bus().unwrap();
     if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
         if let gst::MessageView::Error(e) = msg.view() {
@@ -448,6 +484,7 @@ fn side_by_side_events(
             .unwrap()
     };
     let (stock_sink, ours_sink) = (sink("stock"), sink("ours"));
+    let (stock_events, ours_events) = (record_events(&stock_sink), record_events(&ours_sink));
     pipeline.set_state(gst::State::Playing).unwrap();
     for (i, b) in input.iter().enumerate() {
         for (_, ev) in events.iter().filter(|(at, _)| *at == i) {
@@ -457,6 +494,11 @@ fn side_by_side_events(
     }
     src.end_of_stream().unwrap();
     let out = (pull_all(&stock_sink), pull_all(&ours_sink));
+    assert_eq!(
+        *stock_events.lock().unwrap(),
+        *ours_events.lock().unwrap(),
+        "{format} {props}: events downstream"
+    );
     pipeline.set_state(gst::State::Null).unwrap();
     out
 }

@@ -236,9 +236,14 @@ impl<C: NalCodec> NalPay<C> {
         };
         state.au_aligned = alignment != "nal";
         state.packetizer.take_params_changed();
+        // As the stock payloaders: caps now when codec_data (or the
+        // property) gave parameter sets, else with the first packet.
         let outcaps = outcaps_structure(&state);
         drop(state);
         base.set_options("video", C::ENCODING_NAME, 90000);
+        if outcaps.n_fields() == 0 {
+            return Ok(());
+        }
         base.set_outcaps(&outcaps)
     }
 
@@ -364,10 +369,9 @@ impl<C: NalCodec> NalPay<C> {
         if state.au_aligned || buffer.flags().contains(gst::BufferFlags::MARKER) {
             state.packetizer.end_au();
         }
-        let new_caps = state
-            .packetizer
-            .take_params_changed()
-            .then(|| outcaps_structure(state));
+        let new_caps = (state.packetizer.take_params_changed()
+            || !base.src_pad().has_current_caps())
+        .then(|| outcaps_structure(state));
         let mut list = base.build_list(
             Some(&buffer),
             pts,
@@ -394,12 +398,17 @@ impl<C: NalCodec> NalPay<C> {
         // back into the element (properties, upstream events).
         drop(guard);
         if let Some(caps) = new_caps {
+            let first = !base.src_pad().has_current_caps();
             if base.set_outcaps(&caps).is_err() {
                 gst::warning!(
                     CAT,
                     obj = obj,
                     "Failed to update caps with new parameter sets"
                 );
+                // Nothing can be pushed without caps (stock: not-negotiated).
+                if first {
+                    return Err(gst::FlowError::NotNegotiated);
+                }
             }
         }
         if let Some(held) = held {
