@@ -22,6 +22,12 @@ FUZZ_RSS_MB=${FUZZ_RSS_MB:-1024}
 FUZZ_MALLOC_MB=${FUZZ_MALLOC_MB:-256}
 
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz missing: make deps" >&2; exit 1; }
+# cargo-fuzz has no --locked: check first that the committed Cargo.lock is
+# what the build resolves, so a build never rewrites it.
+cargo metadata --locked --format-version 1 >/dev/null || {
+  echo "fuzz/Cargo.lock is out of date: run 'cargo update -w' in fuzz/ and commit it" >&2
+  exit 1
+}
 [ -d corpus ] || ./gen-corpus.sh
 # Stable Rust: no sanitizer (ASan needs nightly's -Zsanitizer); coverage
 # instrumentation and libFuzzer work as they are. Debug assertions (and
