@@ -18,15 +18,19 @@ demo: build
 # Every check: formatting, lints, all tests (churn with its 200 pipelines and
 # a short soak among them), the meson build, the full soak in release and the
 # churn under valgrind memcheck.
+# Each step's duration goes to target/step-times.txt (scripts/timed.sh).
+TIMED = bash scripts/timed.sh
 test: deps
-	cargo fmt --all -- --check
-	cargo clippy --all-targets --features performance -- -D warnings
-	cargo test --all-targets --features performance
-	$(MAKE) loom
-	$(MAKE) meson
-	$(MAKE) soak
-	$(MAKE) churn-memcheck
-	$(MAKE) fuzz-smoke
+	$(TIMED) fmt cargo fmt --all -- --check
+	$(TIMED) clippy cargo clippy --all-targets --features performance -- -D warnings
+	$(TIMED) clippy-test-panic cargo clippy --features performance,test-panic --test panic_paths --test panic_to_error -- -D warnings
+	$(TIMED) cargo-test cargo test --all-targets --features performance
+	$(TIMED) panic-tests cargo test --features performance,test-panic --test panic_paths --test panic_to_error
+	$(TIMED) loom $(MAKE) loom
+	$(TIMED) meson $(MAKE) meson
+	$(TIMED) soak $(MAKE) soak
+	$(TIMED) churn-memcheck $(MAKE) churn-memcheck
+	$(TIMED) fuzz-smoke $(MAKE) fuzz-smoke
 
 # Model-check the pool core with loom (its own target dir: --cfg loom
 # rebuilds every crate).
@@ -149,19 +153,18 @@ churn:
 	RSRTPFAST_CHURN_PIPELINES=$(CHURN_PIPELINES) cargo test --features performance --test churn -- --nocapture
 
 churn-memcheck: deps
-	@mkdir -p $(dir $(CHURN_MEMCHECK_LOG))
-	bin=$$(cargo test --features performance --test churn --no-run 2>&1 | sed -n 's/.*Executable.*(\(.*churn-[0-9a-f]*\)).*/\1/p'); \
-	test -n "$$bin" || { echo "churn-memcheck: no test binary"; exit 1; }; \
-	G_SLICE=always-malloc G_DEBUG=gc-friendly GST_DEBUG=0 \
-	RSRTPFAST_CHURN_PIPELINES=$(CHURN_MEMCHECK_PIPELINES) RSRTPFAST_CHURN_WORKERS=2 \
-	RSRTPFAST_CHURN_WATCHDOG_SECS=600 \
-	valgrind --leak-check=full --show-leak-kinds=definite --num-callers=40 \
-		--suppressions=tests/churn.supp --log-file=$(CHURN_MEMCHECK_LOG) \
-		$$bin --nocapture --test-threads=1
-	@grep -E "definitely lost:|indirectly lost:|possibly lost:|still reachable:|ERROR SUMMARY:|no leaks are possible" $(CHURN_MEMCHECK_LOG)
-	@grep -qE "definitely lost: 0 bytes|All heap blocks were freed" $(CHURN_MEMCHECK_LOG) || \
-		{ echo "churn-memcheck: definite leaks, see $(CHURN_MEMCHECK_LOG)"; exit 1; }
-	@echo "churn-memcheck: definitely lost: 0 bytes"
+	bash scripts/memcheck.sh $(CHURN_MEMCHECK_LOG) churn \
+		RSRTPFAST_CHURN_PIPELINES=$(CHURN_MEMCHECK_PIPELINES) RSRTPFAST_CHURN_WORKERS=2 \
+		RSRTPFAST_CHURN_WATCHDOG_SECS=600
+	bash scripts/memcheck.sh $(dir $(CHURN_MEMCHECK_LOG))pool_stress.log pool_stress
+	@# The gate must fail on a fault: one churn pipeline with an injected
+	@# invalid read (tests/churn.rs, RSRTPFAST_MEMCHECK_INJECT).
+	@if bash scripts/memcheck.sh $(dir $(CHURN_MEMCHECK_LOG))proof.log churn \
+		RSRTPFAST_CHURN_PIPELINES=1 RSRTPFAST_MEMCHECK_INJECT=1 >/dev/null 2>&1; then \
+		echo "churn-memcheck: the gate passed an injected invalid read" >&2; exit 1; fi
+	@grep -q "Invalid read" $(dir $(CHURN_MEMCHECK_LOG))proof.log || \
+		{ echo "churn-memcheck: the injected fault was not an invalid read" >&2; exit 1; }
+	@echo "churn-memcheck: the gate fails on an injected invalid read"
 
 # --- fuzzing (issue 13) ----------------------------------------------------
 # Coverage-guided fuzzing of the pure-Rust core (src/core) with cargo-fuzz /

@@ -297,8 +297,25 @@ impl Stream {
 const POOL_DEFAULT: u64 = 128 * 1024 * 1024;
 const POOL_TINY: u64 = 64 * 1024;
 
+/// `RSRTPFAST_MEMCHECK_INJECT=1`: read one byte past a heap block, the
+/// fault `make churn-memcheck` must catch (it proves its gate fails).
+/// Harmless outside valgrind: the byte read is inside malloc's rounding.
+fn inject_invalid_read() {
+    if std::env::var_os("RSRTPFAST_MEMCHECK_INJECT").is_none() {
+        return;
+    }
+    let block = vec![0u8; 13].into_boxed_slice();
+    let end = block.as_ptr().wrapping_add(block.len());
+    // SAFETY: not sound on purpose (a test-only fault the memcheck gate must
+    // report): one byte past a 13-byte block, within the 16 bytes malloc
+    // hands out for it, read volatile so it is not optimised away.
+    let byte = unsafe { std::ptr::read_volatile(end) };
+    eprintln!("memcheck fault injected (read {byte})");
+}
+
 #[test]
 fn churn() {
+    inject_invalid_read();
     common::init();
     let pipelines = env_u64("RSRTPFAST_CHURN_PIPELINES", 200);
     let workers = env_u64("RSRTPFAST_CHURN_WORKERS", 4).max(1);

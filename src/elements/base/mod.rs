@@ -34,11 +34,20 @@ pub(crate) enum TestPanic {
 }
 
 /// The env var's sites as bits, read once; bit 7: read.
+#[cfg(feature = "test-panic")]
 static TEST_PANIC: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
-/// Test-only fault injection: panics when `RSRTPFAST_TEST_PANIC` (a comma
-/// list of `pay-chain`, `depay-chain`, `sink-event`, `change-state`) names `site`. One relaxed load on
-/// the hot path once the variable has been read.
+/// Test-only fault injection, built only with the `test-panic` feature
+/// (`make test` enables it for tests/panic_*.rs; the plugin never has it):
+/// panics when `RSRTPFAST_TEST_PANIC` (a comma list of `pay-chain`,
+/// `depay-chain`, `sink-event`, `change-state`) names `site`.
+#[cfg(not(feature = "test-panic"))]
+#[inline(always)]
+pub(crate) fn test_panic_point(_site: TestPanic) {}
+
+/// See the other `test_panic_point`: one relaxed load once the variable has
+/// been read.
+#[cfg(feature = "test-panic")]
 #[inline]
 pub(crate) fn test_panic_point(site: TestPanic) {
     let sites = TEST_PANIC.load(Ordering::Relaxed);
@@ -57,6 +66,7 @@ pub(crate) fn test_panic_on_event(event: &gst::EventRef) {
     }
 }
 
+#[cfg(feature = "test-panic")]
 #[cold]
 fn test_panic_slow(mut sites: u8, site: TestPanic) {
     if sites == 0 {
