@@ -4,6 +4,8 @@ set -euo pipefail
 PKGS="pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base
 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
 gstreamer1.0-tools meson ninja-build valgrind libgstrtspserver-1.0-dev ffmpeg"
+# tests/founding_commands.rs runs the founding document's heaptrack command.
+PKGS="$PKGS heaptrack"
 # rtp_perf_compare --plot (plotters with ab_glyph): the TTF it draws text with.
 PKGS="$PKGS fonts-dejavu-core"
 # fuzz/: libFuzzer (built by cargo-fuzz) is C++; seed framing is python3.

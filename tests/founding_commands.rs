@@ -14,9 +14,8 @@
 //! run only what changed is rebuilt. The first run builds every target in
 //! release (`cargo test --release` builds them all) and in the dev profile
 //! without features: several minutes on a 2-core machine; later runs with
-//! nothing to rebuild take about a minute. valgrind and heaptrack are run
-//! when installed (`make deps` installs valgrind); without them their test
-//! says so and only checks that the command's cargo part selects tests.
+//! nothing to rebuild take about a minute. valgrind and heaptrack must be
+//! installed (`make deps` installs both): without one, its test fails.
 //! Measured here (2 shared cores, other builds running): 36 min for the
 //! first run (release and dev builds of every target); the commands
 //! themselves, once built, take a few minutes (the criterion suite is most
@@ -75,15 +74,14 @@ fn tool_present(tool: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// `cmd` run under `tool` as `prefix cmd` when the tool is installed, else
-/// `cmd` alone (saying so).
+/// `cmd` run under `tool` as `prefix cmd`. A missing tool fails the test
+/// (`make deps` installs it): the command is the tool's, not cargo's alone.
 fn sh_under(tool: &str, prefix: &str, cmd: &str) -> Output {
-    if tool_present(tool) {
-        sh(&format!("{prefix} {cmd}"))
-    } else {
-        eprintln!("{tool} not installed: running `{cmd}` alone");
-        sh(cmd)
-    }
+    assert!(
+        tool_present(tool),
+        "{tool} is not installed (make deps installs it): cannot run `{prefix} {cmd}`"
+    );
+    sh(&format!("{prefix} {cmd}"))
 }
 
 /// Test names libtest reported as passed (`test <name> ... ok`).

@@ -7,7 +7,7 @@
 //! * in process: a counting `#[global_allocator]` (Rust-side allocations)
 //!   plus the pool's own counters (every acquire served by a recycled,
 //!   already dressed buffer => no GstBuffer/GstMemory was created);
-//! * under valgrind (when installed): the whole process's malloc count,
+//! * under valgrind (required; `make deps` installs it): the whole process's malloc count,
 //!   C libraries included, with `G_SLICE=always-malloc` so GLib 2.74's slice
 //!   magazines cannot hide GstBuffer/GstMemory allocations. The delta
 //!   between two run lengths divided by the extra buffers is the figure.
@@ -138,14 +138,13 @@ fn valgrind_allocs(frames: u64) -> Option<u64> {
 
 #[test]
 fn steady_state_allocates_nothing_under_valgrind() {
-    if std::process::Command::new("valgrind")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("valgrind not installed: skipping the whole-process malloc count");
-        return;
-    }
+    assert!(
+        std::process::Command::new("valgrind")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "valgrind is not installed (make deps installs it): cannot count the process's mallocs"
+    );
     let (f1, f2) = (100u64, 600u64);
     let (Some(a1), Some(a2)) = (valgrind_allocs(f1), valgrind_allocs(f2)) else {
         panic!("could not run the valgrind child");
