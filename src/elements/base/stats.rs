@@ -4,19 +4,20 @@ use crate::core::simd::SimdLevel;
 use gst::glib;
 use gst::prelude::*;
 
-/// Samples in the window: enough for p99 to stand on. At two bytes each
-/// the window is 256 bytes, half what u32 samples cost; it is allocated at
-/// the first sample, so an idle negotiated stream does not carry it (the
-/// per-stream budget is 1 KB).
+/// Samples in the window: enough for p99 to stand on (512 bytes, allocated
+/// at the first sample, so an idle negotiated stream does not carry it).
 const WINDOW: usize = 128;
 
-/// Sliding window of per-packet processing cost in ns, sampled (measuring
+/// Sliding window of per-packet processing time in ns, sampled (measuring
 /// every buffer would cost more than the 2% budget on depayloaders). A
-/// sample saturates at 65,535 ns: no element here spends that long on one
-/// packet, and a p99 pinned there says "pathological" plainly enough.
+/// sample is the wall time of the element's handling of a buffer divided by
+/// the packets in it, the push downstream included: in a live pipeline that
+/// is also what downstream does in the same thread up to its next queue (a
+/// decoder, a sink). u32 samples: up to 4.29 s per packet before they
+/// saturate (u16 samples saturated at 65.5 µs, which such pipelines reach).
 #[derive(Clone, Default)]
 pub struct ProcessingWindow {
-    samples: Option<Box<[u16; WINDOW]>>,
+    samples: Option<Box<[u32; WINDOW]>>,
     next: u8,
     filled: u8,
 }
@@ -24,7 +25,7 @@ pub struct ProcessingWindow {
 impl ProcessingWindow {
     pub fn record(&mut self, ns_per_packet: u32) {
         let samples = self.samples.get_or_insert_with(|| Box::new([0; WINDOW]));
-        samples[self.next as usize] = ns_per_packet.min(u16::MAX as u32) as u16;
+        samples[self.next as usize] = ns_per_packet;
         self.next = ((self.next as usize + 1) % WINDOW) as u8;
         self.filled = (self.filled as usize + 1).min(WINDOW) as u8;
     }
@@ -34,7 +35,7 @@ impl ProcessingWindow {
         let samples = self.samples.as_ref().filter(|_| self.filled > 0)?;
         let mut v = samples[..self.filled as usize].to_vec();
         v.sort_unstable();
-        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] as u32;
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
         Some((at(0.5), at(0.99)))
     }
 }
@@ -142,7 +143,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn window_percentiles_over_the_last_samples_and_saturation() {
+    fn window_percentiles_over_the_last_samples_without_saturating() {
         let mut w = ProcessingWindow::default();
         assert_eq!(w.percentiles(), None);
         assert!(w.samples.is_none(), "no window before the first sample");
@@ -156,11 +157,16 @@ mod tests {
             w.record(1_000);
         }
         assert_eq!(w.percentiles(), Some((1_000, 1_000)));
-        // Beyond 65,535 ns a sample saturates rather than wrapping.
+        // A millisecond per packet (a decoder downstream in the same
+        // thread) is reported as it is, not pinned at 65,535 ns.
         for _ in 0..WINDOW {
             w.record(1_000_000);
         }
-        assert_eq!(w.percentiles(), Some((65_535, 65_535)));
+        assert_eq!(w.percentiles(), Some((1_000_000, 1_000_000)));
+        for _ in 0..WINDOW {
+            w.record(u32::MAX);
+        }
+        assert_eq!(w.percentiles(), Some((u32::MAX, u32::MAX)));
         assert!(std::mem::size_of::<ProcessingWindow>() <= 16);
     }
 }
