@@ -27,7 +27,7 @@ use gst::ffi;
 use gst::glib;
 use gst::glib::translate::*;
 use gst::prelude::*;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::OnceLock;
 
 pub use self::core::ClassStats;
@@ -241,7 +241,7 @@ pub fn acquire_filled(size: usize, fill: impl FnOnce(&mut [u8])) -> gst::Buffer 
     // mutable slice over it is exclusive for the duration of `fill`.
     unsafe {
         let mem = ffi::gst_buffer_peek_memory(buf.as_mut_ptr(), 0);
-        if buf.n_memory() == 1 && (*mem).mini_object.refcount == 1 && (*mem).size == size {
+        if buf.n_memory() == 1 && sole_reference(mem as *const _) && (*mem).size == size {
             if let Some(pm) = memory::as_pool_memory(mem) {
                 let data = (*pm).data.add((*mem).offset);
                 fill(std::slice::from_raw_parts_mut(data, size));
@@ -371,6 +371,26 @@ pub(crate) fn recycle(buffer: gst::Buffer) {
     }
 }
 
+/// Whether `obj` has exactly one reference. GStreamer changes the count with
+/// `g_atomic_int_*` from any thread, so it is read with an atomic load (a
+/// plain read would race under Rust's memory model).
+///
+/// # Safety
+/// `obj` points to a live mini object.
+#[inline]
+pub(crate) unsafe fn sole_reference(obj: *const ffi::GstMiniObject) -> bool {
+    // SAFETY: FFI edge. The caller's pointer is live; `refcount` is a C int,
+    // which AtomicI32 matches in size and alignment (asserted below), and
+    // GStreamer only changes it atomically.
+    let count = unsafe { &*(std::ptr::addr_of!((*obj).refcount) as *const AtomicI32) };
+    count.load(Ordering::Acquire) == 1
+}
+
+const _: () = assert!(
+    std::mem::size_of::<std::ffi::c_int>() == std::mem::size_of::<AtomicI32>()
+        && std::mem::align_of::<std::ffi::c_int>() == std::mem::align_of::<AtomicI32>()
+);
+
 /// Whether `buf`'s first memory is a root block of ours that nothing but
 /// `buf` references, and the pool is not draining.
 ///
@@ -385,7 +405,7 @@ pub(crate) unsafe fn parkable(buf: *mut ffi::GstBuffer) -> bool {
     // `as_pool_memory` only accepts root memories that own a block. Someone
     // else still holding the memory: never recycle it; the block returns
     // when that reference drops.
-    memory::as_pool_memory(mem).is_some() && (*mem).mini_object.refcount == 1
+    memory::as_pool_memory(mem).is_some() && sole_reference(mem as *const _)
 }
 
 /// Park a reset, [`parkable`] buffer whose single reference the caller gives

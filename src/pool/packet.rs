@@ -103,7 +103,7 @@ unsafe extern "C" fn packet_dispose(obj: *mut ffi::GstMiniObject) -> glib::ffi::
             && (*ffi::gst_buffer_peek_memory(buf, 0)).maxsize >= MAX_HEADER
         {
             let view = ffi::gst_buffer_peek_memory(buf, 1);
-            if view::is_live_view(view) && (*view).mini_object.refcount == 1 {
+            if view::is_live_view(view) && super::sole_reference(view as *const _) {
                 ffi::gst_mini_object_ref(obj);
                 view::release_target(view as *mut PoolMemory);
                 super::reset_fields(gst::BufferRef::from_mut_ptr(buf));

@@ -84,7 +84,7 @@ unsafe extern "C" fn view_buffer_dispose(obj: *mut ffi::GstMiniObject) -> glib::
         let buf = obj as *mut ffi::GstBuffer;
         if (*buf).pool.is_null() && !super::draining() && ffi::gst_buffer_n_memory(buf) == 1 {
             let mem = ffi::gst_buffer_peek_memory(buf, 0);
-            if view::is_live_view(mem) && (*mem).mini_object.refcount == 1 {
+            if view::is_live_view(mem) && super::sole_reference(mem as *const _) {
                 ffi::gst_mini_object_ref(obj);
                 view::release_target(mem as *mut PoolMemory);
                 super::reset_fields(gst::BufferRef::from_mut_ptr(buf));
