@@ -146,7 +146,10 @@ fn rsrtp_baseline_skips_cleanly_when_missing() {
     let (status, stdout, stderr) = run_tool(&["--baseline=rust_rsrtp"]);
     assert!(status.success(), "{stderr}");
     let skipped = stdout.contains("skipped") && stdout.contains("not installed");
-    assert_eq!(skipped, !installed, "gst-plugins-rs installed: {installed}\n{stdout}");
+    assert_eq!(
+        skipped, !installed,
+        "gst-plugins-rs installed: {installed}\n{stdout}"
+    );
 }
 
 /// Usage errors are clap's: exit status 2 and a message naming the option.
