@@ -15,6 +15,25 @@ struct Seen {
     dts: Option<gst::ClockTime>,
     duration: Option<gst::ClockTime>,
     flags: gst::BufferFlags,
+    /// Its metas in order: API name (reference timestamps with their
+    /// reference and time, net addresses with the address).
+    metas: Vec<String>,
+}
+
+fn describe_meta(m: &gst::MetaRef<'_, gst::Meta>) -> String {
+    let name = m.api().name().to_string();
+    if let Some(r) = m.downcast_ref::<gst::ReferenceTimestampMeta>() {
+        return format!("{name}({} {})", r.reference(), r.timestamp());
+    }
+    if let Some(a) = m.downcast_ref::<gst_net::NetAddressMeta>() {
+        use gst_net::gio::prelude::*;
+        let addr = a.addr();
+        let addr = addr
+            .downcast_ref::<gst_net::gio::InetSocketAddress>()
+            .map(|a| format!("{}:{}", a.address(), a.port()));
+        return format!("{name}({addr:?})");
+    }
+    name
 }
 
 fn seen(b: &gst::Buffer) -> Seen {
@@ -32,17 +51,22 @@ fn seen(b: &gst::Buffer) -> Seen {
                 | gst::BufferFlags::DROPPABLE
                 | gst::BufferFlags::RESYNC
                 | gst::BufferFlags::CORRUPTED),
+        metas: b
+            .iter_meta::<gst::Meta>()
+            .map(|m| describe_meta(&m))
+            .collect(),
     }
 }
 
 fn short(s: &Seen) -> String {
     format!(
-        "{}B pts={:?} dts={:?} dur={:?} {:?}",
+        "{}B pts={:?} dts={:?} dur={:?} {:?} {:?}",
         s.bytes.len(),
         s.pts,
         s.dts,
         s.duration,
-        s.flags
+        s.flags,
+        s.metas
     )
 }
 
@@ -71,6 +95,16 @@ fn assert_same(what: &str, stock: &[gst::Buffer], ours: &[gst::Buffer]) {
             }
         );
     }
+}
+
+/// [`assert_same`] without the metas: stock's H.264/H.265 depayloaders copy
+/// the video metas of each NAL unit's packet onto the access unit
+/// (h264parse's SEI metas come through rtph264pay), ours do not yet.
+fn assert_same_but_metas(what: &str, stock: &[gst::Buffer], ours: &[gst::Buffer]) {
+    let (mut s, mut o) = (stock.to_vec(), ours.to_vec());
+    without_metas(&mut s);
+    without_metas(&mut o);
+    assert_same(what, &s, &o);
 }
 
 /// `front ! <depay> ! appsink`, once with `stock` and once with `ours`.
@@ -265,7 +299,7 @@ fn same_output_as_stock(codec: Codec, enc_props: &str, pay_props: &str) {
                 .any(|b| b.flags().contains(gst::BufferFlags::MARKER)),
             "{tail}: stock sets MARKER"
         );
-        assert_same(&format!("{} {pay_props} {tail}", codec.name()), &s, &o);
+        assert_same_but_metas(&format!("{} {pay_props} {tail}", codec.name()), &s, &o);
     }
 }
 
@@ -390,7 +424,7 @@ fn stock_splits_a_frame_at_repeated_sps() {
     assert_eq!(s[0].pts(), s[1].pts());
     assert!(!s[0].flags().contains(gst::BufferFlags::MARKER));
     assert!(o[0].flags().contains(gst::BufferFlags::MARKER));
-    assert_same("after the keyframe", &s[2..], &o[1..]);
+    assert_same_but_metas("after the keyframe", &s[2..], &o[1..]);
 }
 
 /// RTP packets for `aus` (byte-stream access units): parameter sets in an
@@ -585,7 +619,7 @@ fn downstream_allocator_like_stock(codec: Codec) {
             o_allocs, s_allocs,
             "{what}: allocations from downstream's allocator"
         );
-        assert_same(&what, &s, &o);
+        assert_same_but_metas(&what, &s, &o);
     }
 }
 
@@ -597,4 +631,265 @@ fn h264_downstream_allocator_like_stock() {
 #[test]
 fn h265_downstream_allocator_like_stock() {
     downstream_allocator_like_stock(Codec::H265);
+}
+
+// ---- Events, metas, packet loss, queries ----
+
+/// An event as a consumer sees it: its type and content as text, caps as
+/// caps (compared as caps: field order is free).
+type SeenEvent = (String, Option<gst::Caps>);
+
+/// The events that reach `sink` from now on (stream-start, caps, segment,
+/// tags, gap, EOS, custom ones).
+fn record_events(sink: &gst_app::AppSink) -> std::sync::Arc<std::sync::Mutex<Vec<SeenEvent>>> {
+    use gst::prelude::*;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    sink.static_pad("sink").unwrap().add_probe(
+        gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            if let Some(ev) = info.event() {
+                let entry = match ev.view() {
+                    gst::EventView::Caps(c) => ("caps".to_string(), Some(c.caps_owned())),
+                    gst::EventView::Segment(s) => (format!("segment {:?}", s.segment()), None),
+                    gst::EventView::Tag(t) => (format!("tag {}", t.tag()), None),
+                    gst::EventView::StreamStart(s) => {
+                        (format!("stream-start {}", s.stream_id()), None)
+                    }
+                    gst::EventView::Gap(g) => {
+                        let (ts, dur) = g.get();
+                        (format!("gap {ts} {dur:?} {:?}", g.gap_flags()), None)
+                    }
+                    _ => (format!("{:?} {:?}", ev.type_(), ev.structure()), None),
+                };
+                log.lock().unwrap().push(entry);
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    seen
+}
+
+/// What one depayloader branch gave: output buffers and the events that
+/// reached its sink.
+struct Branch {
+    bufs: Vec<gst::Buffer>,
+    events: Vec<SeenEvent>,
+}
+
+/// Metas a receiver's packets carry: udpsrc's net address, and an NTP
+/// reference timestamp (RFC 7273 / rtpjitterbuffer `add-reference-timestamp-meta`)
+/// that repeats on every second packet, as it does when several packets
+/// share one RTP timestamp (stock drops a repeated one).
+fn add_receiver_metas(b: &mut gst::BufferRef, n: u64) {
+    let addr = gst_net::gio::InetSocketAddress::from_string("127.0.0.1", 5004).unwrap();
+    gst_net::NetAddressMeta::add(b, &addr);
+    let ntp = gst::Caps::new_empty_simple("timestamp/x-ntp");
+    gst::ReferenceTimestampMeta::add(
+        b,
+        &ntp,
+        gst::ClockTime::from_seconds(3_900_000_000) + gst::ClockTime::from_mseconds(n / 2),
+        None,
+    );
+}
+
+/// `head ! tee`, one branch into `stock ! tail appsink`, one into
+/// `ours ! tail appsink` (both get the very same packets and events);
+/// with `metas`, each packet gets [`add_receiver_metas`] at the tee.
+/// `feed` drives `appsrc name=src` when `head` has one.
+fn side_by_side(
+    head: &str,
+    stock: &str,
+    ours: &str,
+    tail: &str,
+    metas: bool,
+    feed: impl FnOnce(&gst::Pipeline),
+) -> [Branch; 2] {
+    use gst::prelude::*;
+    init();
+    let desc = format!(
+        "{head} ! tee name=t \
+         t. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! {stock} ! {tail} appsink name=stock sync=false \
+         t. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! {ours} ! {tail} appsink name=ours sync=false"
+    );
+    let pipeline = gst::parse::launch(&desc)
+        .unwrap_or_else(|e| panic!("{desc}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = |name: &str| {
+        pipeline
+            .by_name(name)
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap()
+    };
+    let sinks = [sink("stock"), sink("ours")];
+    let events = sinks.each_ref().map(record_events);
+    // On each depayloader's sink pad (a copy of the tee's packet there, so
+    // the depayloader gets a writable buffer, as from udpsrc).
+    for depay in sinks.iter().filter(|_| metas).map(|s| {
+        let pad = s.static_pad("sink").unwrap().peer().unwrap();
+        let mut e = pad.parent_element().unwrap();
+        // Up through the tail (capsfilter) to the depayloader.
+        while !e.name().starts_with("rtp") {
+            e = e
+                .static_pad("sink")
+                .unwrap()
+                .peer()
+                .unwrap()
+                .parent_element()
+                .unwrap();
+        }
+        e
+    }) {
+        let n = std::sync::atomic::AtomicU64::new(0);
+        depay.static_pad("sink").unwrap().add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            move |_, info| {
+                let next = || n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                match &mut info.data {
+                    Some(gst::PadProbeData::Buffer(b)) => add_receiver_metas(b.make_mut(), next()),
+                    Some(gst::PadProbeData::BufferList(l)) => {
+                        l.make_mut().foreach_mut(|mut b, _| {
+                            add_receiver_metas(b.make_mut(), next());
+                            std::ops::ControlFlow::Continue(Some(b))
+                        });
+                    }
+                    _ => {}
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
+    }
+    pipeline.set_state(gst::State::Playing).unwrap();
+    feed(&pipeline);
+    let pull = |sink: &gst_app::AppSink| {
+        let mut out = Vec::new();
+        while let Ok(sample) = sink.pull_sample() {
+            if let Some(list) = sample.buffer_list() {
+                out.extend(list.iter_owned());
+            } else if let Some(b) = sample.buffer_owned() {
+                out.push(b);
+            }
+        }
+        out
+    };
+    let bufs = sinks.each_ref().map(pull);
+    let bus = pipeline.bus().unwrap();
+    if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+        if let gst::MessageView::Error(e) = msg.view() {
+            panic!("`{desc}` failed: {} ({:?})", e.error(), e.debug());
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let [s, o] = bufs;
+    let [se, oe] = events.map(|e| e.lock().unwrap().clone());
+    [
+        Branch {
+            bufs: s,
+            events: se,
+        },
+        Branch {
+            bufs: o,
+            events: oe,
+        },
+    ]
+}
+
+/// Stock and ours gave the same buffers (metas included) and events.
+fn assert_same_branches(what: &str, [s, o]: &[Branch; 2]) {
+    if std::env::var_os("CONFORMANCE_DUMP").is_some() {
+        for (i, b) in s.bufs.iter().enumerate() {
+            eprintln!("{what}: stock {i}: {}", short(&seen(b)));
+        }
+    }
+    let show = |v: &[SeenEvent]| {
+        v.iter()
+            .map(|(e, c)| match c {
+                Some(c) => format!("{e} {c}"),
+                None => e.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    };
+    assert!(
+        s.events == o.events,
+        "{what}: events downstream\nstock:\n  {}\nours:\n  {}",
+        show(&s.events),
+        show(&o.events)
+    );
+    assert_same(what, &s.bufs, &o.bufs);
+}
+
+/// A realistic stream (`front` ends in a stock payloader) into both
+/// depayloaders, the packets carrying a receiver's metas.
+fn events_and_metas(front: &str, stock: &str, ours: &str, tail: &str) -> [Branch; 2] {
+    events_like_stock(front, stock, ours, tail, true)
+}
+
+fn events_like_stock(front: &str, stock: &str, ours: &str, tail: &str, metas: bool) -> [Branch; 2] {
+    let out = side_by_side(front, stock, ours, tail, metas, |_| ());
+    assert!(!out[0].bufs.is_empty(), "{front} ! {stock}: output");
+    assert!(
+        out[0].events.iter().any(|(e, _)| e.starts_with("segment")),
+        "{front} ! {stock}: a segment"
+    );
+    assert_same_branches(&format!("{front} ! {stock} ! {tail}"), &out);
+    out
+}
+
+const L16_FRONT: &str = "audiotestsrc num-buffers=10 samplesperbuffer=441 ! \
+     audio/x-raw,format=S16BE,rate=44100,channels=2 ! rtpL16pay";
+const L24_FRONT: &str = "audiotestsrc num-buffers=10 samplesperbuffer=480 ! \
+     audio/x-raw,format=S24BE,rate=48000,channels=2 ! rtpL24pay";
+const OPUS_FRONT: &str = "audiotestsrc num-buffers=10 samplesperbuffer=960 ! \
+     audio/x-raw,rate=48000,channels=2 ! opusenc ! rtpopuspay";
+const MP2T_FRONT: &str = "videotestsrc num-buffers=10 pattern=ball ! \
+     video/x-raw,width=320,height=240,framerate=30/1,format=I420 ! \
+     x264enc speed-preset=ultrafast threads=1 ! mpegtsmux ! rtpmp2tpay";
+const VRAW_FRONT: &str = "videotestsrc num-buffers=3 ! \
+     video/x-raw,format=UYVY,width=320,height=240,framerate=30/1 ! rtpvrawpay";
+
+fn h26x_front(codec: Codec) -> String {
+    nal_front(codec, 10, "", "")
+}
+
+#[test]
+fn events_and_metas_audio() {
+    events_and_metas(L16_FRONT, "rtpL16depay", "rtpfastL16depay", "");
+    events_and_metas(L24_FRONT, "rtpL24depay", "rtpfastL24depay", "");
+    events_and_metas(OPUS_FRONT, "rtpopusdepay", "rtpfastopusdepay", "");
+}
+
+#[test]
+fn events_and_metas_mp2t_and_vraw() {
+    events_and_metas(MP2T_FRONT, "rtpmp2tdepay", "rtpfastmp2tdepay", "");
+    events_and_metas(VRAW_FRONT, "rtpvrawdepay", "rtpfastvrawdepay", "");
+}
+
+/// The same buffers without their metas.
+fn without_metas(bufs: &mut [gst::Buffer]) {
+    for b in bufs {
+        b.make_mut().foreach_meta_mut(|_| {
+            std::ops::ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Remove)
+        });
+    }
+}
+
+/// Events like stock's. Metas not compared: stock copies the video metas
+/// of every NAL unit's packet onto an access unit (h264parse's SEI metas,
+/// a receiver's reference timestamps), ours none yet (to do).
+#[test]
+fn events_h26x() {
+    for codec in [Codec::H264, Codec::H265] {
+        let (stock, ours) = depays(codec);
+        for tail in nal_tails(codec).iter().take(2) {
+            let front = h26x_front(codec);
+            let mut out = side_by_side(&front, &stock, &ours, tail, false, |_| ());
+            for b in &mut out {
+                without_metas(&mut b.bufs);
+            }
+            assert_same_branches(&format!("{front} ! {stock} ! {tail}"), &out);
+        }
+    }
 }
