@@ -800,8 +800,12 @@ fn side_by_side(
 fn assert_same_branches(what: &str, [s, o]: &[Branch; 2]) {
     if std::env::var_os("CONFORMANCE_DUMP").is_some() {
         for (i, b) in s.bufs.iter().enumerate() {
-            eprintln!("{what}: stock {i}: {}", short(&seen(b)));
+            eprintln!("stock {i}: {}", short(&seen(b)));
         }
+        for (i, b) in o.bufs.iter().enumerate() {
+            eprintln!("ours {i}: {}", short(&seen(b)));
+        }
+        eprintln!("stock events {:?}\nours events {:?}", s.events, o.events);
     }
     let show = |v: &[SeenEvent]| {
         v.iter()
@@ -890,6 +894,157 @@ fn events_h26x() {
                 without_metas(&mut b.bufs);
             }
             assert_same_branches(&format!("{front} ! {stock} ! {tail}"), &out);
+        }
+    }
+}
+
+/// The `GstRTPPacketLost` event rtpjitterbuffer sends for a packet it gave
+/// up on.
+fn packet_lost(seqnum: u16, ts: gst::ClockTime, duration: gst::ClockTime, fec: bool) -> gst::Event {
+    let mut s = gst::Structure::builder("GstRTPPacketLost")
+        .field("seqnum", seqnum as u32)
+        .field("timestamp", ts.nseconds())
+        .field("duration", duration.nseconds())
+        .field("retry", 0u32);
+    if fec {
+        s = s.field("might-have-been-fec", true);
+    }
+    gst::event::CustomDownstream::new(s.build())
+}
+
+fn rtp_seq(b: &gst::Buffer) -> u16 {
+    let m = b.map_readable().unwrap();
+    u16::from_be_bytes([m[2], m[3]])
+}
+
+/// `front`'s packets into both depayloaders with the packets at `lost`
+/// removed and a `GstRTPPacketLost` for each sent in their place (its PTS,
+/// the time to the next packet), as rtpjitterbuffer `do-lost=true` does;
+/// at `fec_at`, a loss event that FEC may repair, with no packet missing.
+/// GAP events, DISCONT and the output around the loss as stock's.
+fn loss_like_stock(
+    front: &str,
+    stock: &str,
+    ours: &str,
+    tail: &str,
+    lost: &[usize],
+    fec_at: usize,
+) {
+    use gst::prelude::*;
+    let (caps, packets) = capture(front);
+    assert!(
+        packets.len() > fec_at + 1,
+        "{front}: {} packets",
+        packets.len()
+    );
+    let out = side_by_side(
+        "appsrc name=src format=time",
+        stock,
+        ours,
+        tail,
+        false,
+        |p| {
+            let src = app_src(p);
+            src.set_caps(Some(&caps));
+            for (i, b) in packets.iter().enumerate() {
+                let pts = b.pts().unwrap();
+                let next = packets
+                    .get(i + 1)
+                    .and_then(|n| n.pts())
+                    .filter(|n| *n > pts)
+                    .unwrap_or(pts + gst::ClockTime::from_mseconds(10));
+                if lost.contains(&i) {
+                    assert!(src.send_event(packet_lost(rtp_seq(b), pts, next - pts, false)));
+                    continue;
+                }
+                if i == fec_at {
+                    assert!(src.send_event(packet_lost(rtp_seq(b), pts, next - pts, true)));
+                }
+                src.push_buffer(b.copy_deep().unwrap()).unwrap();
+            }
+            src.end_of_stream().unwrap();
+        },
+    );
+    let what = format!("{front} ! {stock} ! {tail}, packets {lost:?} lost");
+    assert!(
+        out[0].events.iter().any(|(e, _)| e.starts_with("gap")),
+        "{what}: stock sends GAP events"
+    );
+    let [mut s, mut o] = out;
+    without_metas(&mut s.bufs);
+    without_metas(&mut o.bufs);
+    if stock == "rtpvrawdepay" {
+        // What a lost packet leaves in a frame is whatever the memory held
+        // (stock does not clear it): compare all but the bytes.
+        for b in s.bufs.iter_mut().chain(&mut o.bufs) {
+            let mut blank = gst::Buffer::from_mut_slice(vec![0u8; b.size()]);
+            b.copy_into(
+                blank.get_mut().unwrap(),
+                gst::BufferCopyFlags::FLAGS | gst::BufferCopyFlags::TIMESTAMPS,
+                ..,
+            )
+            .unwrap();
+            *b = blank;
+        }
+    }
+    assert_same_branches(&what, &[s, o]);
+}
+
+#[test]
+fn packet_loss_audio() {
+    loss_like_stock(
+        L16_FRONT,
+        "rtpL16depay",
+        "rtpfastL16depay",
+        "",
+        &[3, 7, 8],
+        12,
+    );
+    loss_like_stock(
+        L24_FRONT,
+        "rtpL24depay",
+        "rtpfastL24depay",
+        "",
+        &[3, 7, 8],
+        12,
+    );
+    loss_like_stock(
+        OPUS_FRONT,
+        "rtpopusdepay",
+        "rtpfastopusdepay",
+        "",
+        &[3, 5, 6],
+        8,
+    );
+}
+
+#[test]
+fn packet_loss_mp2t_and_vraw() {
+    loss_like_stock(
+        MP2T_FRONT,
+        "rtpmp2tdepay",
+        "rtpfastmp2tdepay",
+        "",
+        &[1, 3, 4],
+        5,
+    );
+    loss_like_stock(
+        VRAW_FRONT,
+        "rtpvrawdepay",
+        "rtpfastvrawdepay",
+        "",
+        &[30, 200, 201],
+        250,
+    );
+}
+
+#[test]
+fn packet_loss_h26x() {
+    for codec in [Codec::H264, Codec::H265] {
+        let (stock, ours) = depays(codec);
+        let front = h26x_front(codec);
+        for tail in nal_tails(codec).iter().take(2) {
+            loss_like_stock(&front, &stock, &ours, tail, &[12, 17, 18], 20);
         }
     }
 }

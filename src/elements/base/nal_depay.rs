@@ -577,10 +577,6 @@ impl<C: NalCodec> NalDepayBase<C> {
         self.push_units(obj, units, None, false, au_pts, au_dts, None)
     }
 
-    pub fn packet_lost(&self) {
-        lock(&self.state).loss_pending = true;
-    }
-
     /// Flush: drop the unit in progress.
     pub fn flush(&self) {
         let mut state = lock(&self.state);
