@@ -1048,3 +1048,83 @@ fn packet_loss_h26x() {
         }
     }
 }
+
+/// LATENCY and CAPS answers on a depayloader's pads, before any data
+/// (READY→PAUSED done, live source) and after the first output buffer.
+fn query_answers(
+    caps: &gst::Caps,
+    packets: &[gst::Buffer],
+    depay: &str,
+) -> Vec<(String, Option<gst::Caps>)> {
+    use gst::prelude::*;
+    let (pipeline, src) = launch_with_src(&format!(
+        "appsrc name=src format=time is-live=true min-latency=20000000 max-latency=40000000 ! \
+         {depay} name=d ! appsink name=sink sync=false"
+    ));
+    src.set_caps(Some(caps));
+    let d = pipeline.by_name("d").unwrap();
+    let mut answers = Vec::new();
+    let mut ask = |when: &str| {
+        for pad in ["sink", "src"] {
+            let pad = d.static_pad(pad).unwrap();
+            let mut q = gst::query::Latency::new();
+            let ok = pad.query(&mut q);
+            answers.push((
+                format!("{when} {} latency {ok} {:?}", pad.name(), q.result()),
+                None,
+            ));
+            let mut q = gst::query::Caps::new(None);
+            let ok = pad.query(&mut q);
+            answers.push((format!("{when} {} caps {ok}", pad.name()), q.result_owned()));
+        }
+    };
+    // Paused: a live source sends nothing yet (no caps either).
+    pipeline.set_state(gst::State::Paused).unwrap();
+    ask("before data");
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sink = app_sink(&pipeline);
+    for p in packets {
+        src.push_buffer(p.copy_deep().unwrap()).unwrap();
+    }
+    sink.pull_sample().expect("an output buffer");
+    ask("streaming");
+    src.end_of_stream().unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    answers
+}
+
+/// The same LATENCY and CAPS query answers on both pads as stock's.
+#[test]
+fn queries_like_stock() {
+    let mut fronts: Vec<(String, &str)> = vec![
+        (L16_FRONT.into(), "L16"),
+        (L24_FRONT.into(), "L24"),
+        (OPUS_FRONT.into(), "opus"),
+        (MP2T_FRONT.into(), "mp2t"),
+        (VRAW_FRONT.into(), "vraw"),
+    ];
+    for codec in [Codec::H264, Codec::H265] {
+        fronts.push((h26x_front(codec), codec.name()));
+    }
+    for (front, name) in fronts {
+        let (caps, packets) = capture(&front);
+        let stock = query_answers(&caps, &packets, &format!("rtp{name}depay"));
+        let ours = query_answers(&caps, &packets, &format!("rtpfast{name}depay"));
+        assert_eq!(stock.len(), ours.len());
+        for ((s, sc), (o, oc)) in stock.iter().zip(&ours) {
+            assert_eq!(s, o, "{name}: query answers");
+            // Before negotiation the answer is the pad template's: ours may
+            // be a superset (L16/L24 add little-endian output).
+            let fine = match (sc, oc) {
+                (Some(a), Some(b)) if s.starts_with("before") => a.is_subset(b),
+                // The hvcC header is ours (see `assert_same_caps`).
+                (Some(a), Some(b)) if name == "h265" && a.to_string().contains("hvc1") => {
+                    assert_same_caps(Codec::H265, "hvc1", a, b);
+                    true
+                }
+                (a, b) => a == b,
+            };
+            assert!(fine, "{name}: {s}: stock {sc:?} / ours {oc:?}");
+        }
+    }
+}
