@@ -1128,3 +1128,55 @@ fn queries_like_stock() {
         }
     }
 }
+
+/// A receiver's chain: packets (some missing) arrive live at
+/// `rtpjitterbuffer do-lost=true`, which times out the missing ones and
+/// sends its own `GstRTPPacketLost` events; both depayloaders behind it
+/// (the very same packets and events) give the same GAP events, DISCONT
+/// flags and output. (Opus: stock conceals nothing itself, the GAP event
+/// is what opusdec conceals from.)
+fn jitterbuffer_loss_like_stock(front: &str, stock: &str, ours: &str, tail: &str, lost: &[usize]) {
+    let (caps, packets) = capture(front);
+    let first = packets[0].pts().unwrap();
+    let head = "appsrc name=src format=time is-live=true ! \
+                rtpjitterbuffer do-lost=true latency=50";
+    let out = side_by_side(head, stock, ours, tail, false, |p| {
+        let src = app_src(p);
+        src.set_caps(Some(&caps));
+        for (i, b) in packets.iter().enumerate() {
+            if lost.contains(&i) {
+                continue;
+            }
+            let mut b = b.copy_deep().unwrap();
+            let m = b.get_mut().unwrap();
+            m.set_pts(m.pts().unwrap() - first);
+            m.set_dts(gst::ClockTime::NONE);
+            src.push_buffer(b).unwrap();
+        }
+        src.end_of_stream().unwrap();
+    });
+    let what = format!("{front} ! rtpjitterbuffer ! {stock} ! {tail}, packets {lost:?} lost");
+    assert!(
+        out[0].events.iter().any(|(e, _)| e.starts_with("gap")),
+        "{what}: stock sends GAP events"
+    );
+    let [mut s, mut o] = out;
+    without_metas(&mut s.bufs);
+    without_metas(&mut o.bufs);
+    assert_same_branches(&what, &[s, o]);
+}
+
+#[test]
+fn packet_loss_through_rtpjitterbuffer() {
+    jitterbuffer_loss_like_stock(
+        OPUS_FRONT,
+        "rtpopusdepay",
+        "rtpfastopusdepay",
+        "",
+        &[3, 6, 7],
+    );
+    jitterbuffer_loss_like_stock(L16_FRONT, "rtpL16depay", "rtpfastL16depay", "", &[5, 9]);
+    let (stock, ours) = depays(Codec::H264);
+    let tail = &nal_tails(Codec::H264)[0];
+    jitterbuffer_loss_like_stock(&h26x_front(Codec::H264), &stock, &ours, tail, &[12, 17, 18]);
+}
