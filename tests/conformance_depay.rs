@@ -15,6 +15,25 @@ struct Seen {
     dts: Option<gst::ClockTime>,
     duration: Option<gst::ClockTime>,
     flags: gst::BufferFlags,
+    /// Its metas in order: API name (reference timestamps with their
+    /// reference and time, net addresses with the address).
+    metas: Vec<String>,
+}
+
+fn describe_meta(m: &gst::MetaRef<'_, gst::Meta>) -> String {
+    let name = m.api().name().to_string();
+    if let Some(r) = m.downcast_ref::<gst::ReferenceTimestampMeta>() {
+        return format!("{name}({} {})", r.reference(), r.timestamp());
+    }
+    if let Some(a) = m.downcast_ref::<gst_net::NetAddressMeta>() {
+        use gst_net::gio::prelude::*;
+        let addr = a.addr();
+        let addr = addr
+            .downcast_ref::<gst_net::gio::InetSocketAddress>()
+            .map(|a| format!("{}:{}", a.address(), a.port()));
+        return format!("{name}({addr:?})");
+    }
+    name
 }
 
 fn seen(b: &gst::Buffer) -> Seen {
@@ -32,17 +51,22 @@ fn seen(b: &gst::Buffer) -> Seen {
                 | gst::BufferFlags::DROPPABLE
                 | gst::BufferFlags::RESYNC
                 | gst::BufferFlags::CORRUPTED),
+        metas: b
+            .iter_meta::<gst::Meta>()
+            .map(|m| describe_meta(&m))
+            .collect(),
     }
 }
 
 fn short(s: &Seen) -> String {
     format!(
-        "{}B pts={:?} dts={:?} dur={:?} {:?}",
+        "{}B pts={:?} dts={:?} dur={:?} {:?} {:?}",
         s.bytes.len(),
         s.pts,
         s.dts,
         s.duration,
-        s.flags
+        s.flags,
+        s.metas
     )
 }
 
@@ -597,4 +621,552 @@ fn h264_downstream_allocator_like_stock() {
 #[test]
 fn h265_downstream_allocator_like_stock() {
     downstream_allocator_like_stock(Codec::H265);
+}
+
+// ---- Events, metas, packet loss, queries ----
+
+/// An event as a consumer sees it: its type and content as text, caps as
+/// caps (compared as caps: field order is free).
+type SeenEvent = (String, Option<gst::Caps>);
+
+/// The events that reach `sink` from now on (stream-start, caps, segment,
+/// tags, gap, EOS, custom ones).
+fn record_events(sink: &gst_app::AppSink) -> std::sync::Arc<std::sync::Mutex<Vec<SeenEvent>>> {
+    use gst::prelude::*;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    sink.static_pad("sink").unwrap().add_probe(
+        gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            if let Some(ev) = info.event() {
+                let entry = match ev.view() {
+                    gst::EventView::Caps(c) => ("caps".to_string(), Some(c.caps_owned())),
+                    gst::EventView::Segment(s) => (format!("segment {:?}", s.segment()), None),
+                    gst::EventView::Tag(t) => (format!("tag {}", t.tag()), None),
+                    gst::EventView::StreamStart(s) => {
+                        (format!("stream-start {}", s.stream_id()), None)
+                    }
+                    gst::EventView::Gap(g) => {
+                        let (ts, dur) = g.get();
+                        (format!("gap {ts} {dur:?} {:?}", g.gap_flags()), None)
+                    }
+                    _ => (format!("{:?} {:?}", ev.type_(), ev.structure()), None),
+                };
+                log.lock().unwrap().push(entry);
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    seen
+}
+
+/// What one depayloader branch gave: output buffers and the events that
+/// reached its sink.
+struct Branch {
+    bufs: Vec<gst::Buffer>,
+    events: Vec<SeenEvent>,
+}
+
+/// Metas a receiver's packets carry: udpsrc's net address, and an NTP
+/// reference timestamp (RFC 7273 / rtpjitterbuffer `add-reference-timestamp-meta`)
+/// that repeats on every second packet, as it does when several packets
+/// share one RTP timestamp (stock drops a repeated one).
+fn add_receiver_metas(b: &mut gst::BufferRef, n: u64) {
+    let addr = gst_net::gio::InetSocketAddress::from_string("127.0.0.1", 5004).unwrap();
+    gst_net::NetAddressMeta::add(b, &addr);
+    let ntp = gst::Caps::new_empty_simple("timestamp/x-ntp");
+    gst::ReferenceTimestampMeta::add(
+        b,
+        &ntp,
+        gst::ClockTime::from_seconds(3_900_000_000) + gst::ClockTime::from_mseconds(n / 2),
+        None,
+    );
+}
+
+/// `head ! tee`, one branch into `stock ! tail appsink`, one into
+/// `ours ! tail appsink` (both get the very same packets and events);
+/// with `metas`, each packet gets [`add_receiver_metas`] at the tee.
+/// `feed` drives `appsrc name=src` when `head` has one.
+fn side_by_side(
+    head: &str,
+    stock: &str,
+    ours: &str,
+    tail: &str,
+    metas: bool,
+    feed: impl FnOnce(&gst::Pipeline),
+) -> [Branch; 2] {
+    use gst::prelude::*;
+    init();
+    let desc = format!(
+        "{head} ! tee name=t \
+         t. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! {stock} ! {tail} appsink name=stock sync=false \
+         t. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! {ours} ! {tail} appsink name=ours sync=false"
+    );
+    let pipeline = gst::parse::launch(&desc)
+        .unwrap_or_else(|e| panic!("{desc}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = |name: &str| {
+        pipeline
+            .by_name(name)
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap()
+    };
+    let sinks = [sink("stock"), sink("ours")];
+    let events = sinks.each_ref().map(record_events);
+    // On each depayloader's sink pad (a copy of the tee's packet there, so
+    // the depayloader gets a writable buffer, as from udpsrc).
+    for depay in sinks.iter().filter(|_| metas).map(|s| {
+        let pad = s.static_pad("sink").unwrap().peer().unwrap();
+        let mut e = pad.parent_element().unwrap();
+        // Up through the tail (capsfilter) to the depayloader.
+        while !e.name().starts_with("rtp") {
+            e = e
+                .static_pad("sink")
+                .unwrap()
+                .peer()
+                .unwrap()
+                .parent_element()
+                .unwrap();
+        }
+        e
+    }) {
+        let n = std::sync::atomic::AtomicU64::new(0);
+        depay.static_pad("sink").unwrap().add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            move |_, info| {
+                let next = || n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                match &mut info.data {
+                    Some(gst::PadProbeData::Buffer(b)) => add_receiver_metas(b.make_mut(), next()),
+                    Some(gst::PadProbeData::BufferList(l)) => {
+                        l.make_mut().foreach_mut(|mut b, _| {
+                            add_receiver_metas(b.make_mut(), next());
+                            std::ops::ControlFlow::Continue(Some(b))
+                        });
+                    }
+                    _ => {}
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
+    }
+    pipeline.set_state(gst::State::Playing).unwrap();
+    feed(&pipeline);
+    let pull = |sink: &gst_app::AppSink| {
+        let mut out = Vec::new();
+        while let Ok(sample) = sink.pull_sample() {
+            if let Some(list) = sample.buffer_list() {
+                out.extend(list.iter_owned());
+            } else if let Some(b) = sample.buffer_owned() {
+                out.push(b);
+            }
+        }
+        out
+    };
+    let bufs = sinks.each_ref().map(pull);
+    let bus = pipeline.bus().unwrap();
+    if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+        if let gst::MessageView::Error(e) = msg.view() {
+            panic!("`{desc}` failed: {} ({:?})", e.error(), e.debug());
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let [s, o] = bufs;
+    let [se, oe] = events.map(|e| e.lock().unwrap().clone());
+    [
+        Branch {
+            bufs: s,
+            events: se,
+        },
+        Branch {
+            bufs: o,
+            events: oe,
+        },
+    ]
+}
+
+/// Stock and ours gave the same buffers (metas included) and events.
+fn assert_same_branches(what: &str, [s, o]: &[Branch; 2]) {
+    if std::env::var_os("CONFORMANCE_DUMP").is_some() {
+        for (i, b) in s.bufs.iter().enumerate() {
+            eprintln!("stock {i}: {}", short(&seen(b)));
+        }
+        for (i, b) in o.bufs.iter().enumerate() {
+            eprintln!("ours {i}: {}", short(&seen(b)));
+        }
+        eprintln!("stock events {:?}\nours events {:?}", s.events, o.events);
+    }
+    let show = |v: &[SeenEvent]| {
+        v.iter()
+            .map(|(e, c)| match c {
+                Some(c) => format!("{e} {c}"),
+                None => e.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    };
+    assert!(
+        s.events == o.events,
+        "{what}: events downstream\nstock:\n  {}\nours:\n  {}",
+        show(&s.events),
+        show(&o.events)
+    );
+    assert_same(what, &s.bufs, &o.bufs);
+}
+
+/// A realistic stream (`front` ends in a stock payloader) into both
+/// depayloaders, the packets carrying a receiver's metas.
+fn events_and_metas(front: &str, stock: &str, ours: &str, tail: &str) -> [Branch; 2] {
+    events_like_stock(front, stock, ours, tail, true)
+}
+
+fn events_like_stock(front: &str, stock: &str, ours: &str, tail: &str, metas: bool) -> [Branch; 2] {
+    let out = side_by_side(front, stock, ours, tail, metas, |_| ());
+    assert!(!out[0].bufs.is_empty(), "{front} ! {stock}: output");
+    assert!(
+        out[0].events.iter().any(|(e, _)| e.starts_with("segment")),
+        "{front} ! {stock}: a segment"
+    );
+    assert_same_branches(&format!("{front} ! {stock} ! {tail}"), &out);
+    out
+}
+
+const L16_FRONT: &str = "audiotestsrc num-buffers=10 samplesperbuffer=441 ! \
+     audio/x-raw,format=S16BE,rate=44100,channels=2 ! rtpL16pay";
+const L24_FRONT: &str = "audiotestsrc num-buffers=10 samplesperbuffer=480 ! \
+     audio/x-raw,format=S24BE,rate=48000,channels=2 ! rtpL24pay";
+const OPUS_FRONT: &str = "audiotestsrc num-buffers=10 samplesperbuffer=960 ! \
+     audio/x-raw,rate=48000,channels=2 ! opusenc ! rtpopuspay";
+const MP2T_FRONT: &str = "videotestsrc num-buffers=10 pattern=ball ! \
+     video/x-raw,width=320,height=240,framerate=30/1,format=I420 ! \
+     x264enc speed-preset=ultrafast threads=1 ! mpegtsmux ! rtpmp2tpay";
+const VRAW_FRONT: &str = "videotestsrc num-buffers=3 ! \
+     video/x-raw,format=UYVY,width=320,height=240,framerate=30/1 ! rtpvrawpay";
+
+fn h26x_front(codec: Codec) -> String {
+    nal_front(codec, 10, "", "")
+}
+
+#[test]
+fn events_and_metas_audio() {
+    events_and_metas(L16_FRONT, "rtpL16depay", "rtpfastL16depay", "");
+    events_and_metas(L24_FRONT, "rtpL24depay", "rtpfastL24depay", "");
+    events_and_metas(OPUS_FRONT, "rtpopusdepay", "rtpfastopusdepay", "");
+}
+
+#[test]
+fn events_and_metas_mp2t_and_vraw() {
+    events_and_metas(MP2T_FRONT, "rtpmp2tdepay", "rtpfastmp2tdepay", "");
+    events_and_metas(VRAW_FRONT, "rtpvrawdepay", "rtpfastvrawdepay", "");
+}
+
+/// The same buffers without their metas.
+fn without_metas(bufs: &mut [gst::Buffer]) {
+    for b in bufs {
+        b.make_mut().foreach_meta_mut(|_| {
+            std::ops::ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Remove)
+        });
+    }
+}
+
+/// Events and metas like stock's: each NAL unit of an output takes the
+/// untagged and video metas of its packet (a fragmented one: of its first
+/// fragment's), h264parse's SEI metas (through rtph264pay) and a
+/// receiver's reference timestamps alike.
+#[test]
+fn events_and_metas_h26x() {
+    for codec in [Codec::H264, Codec::H265] {
+        let (stock, ours) = depays(codec);
+        for tail in nal_tails(codec) {
+            let front = h26x_front(codec);
+            if codec == Codec::H265 && tail.contains("hvc1") {
+                continue; // our hvcC header (see `assert_same_caps`)
+            }
+            events_and_metas(&front, &stock, &ours, &tail);
+        }
+    }
+}
+
+/// The `GstRTPPacketLost` event rtpjitterbuffer sends for a packet it gave
+/// up on.
+fn packet_lost(seqnum: u16, ts: gst::ClockTime, duration: gst::ClockTime, fec: bool) -> gst::Event {
+    let mut s = gst::Structure::builder("GstRTPPacketLost")
+        .field("seqnum", seqnum as u32)
+        .field("timestamp", ts.nseconds())
+        .field("duration", duration.nseconds())
+        .field("retry", 0u32);
+    if fec {
+        s = s.field("might-have-been-fec", true);
+    }
+    gst::event::CustomDownstream::new(s.build())
+}
+
+fn rtp_seq(b: &gst::Buffer) -> u16 {
+    let m = b.map_readable().unwrap();
+    u16::from_be_bytes([m[2], m[3]])
+}
+
+/// `front`'s packets into both depayloaders with the packets at `lost`
+/// removed and a `GstRTPPacketLost` for each sent in their place (its PTS,
+/// the time to the next packet), as rtpjitterbuffer `do-lost=true` does;
+/// at `fec_at`, a loss event that FEC may repair, with no packet missing.
+/// GAP events, DISCONT and the output around the loss as stock's.
+fn loss_like_stock(
+    front: &str,
+    stock: &str,
+    ours: &str,
+    tail: &str,
+    lost: &[usize],
+    fec_at: usize,
+) {
+    use gst::prelude::*;
+    let (caps, packets) = capture(front);
+    assert!(
+        packets.len() > fec_at + 1,
+        "{front}: {} packets",
+        packets.len()
+    );
+    let out = side_by_side(
+        "appsrc name=src format=time",
+        stock,
+        ours,
+        tail,
+        false,
+        |p| {
+            let src = app_src(p);
+            src.set_caps(Some(&caps));
+            for (i, b) in packets.iter().enumerate() {
+                let pts = b.pts().unwrap();
+                let next = packets
+                    .get(i + 1)
+                    .and_then(|n| n.pts())
+                    .filter(|n| *n > pts)
+                    .unwrap_or(pts + gst::ClockTime::from_mseconds(10));
+                if lost.contains(&i) {
+                    assert!(src.send_event(packet_lost(rtp_seq(b), pts, next - pts, false)));
+                    continue;
+                }
+                if i == fec_at {
+                    assert!(src.send_event(packet_lost(rtp_seq(b), pts, next - pts, true)));
+                }
+                src.push_buffer(b.copy_deep().unwrap()).unwrap();
+            }
+            src.end_of_stream().unwrap();
+        },
+    );
+    let what = format!("{front} ! {stock} ! {tail}, packets {lost:?} lost");
+    assert!(
+        out[0].events.iter().any(|(e, _)| e.starts_with("gap")),
+        "{what}: stock sends GAP events"
+    );
+    let [mut s, mut o] = out;
+    without_metas(&mut s.bufs);
+    without_metas(&mut o.bufs);
+    if stock == "rtpvrawdepay" {
+        // What a lost packet leaves in a frame is whatever the memory held
+        // (stock does not clear it): compare all but the bytes.
+        for b in s.bufs.iter_mut().chain(&mut o.bufs) {
+            let mut blank = gst::Buffer::from_mut_slice(vec![0u8; b.size()]);
+            b.copy_into(
+                blank.get_mut().unwrap(),
+                gst::BufferCopyFlags::FLAGS | gst::BufferCopyFlags::TIMESTAMPS,
+                ..,
+            )
+            .unwrap();
+            *b = blank;
+        }
+    }
+    assert_same_branches(&what, &[s, o]);
+}
+
+#[test]
+fn packet_loss_audio() {
+    loss_like_stock(
+        L16_FRONT,
+        "rtpL16depay",
+        "rtpfastL16depay",
+        "",
+        &[3, 7, 8],
+        12,
+    );
+    loss_like_stock(
+        L24_FRONT,
+        "rtpL24depay",
+        "rtpfastL24depay",
+        "",
+        &[3, 7, 8],
+        12,
+    );
+    loss_like_stock(
+        OPUS_FRONT,
+        "rtpopusdepay",
+        "rtpfastopusdepay",
+        "",
+        &[3, 5, 6],
+        8,
+    );
+}
+
+#[test]
+fn packet_loss_mp2t_and_vraw() {
+    loss_like_stock(
+        MP2T_FRONT,
+        "rtpmp2tdepay",
+        "rtpfastmp2tdepay",
+        "",
+        &[1, 3, 4],
+        5,
+    );
+    loss_like_stock(
+        VRAW_FRONT,
+        "rtpvrawdepay",
+        "rtpfastvrawdepay",
+        "",
+        &[30, 200, 201],
+        250,
+    );
+}
+
+#[test]
+fn packet_loss_h26x() {
+    for codec in [Codec::H264, Codec::H265] {
+        let (stock, ours) = depays(codec);
+        let front = h26x_front(codec);
+        for tail in nal_tails(codec).iter().take(2) {
+            loss_like_stock(&front, &stock, &ours, tail, &[12, 17, 18], 20);
+        }
+    }
+}
+
+/// LATENCY and CAPS answers on a depayloader's pads, before any data
+/// (READY→PAUSED done, live source) and after the first output buffer.
+fn query_answers(
+    caps: &gst::Caps,
+    packets: &[gst::Buffer],
+    depay: &str,
+) -> Vec<(String, Option<gst::Caps>)> {
+    use gst::prelude::*;
+    let (pipeline, src) = launch_with_src(&format!(
+        "appsrc name=src format=time is-live=true min-latency=20000000 max-latency=40000000 ! \
+         {depay} name=d ! appsink name=sink sync=false"
+    ));
+    src.set_caps(Some(caps));
+    let d = pipeline.by_name("d").unwrap();
+    let mut answers = Vec::new();
+    let mut ask = |when: &str| {
+        for pad in ["sink", "src"] {
+            let pad = d.static_pad(pad).unwrap();
+            let mut q = gst::query::Latency::new();
+            let ok = pad.query(&mut q);
+            answers.push((
+                format!("{when} {} latency {ok} {:?}", pad.name(), q.result()),
+                None,
+            ));
+            let mut q = gst::query::Caps::new(None);
+            let ok = pad.query(&mut q);
+            answers.push((format!("{when} {} caps {ok}", pad.name()), q.result_owned()));
+        }
+    };
+    // Paused: a live source sends nothing yet (no caps either).
+    pipeline.set_state(gst::State::Paused).unwrap();
+    ask("before data");
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sink = app_sink(&pipeline);
+    for p in packets {
+        src.push_buffer(p.copy_deep().unwrap()).unwrap();
+    }
+    sink.pull_sample().expect("an output buffer");
+    ask("streaming");
+    src.end_of_stream().unwrap();
+    pipeline.set_state(gst::State::Null).unwrap();
+    answers
+}
+
+/// The same LATENCY and CAPS query answers on both pads as stock's.
+#[test]
+fn queries_like_stock() {
+    let mut fronts: Vec<(String, &str)> = vec![
+        (L16_FRONT.into(), "L16"),
+        (L24_FRONT.into(), "L24"),
+        (OPUS_FRONT.into(), "opus"),
+        (MP2T_FRONT.into(), "mp2t"),
+        (VRAW_FRONT.into(), "vraw"),
+    ];
+    for codec in [Codec::H264, Codec::H265] {
+        fronts.push((h26x_front(codec), codec.name()));
+    }
+    for (front, name) in fronts {
+        let (caps, packets) = capture(&front);
+        let stock = query_answers(&caps, &packets, &format!("rtp{name}depay"));
+        let ours = query_answers(&caps, &packets, &format!("rtpfast{name}depay"));
+        assert_eq!(stock.len(), ours.len());
+        for ((s, sc), (o, oc)) in stock.iter().zip(&ours) {
+            assert_eq!(s, o, "{name}: query answers");
+            // Before negotiation the answer is the pad template's: ours may
+            // be a superset (L16/L24 add little-endian output).
+            let fine = match (sc, oc) {
+                (Some(a), Some(b)) if s.starts_with("before") => a.is_subset(b),
+                // The hvcC header is ours (see `assert_same_caps`).
+                (Some(a), Some(b)) if name == "h265" && a.to_string().contains("hvc1") => {
+                    assert_same_caps(Codec::H265, "hvc1", a, b);
+                    true
+                }
+                (a, b) => a == b,
+            };
+            assert!(fine, "{name}: {s}: stock {sc:?} / ours {oc:?}");
+        }
+    }
+}
+
+/// A receiver's chain: packets (some missing) arrive live at
+/// `rtpjitterbuffer do-lost=true`, which times out the missing ones and
+/// sends its own `GstRTPPacketLost` events; both depayloaders behind it
+/// (the very same packets and events) give the same GAP events, DISCONT
+/// flags and output. (Opus: stock conceals nothing itself, the GAP event
+/// is what opusdec conceals from.)
+fn jitterbuffer_loss_like_stock(front: &str, stock: &str, ours: &str, tail: &str, lost: &[usize]) {
+    let (caps, packets) = capture(front);
+    let first = packets[0].pts().unwrap();
+    let head = "appsrc name=src format=time is-live=true ! \
+                rtpjitterbuffer do-lost=true latency=50";
+    let out = side_by_side(head, stock, ours, tail, false, |p| {
+        let src = app_src(p);
+        src.set_caps(Some(&caps));
+        for (i, b) in packets.iter().enumerate() {
+            if lost.contains(&i) {
+                continue;
+            }
+            let mut b = b.copy_deep().unwrap();
+            let m = b.get_mut().unwrap();
+            m.set_pts(m.pts().unwrap() - first);
+            m.set_dts(gst::ClockTime::NONE);
+            src.push_buffer(b).unwrap();
+        }
+        src.end_of_stream().unwrap();
+    });
+    let what = format!("{front} ! rtpjitterbuffer ! {stock} ! {tail}, packets {lost:?} lost");
+    assert!(
+        out[0].events.iter().any(|(e, _)| e.starts_with("gap")),
+        "{what}: stock sends GAP events"
+    );
+    let [mut s, mut o] = out;
+    without_metas(&mut s.bufs);
+    without_metas(&mut o.bufs);
+    assert_same_branches(&what, &[s, o]);
+}
+
+#[test]
+fn packet_loss_through_rtpjitterbuffer() {
+    jitterbuffer_loss_like_stock(
+        OPUS_FRONT,
+        "rtpopusdepay",
+        "rtpfastopusdepay",
+        "",
+        &[3, 6, 7],
+    );
+    jitterbuffer_loss_like_stock(L16_FRONT, "rtpL16depay", "rtpfastL16depay", "", &[5, 9]);
+    let (stock, ours) = depays(Codec::H264);
+    let tail = &nal_tails(Codec::H264)[0];
+    jitterbuffer_loss_like_stock(&h26x_front(Codec::H264), &stock, &ours, tail, &[12, 17, 18]);
 }

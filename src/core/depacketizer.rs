@@ -18,6 +18,16 @@ pub trait AuSink {
     fn truncate(&mut self, len: usize);
     fn as_slice(&self) -> &[u8];
     fn patch(&mut self, at: usize, bytes: &[u8]);
+    /// A NAL unit was completed into the unit (`fragmented`: from the
+    /// fragments since the last [`fragment_part`](Self::fragment_part)
+    /// that began one), else from the current packet. For sinks that follow
+    /// where each NAL unit came from (metas); nothing by default.
+    #[inline(always)]
+    fn nal_done(&mut self, _fragmented: bool) {}
+    /// The current packet carries a fragment of a NAL unit (`begins`: its
+    /// first).
+    #[inline(always)]
+    fn fragment_part(&mut self, _begins: bool) {}
 }
 
 impl AuSink for Vec<u8> {
@@ -339,6 +349,7 @@ impl<C: NalCodec> NalDepacketizer<C> {
                     sink.extend_from_slice(&header[..C::NAL_HEADER_LEN]);
                     sink.extend_from_slice(body);
                     self.fu = Some(Fragment { start: at, header });
+                    sink.fragment_part(true);
                     // A picture begins here: the unit keeps its time from
                     // now on (the element re-times a unit without one).
                     self.au_picture |= C::is_vcl(C::nal_type(&header));
@@ -353,12 +364,15 @@ impl<C: NalCodec> NalDepacketizer<C> {
                             self.lose_fragment(sink);
                             return Err(DropReason::FuTypeMismatch);
                         }
-                        Some(_) => sink.extend_from_slice(body),
+                        Some(_) => {
+                            sink.extend_from_slice(body);
+                            sink.fragment_part(false);
+                        }
                     }
                 }
                 if end {
                     if let Some(fu) = self.fu.take() {
-                        self.complete_nal(fu.start, sink, emit, true);
+                        self.complete_nal(fu.start, sink, emit, true, true);
                     }
                 }
                 Ok(())
@@ -377,7 +391,7 @@ impl<C: NalCodec> NalDepacketizer<C> {
         let at = sink.len();
         sink.extend_from_slice(&START_CODE);
         sink.extend_from_slice(nal);
-        self.complete_nal(at, sink, emit, last_in_packet);
+        self.complete_nal(at, sink, emit, last_in_packet, false);
     }
 
     /// A whole NAL unit now sits at `sink[at..]` behind a 4-byte start code
@@ -388,6 +402,7 @@ impl<C: NalCodec> NalDepacketizer<C> {
         sink: &mut S,
         emit: &mut impl FnMut(&mut S, AuInfo),
         last_in_packet: bool,
+        fragmented: bool,
     ) {
         let nal_len = sink.len() - at - 4;
         let t = C::nal_type(&sink.as_slice()[at + 4..]);
@@ -407,6 +422,7 @@ impl<C: NalCodec> NalDepacketizer<C> {
         self.au_keyframe |= C::is_keyframe(t);
         self.au_picture |= C::is_vcl(t);
         self.au_nals += 1;
+        sink.nal_done(fragmented);
         if !self.cfg.au_alignment {
             self.finish_au(sink, emit, self.pkt_marker && last_in_packet);
         }

@@ -412,6 +412,14 @@ impl ElementCommon {
 /// and those whose only tag is `tag` (`video` for video formats, `audio` for
 /// audio ones; None: untagged only). `to` is a fresh buffer without metas of
 /// its own. Costs nothing when `from` has none to copy.
+/// `from` has a meta [`copy_rtp_metas`] would copy.
+pub(crate) fn has_rtp_metas(from: &gst::BufferRef, tag: Option<&str>) -> bool {
+    from.iter_meta::<gst::Meta>().any(|m| {
+        let tags = m.tags();
+        tags.is_empty() || (tags.len() == 1 && Some(tags[0].as_str()) == tag)
+    })
+}
+
 pub(crate) fn copy_rtp_metas(from: &gst::BufferRef, to: &mut gst::BufferRef, tag: Option<&str>) {
     let wanted = |tags: &[glib::GStringPtr]| {
         tags.is_empty() || (tags.len() == 1 && Some(tags[0].as_str()) == tag)

@@ -302,6 +302,7 @@ impl<C: NalCodec> NalDepayBase<C> {
         // the time of the packets that bring its picture, as in stock.
         let was_empty = state.assembly.is_empty() || state.depacketizer.au_without_picture();
         let mut units: SmallVec<[(gst::Buffer, AuInfo); 2]> = SmallVec::new();
+        state.assembly.begin_packet(packet.buffer);
         let result = state.depacketizer.push(
             pkt,
             &mut state.assembly,
@@ -311,6 +312,7 @@ impl<C: NalCodec> NalDepayBase<C> {
                 }
             },
         );
+        state.assembly.end_packet();
         if let Err(reason) = result {
             self.dropped_packet(obj, packet, reason);
         }
@@ -496,7 +498,8 @@ impl<C: NalCodec> NalDepayBase<C> {
         for (i, (mut unit, info)) in units.into_iter().enumerate() {
             let mut key = info.keyframe || info.param_sets;
             if self.has_out_alloc.load(Ordering::Relaxed) {
-                if let Some(copy) = self.in_downstream_memory(&unit) {
+                if let Some(mut copy) = self.in_downstream_memory(&unit) {
+                    keep_metas(&unit, &mut copy);
                     unit = copy;
                 }
             }
@@ -508,11 +511,14 @@ impl<C: NalCodec> NalDepayBase<C> {
                     key = true;
                     if self.has_out_alloc.load(Ordering::Relaxed) {
                         let mut b = gst::Buffer::from_mut_slice(params);
+                        keep_metas(&unit, &mut b);
                         b.append(unit);
                         b
                     } else {
                         params.extend_from_slice(&unit.map_readable().unwrap());
-                        gst::Buffer::from_mut_slice(params)
+                        let mut b = gst::Buffer::from_mut_slice(params);
+                        keep_metas(&unit, &mut b);
+                        b
                     }
                 }
                 None => unit,
@@ -577,10 +583,6 @@ impl<C: NalCodec> NalDepayBase<C> {
         self.push_units(obj, units, None, false, au_pts, au_dts, None)
     }
 
-    pub fn packet_lost(&self) {
-        lock(&self.state).loss_pending = true;
-    }
-
     /// Flush: drop the unit in progress.
     pub fn flush(&self) {
         let mut state = lock(&self.state);
@@ -641,4 +643,13 @@ pub fn pad_templates<C: NalCodec>() -> Vec<gst::PadTemplate> {
         .field("encoding-name", C::ENCODING_NAME)
         .build();
     super::pad_templates(&sink, &super::elementary_caps::<C>(&C::PACKED_FORMATS[..1]))
+}
+
+/// The unit's metas onto the buffer that replaces it (as stock copies the
+/// access unit's onto the codec data it prepends).
+#[inline]
+fn keep_metas(unit: &gst::Buffer, to: &mut gst::Buffer) {
+    if unit.iter_meta::<gst::Meta>().next().is_some() {
+        super::copy_rtp_metas(unit, to.make_mut(), Some("video"));
+    }
 }

@@ -14,6 +14,21 @@ pub struct PooledAu {
     len: usize,
     /// Capacity the last unit needed: the next one starts there.
     hint: usize,
+    /// Where the unit's NAL units came from, once a packet carried metas.
+    metas: Option<Box<MetaTrack>>,
+}
+
+/// As stock's H.264/H.265 depayloaders: each NAL unit of the output takes
+/// the untagged and video metas of the packet it came in (a fragmented one:
+/// of each of its fragments' packets), in order.
+#[derive(Default)]
+struct MetaTrack {
+    /// The packet being depacketized, when it has metas.
+    current: Option<gst::Buffer>,
+    /// The metas of the fragmented NAL unit in progress.
+    fragment: Option<gst::Buffer>,
+    /// The metas of the unit's NAL units so far.
+    carrier: Option<gst::Buffer>,
 }
 
 impl PooledAu {
@@ -55,13 +70,83 @@ impl PooledAu {
         self.hint = 0;
     }
 
-    /// The assembled unit as a buffer of exactly its size; the sink is
-    /// empty afterwards. None when nothing was assembled.
+    /// The assembled unit as a buffer of exactly its size (with its NAL
+    /// units' metas); the sink is empty afterwards. None when nothing was
+    /// assembled.
     pub fn take(&mut self) -> Option<gst::Buffer> {
         let len = std::mem::take(&mut self.len);
         let mut buffer = self.map.take()?.into_buffer();
-        buffer.get_mut().unwrap().set_size(len);
+        let b = buffer.get_mut().unwrap();
+        b.set_size(len);
+        if let Some(carrier) = self.metas.as_mut().and_then(|t| t.carrier.take()) {
+            super::copy_rtp_metas(&carrier, b, Some("video"));
+        }
         Some(buffer)
+    }
+
+    /// The packet about to be depacketized (before the depacketizer's
+    /// `push`): kept while it or an earlier one had metas. Nothing to do
+    /// for a stream without (one check per packet).
+    #[inline]
+    pub fn begin_packet(&mut self, packet: &gst::BufferRef) {
+        if self.metas.is_some() || packet.iter_meta::<gst::Meta>().next().is_some() {
+            self.track_packet(packet);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn track_packet(&mut self, packet: &gst::BufferRef) {
+        let t = self.metas.get_or_insert_with(Box::default);
+        t.current = super::has_rtp_metas(packet, Some("video")).then(|| packet.to_owned());
+    }
+
+    /// After the depacketizer's `push`: the packet is not held longer
+    /// than its fragment needs it.
+    #[inline]
+    pub fn end_packet(&mut self) {
+        if let Some(t) = self.metas.as_mut() {
+            t.current = None;
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn note_nal(&mut self, fragmented: bool) {
+        let Some(t) = self.metas.as_mut() else {
+            return;
+        };
+        let from = if fragmented {
+            t.fragment.take()
+        } else {
+            t.current.clone()
+        };
+        if let Some(from) = from {
+            append_metas(&mut t.carrier, &from);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn note_fragment(&mut self, begins: bool) {
+        let Some(t) = self.metas.as_mut() else {
+            return;
+        };
+        if begins {
+            t.fragment = None;
+        }
+        if let Some(from) = &t.current {
+            append_metas(&mut t.fragment, from);
+        }
+    }
+}
+
+/// `from`'s metas after those already on `carrier` (made on first use), as
+/// stock's gst_rtp_copy_video_meta appends them.
+fn append_metas(carrier: &mut Option<gst::Buffer>, from: &gst::BufferRef) {
+    let carrier = carrier.get_or_insert_with(gst::Buffer::new);
+    if let Some(c) = carrier.get_mut() {
+        from.copy_into(c, gst::BufferCopyFlags::META, ..).ok();
     }
 }
 
@@ -89,6 +174,26 @@ impl AuSink for PooledAu {
 
     fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);
+        if len == 0 {
+            // A unit dropped whole takes its metas along.
+            if let Some(t) = self.metas.as_mut() {
+                t.carrier = None;
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn nal_done(&mut self, fragmented: bool) {
+        if self.metas.is_some() {
+            self.note_nal(fragmented);
+        }
+    }
+
+    #[inline(always)]
+    fn fragment_part(&mut self, begins: bool) {
+        if self.metas.is_some() {
+            self.note_fragment(begins);
+        }
     }
 
     fn as_slice(&self) -> &[u8] {

@@ -222,6 +222,9 @@ impl RawAudioDepay {
         let b = buffer.get_mut().expect("a fresh buffer is writable");
         // The stock base class gives the output the input's duration.
         b.set_duration(packet.buffer.duration());
+        // As stock's payload sub-buffer after gst_rtp_drop_non_audio_meta:
+        // the packet's untagged and audio metas (nothing to do without).
+        super::copy_rtp_metas(packet.buffer, b, Some("audio"));
         if packet.marker {
             // A talk spurt starts (RFC 3551 §4.1), as stock marks it.
             b.set_flags(gst::BufferFlags::RESYNC);
@@ -237,6 +240,11 @@ impl RawAudioDepay {
         };
         let little_endian = self.choose_little_endian(obj, &layout);
         let out = self.output_caps(&layout, little_endian);
+        if obj.src_pad().current_caps().as_ref() == Some(&out) {
+            // Nothing changed (the flag was only the link's or an upstream
+            // element's): no second caps event, as stock sends none.
+            return;
+        }
         if obj.set_src_caps(&out) {
             lock(&self.state).little_endian = little_endian;
         } else {

@@ -73,6 +73,8 @@ struct Hot {
     packets: AtomicU64,
     bytes: AtomicU64,
     units_out: AtomicU64,
+    /// The last NTP reference timestamp seen on a packet (NO_TIME: none).
+    ref_ts: AtomicU64,
 }
 
 impl Default for Hot {
@@ -97,6 +99,7 @@ impl Default for Hot {
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             units_out: AtomicU64::new(0),
+            ref_ts: AtomicU64::new(NO_TIME),
         }
     }
 }
@@ -250,6 +253,13 @@ impl RtpFastBaseDepay {
             return Err(gst::FlowError::NotNegotiated);
         }
         crate::elements::base::test_panic_point(crate::elements::base::TestPanic::DepayChain);
+        // One list walk when the packet carries metas (udpsrc's address),
+        // none without.
+        let buffer = if buffer.meta::<gst::ReferenceTimestampMeta>().is_some() {
+            self.drop_repeated_ntp_reference(buffer)
+        } else {
+            buffer
+        };
         match buffer.n_memory() {
             1 => match map_only_memory(&buffer, |data| self.process(&buffer, data)) {
                 Some(ret) => ret,
@@ -401,6 +411,46 @@ impl RtpFastBaseDepay {
             next
         );
         ControlFlow::Continue(())
+    }
+
+    /// As the stock base class: an NTP reference timestamp meta
+    /// (`timestamp/x-ntp`, RFC 7273, rtpjitterbuffer's
+    /// `add-reference-timestamp-meta`) equal to the previous packet's is
+    /// removed, so each reference time reaches the output once. As in
+    /// stock, only from a writable packet: one shared with another element,
+    /// or in a buffer list, keeps it (stock removes the meta from the
+    /// buffer it made writable, not its copy).
+    #[cold]
+    #[inline(never)]
+    fn drop_repeated_ntp_reference(&self, mut buffer: gst::Buffer) -> gst::Buffer {
+        let ntp = gst::Caps::new_empty_simple("timestamp/x-ntp");
+        let Some(ts) = buffer
+            .iter_meta::<gst::ReferenceTimestampMeta>()
+            .find(|m| m.reference().is_subset(&ntp))
+            .map(|m| m.timestamp().nseconds())
+        else {
+            return buffer;
+        };
+        if self.hot.ref_ts.swap(ts, Relaxed) != ts {
+            return buffer;
+        }
+        let Some(b) = buffer.get_mut() else {
+            return buffer;
+        };
+        let mut removed = false;
+        b.foreach_meta_mut(|mut meta| {
+            let this = !removed
+                && meta
+                    .downcast_ref::<gst::ReferenceTimestampMeta>()
+                    .is_some_and(|m| m.reference().is_subset(&ntp));
+            removed |= this;
+            ControlFlow::Continue(if this {
+                gst::buffer::BufferMetaForeachAction::Remove
+            } else {
+                gst::buffer::BufferMetaForeachAction::Keep
+            })
+        });
+        buffer
     }
 
     /// `source-info` / extensions: the current packet's ssrc, CSRCs and
@@ -1161,6 +1211,7 @@ impl ElementImpl for RtpFastBaseDepay {
             hot.need_segment.store(true, Relaxed);
             hot.pts.store(NO_TIME, Relaxed);
             hot.dts.store(NO_TIME, Relaxed);
+            hot.ref_ts.store(NO_TIME, Relaxed);
             let obj = self.obj();
             if let Some(start) = vtable(&obj).start {
                 start(&obj);

@@ -1,9 +1,7 @@
 //! `rtpfasth264depay`: the H.264 format on `GstRtpFastBaseDepay`.
 
 use crate::core::nal::H264 as Codec;
-use crate::elements::base::depay::{
-    RtpFastBaseDepay, RtpFastBaseDepayImpl, RtpFastBaseDepayImplExt, RtpPacket,
-};
+use crate::elements::base::depay::{RtpFastBaseDepay, RtpFastBaseDepayImpl, RtpPacket};
 use crate::elements::base::nal_depay::{self, NalDepayBase};
 use gst::glib;
 use gst::prelude::*;
@@ -74,11 +72,6 @@ impl RtpFastBaseDepayImpl for RtpFastH264Depay {
 
     fn flush(&self) {
         self.base.flush()
-    }
-
-    fn packet_lost(&self, event: &gst::EventRef) -> bool {
-        self.base.packet_lost();
-        self.parent_packet_lost(event)
     }
 
     fn extend_stats(&self, stats: &mut gst::Structure) {

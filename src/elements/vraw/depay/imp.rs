@@ -35,6 +35,9 @@ struct Frame {
     pts: Option<gst::ClockTime>,
     /// Segments of the second field seen (interlaced).
     second_field: bool,
+    /// The untagged and video metas of the frame's packets, in order (stock
+    /// copies each packet's onto the frame); only made when one has some.
+    metas: Option<gst::Buffer>,
 }
 
 #[derive(Default)]
@@ -124,6 +127,9 @@ impl RtpFastVRawDepay {
         {
             let b = buffer.get_mut().expect("our frame is writable");
             b.set_pts(frame.pts);
+            if let Some(metas) = &frame.metas {
+                super::super::copy_video_metas(metas, b);
+            }
         }
         self.obj().push(buffer)
     }
@@ -261,11 +267,15 @@ impl RtpFastBaseDepayImpl for RtpFastVRawDepay {
                 timestamp: packet.timestamp,
                 pts: packet.pts(),
                 second_field: false,
+                metas: None,
             });
         }
         let frame = st.frame.as_mut().expect("just made");
         frame.second_field |= second_field;
         frame.timestamp = packet.timestamp;
+        if packet.buffer.iter_meta::<gst::Meta>().next().is_some() {
+            keep_metas(&mut frame.metas, packet.buffer);
+        }
         let mut outside = false;
         for r in &st.segments {
             let data = &packet.payload[r.data.clone()];
@@ -310,5 +320,14 @@ impl RtpFastBaseDepayImpl for RtpFastVRawDepay {
             let n = s.get::<u64>(field).unwrap_or(0);
             s.set(field, n + ours);
         }
+    }
+}
+
+/// The packet's untagged and video metas onto `metas` (made on first use).
+#[cold]
+fn keep_metas(metas: &mut Option<gst::Buffer>, packet: &gst::BufferRef) {
+    let carrier = metas.get_or_insert_with(gst::Buffer::new);
+    if let Some(c) = carrier.get_mut() {
+        super::super::copy_video_metas(packet, c);
     }
 }
