@@ -201,10 +201,16 @@ unsafe extern "C" fn change_state_trampoline<T: StreamingImpl>(
 ) -> gst::ffi::GstStateChangeReturn {
     use glib::translate::{from_glib, from_glib_borrow, Borrowed, IntoGlib};
     use gst::subclass::prelude::*;
-    // SAFETY: FFI edge. GStreamer calls a class's change_state with an
-    // instance of that class: a `T::Type` or a subclass of it.
+    // SAFETY: GstElement's change_state is called with a live element of
+    // the class it was installed in, borrowed for the duration of the call.
     let element: Borrowed<gst::Element> = unsafe { from_glib_borrow(ptr) };
+    // SAFETY: this trampoline is only installed (`install_element_vfuncs`)
+    // in the class struct of `T::Type`, and subclasses inherit it unchanged
+    // (`copy_element_vfuncs`), so the instance is a `T::Type` or a subclass
+    // of it.
     let imp = unsafe { element.unsafe_cast_ref::<T::Type>() }.imp();
+    // SAFETY: a GstStateChange value from GStreamer; gst::StateChange maps
+    // any value it does not know to its `__Unknown` variant.
     let transition: gst::StateChange = unsafe { from_glib(transition) };
     // Never fail a downward change after a panic: GStreamer deadlocks or
     // crashes on that (gstreamer-rs does the same). Nor one to the same
