@@ -139,7 +139,9 @@ pub(crate) unsafe fn pad_function<T: StreamingImpl, R>(
         return fallback();
     };
     use gst::subclass::prelude::*;
-    // SAFETY: FFI edge (GObject type system), the caller's contract.
+    // SAFETY: the caller guarantees `parent` is an instance of `T::Type`
+    // (the pad is one of that element's own always pads), so the unchecked
+    // GObject cast is to the object's real type or an ancestor of it.
     let element = unsafe { parent.unsafe_cast_ref::<T::Type>() };
     guard(element.imp(), fallback, f)
 }
@@ -154,7 +156,8 @@ pub(crate) unsafe fn streaming<T: StreamingImpl>(
     parent: Option<&gst::Object>,
     f: impl FnOnce(&T) -> Result<gst::FlowSuccess, gst::FlowError>,
 ) -> Result<gst::FlowSuccess, gst::FlowError> {
-    // SAFETY: the caller's contract.
+    // SAFETY: our caller guarantees `parent` is a `T::Type`, exactly
+    // `pad_function`'s requirement.
     unsafe { pad_function(parent, || Err(gst::FlowError::Error), f) }
 }
 
