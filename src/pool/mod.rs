@@ -395,7 +395,7 @@ pub(crate) fn recycle(buffer: gst::Buffer) {
     // transfers that reference.
     // FIXME(soundness): that last-reference precondition is not checked
     // here, yet `recycle` is a safe fn: gstreamer-rs's safe
-    // `BufferPoolExtManual::release_buffer` can hand it a buffer that is
+    // `BufferPoolExt::release_buffer` can hand it a buffer that is
     // still shared (e.g. a clone), which would park a buffer someone else
     // still references (and the block could be parked twice). A
     // `sole_reference(buf)` check (one atomic load) would close it, at the
