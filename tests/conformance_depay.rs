@@ -522,6 +522,10 @@ mod counting {
     impl ObjectImpl for Imp {}
     impl GstObjectImpl for Imp {}
 
+    // SAFETY: `alloc` returns either null (failure) or a new, valid
+    // GstMemory whose one reference goes to the caller, made by the system
+    // allocator, so that allocator's own vfuncs (map, share, free) handle it;
+    // nothing else is overridden.
     unsafe impl AllocatorImpl for Imp {
         unsafe fn alloc(
             &self,

@@ -18,16 +18,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 struct Counting;
 static RUST_ALLOCS: AtomicU64 = AtomicU64::new(0);
+// SAFETY: every method forwards to `System` with the caller's arguments
+// unchanged (only counting), so `System`'s GlobalAlloc guarantees hold; the
+// counter is an atomic and never allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         RUST_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's `alloc` contract (non-zero-size layout),
+        // passed on unchanged.
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: `p` was allocated by this allocator, i.e. by `System`
+        // (every method forwards to it), with layout `l` (caller).
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
         RUST_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: `p` came from `System` with layout `l`, and `n` is a valid
+        // new size (the caller's `realloc` contract), passed on unchanged.
         unsafe { System.realloc(p, l, n) }
     }
 }

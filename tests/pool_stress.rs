@@ -112,6 +112,11 @@ fn stress_no_double_handout_no_leak_no_deadlock() {
                                     violations.fetch_add(1, Ordering::Relaxed);
                                 }
                                 // Touch the end of the block too.
+                                // SAFETY: `b` was just popped from `core` (alive
+                                // for the test, via the Arc); `pop` hands a block
+                                // to one owner at a time (the guarantee the owner
+                                // word checks), and its last byte is at
+                                // CLASS_SIZES[class] - 1, its capacity - 1.
                                 unsafe {
                                     *b.as_ptr().add(CLASS_SIZES[class] - 1) = t as u8;
                                 }

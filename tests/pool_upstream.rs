@@ -23,6 +23,10 @@ fn has(name: &str) -> bool {
 }
 
 fn buffer_from_our_pool(b: &gst::BufferRef) -> bool {
+    // SAFETY: `b` is a live buffer borrowed for the call; `pool` is a public
+    // GstBuffer field, only read, and when non-null the buffer holds a
+    // reference on that GstBufferPool (a GTypeInstance) while it is out of
+    // the pool, so the type check reads a live instance.
     unsafe {
         let p = (*b.as_ptr()).pool;
         !p.is_null()

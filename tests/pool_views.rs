@@ -81,6 +81,9 @@ fn viewed_memory_is_locked_and_released() {
     buf.get_mut().unwrap().append_memory(input(3000));
     let mem = buf.peek_memory(0);
     let raw = mem.as_ptr();
+    // SAFETY: `raw` is kept alive by `buf` for the whole test, and only this
+    // thread touches it (no pipeline runs here), so the plain read of the
+    // refcount races with nothing.
     let refcount = || unsafe { (*raw).mini_object.refcount };
     assert_eq!(refcount(), 1);
     assert!(writable(mem));
@@ -159,6 +162,9 @@ fn packet_buffers_carrying_views_are_recycled() {
     let s1 = pool::stats();
     assert_eq!(s1.acquired - s0.acquired, 400);
     assert_eq!(s1.recycled - s0.recycled, 400, "every packet buffer reused");
+    // SAFETY: `mem` is owned by this test and alive; no other thread
+    // references it (no pipeline runs), so the plain refcount read races
+    // with nothing.
     assert_eq!(unsafe { (*mem.as_ptr()).mini_object.refcount }, 1);
 }
 

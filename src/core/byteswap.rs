@@ -130,13 +130,21 @@ unsafe fn swap16_blocks(level: SimdLevel, src: *const u8, dst: *mut u8, n: usize
     match level {
         SimdLevel::Scalar => 0,
         #[cfg(target_arch = "x86_64")]
+        // SAFETY: the caller vouches `level` (SSE2) runs on this CPU and for
+        // the pointer contract, which the kernel takes unchanged.
         SimdLevel::Sse2 => unsafe { x86::swap16_sse2(src, dst, n) },
         #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 is runnable (caller), and AVX2 implies SSE2; the AVX2
+        // kernel returns `done <= n`, so the SSE2 call gets the remaining
+        // `n - done` bytes at the same offset in both ranges, still inside
+        // them and identical or disjoint as the caller guaranteed.
         SimdLevel::Avx2 => unsafe {
             let done = x86::swap16_avx2(src, dst, n);
             done + x86::swap16_sse2(src.add(done), dst.add(done), n - done)
         },
         #[cfg(target_arch = "aarch64")]
+        // SAFETY: the caller vouches `level` (NEON) runs on this CPU and for
+        // the pointer contract, which the kernel takes unchanged.
         SimdLevel::Neon => unsafe { neon::swap16_neon(src, dst, n) },
         #[allow(unreachable_patterns)]
         _ => 0,
@@ -151,13 +159,21 @@ unsafe fn swap24_blocks(level: SimdLevel, src: *const u8, dst: *mut u8, n: usize
     match level {
         SimdLevel::Scalar => 0,
         #[cfg(target_arch = "x86_64")]
+        // SAFETY: the caller vouches `level` (SSE2) runs on this CPU and for
+        // the pointer contract, which the kernel takes unchanged.
         SimdLevel::Sse2 => unsafe { x86::swap24_sse2(src, dst, n) },
         #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 is runnable (caller), and AVX2 implies SSE2; the AVX2
+        // kernel returns `done <= n`, so the SSE2 call gets the remaining
+        // `n - done` bytes at the same offset in both ranges, still inside
+        // them and identical or disjoint as the caller guaranteed.
         SimdLevel::Avx2 => unsafe {
             let done = x86::swap24_avx2(src, dst, n);
             done + x86::swap24_sse2(src.add(done), dst.add(done), n - done)
         },
         #[cfg(target_arch = "aarch64")]
+        // SAFETY: the caller vouches `level` (NEON) runs on this CPU and for
+        // the pointer contract, which the kernel takes unchanged.
         SimdLevel::Neon => unsafe { neon::swap24_neon(src, dst, n) },
         #[allow(unreachable_patterns)]
         _ => 0,
@@ -396,6 +412,8 @@ mod tests {
                 let mut dst = vec![0u8; n];
                 // SAFETY: level is available; distinct buffers of n bytes.
                 let d16 = unsafe { swap16_blocks(level, src.as_ptr(), dst.as_mut_ptr(), n) };
+                // SAFETY: as for `d16`: an available level, distinct buffers
+                // of n bytes each.
                 let d24 = unsafe { swap24_blocks(level, src.as_ptr(), dst.as_mut_ptr(), n) };
                 assert!(d16 <= n && d16 % 2 == 0, "{level:?} n={n} d16={d16}");
                 assert!(d24 <= n && d24 % 3 == 0, "{level:?} n={n} d24={d24}");

@@ -12,6 +12,8 @@ fn pop_push_recycles_and_counts() {
     let core = Core::new(16 << 20);
     let mut b = core.pop(0).unwrap();
     assert_eq!(b.as_ptr() as usize % 64, 0);
+    // SAFETY: `b` was just popped from `core` (alive for the whole test)
+    // and is not aliased.
     unsafe { b.as_mut_slice()[..4].copy_from_slice(b"abcd") };
     let p = b.as_ptr();
     core.push(b.with_cookie(7));

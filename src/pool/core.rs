@@ -115,9 +115,17 @@ impl Block {
         Block { cookie, ..self }
     }
     /// # Safety
-    /// The caller must own the block (it came from `pop`) and not alias it.
+    /// The caller must own the block (it came from `pop`) and not alias it,
+    /// and the `Core` it came from must still be alive (its slabs are
+    /// unmapped when it is dropped; the global core never is).
     #[inline]
     pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: `ptr` is the start of a block of `capacity()` bytes inside
+        // a slab its (still alive, caller) core keeps mapped while any of
+        // its blocks is out of the free list (`trim` only unmaps a class once
+        // every block is back), and the caller owns the block without
+        // aliasing it, so a unique slice over it for the borrow of `self` is
+        // sound.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.capacity()) }
     }
 }

@@ -15,6 +15,15 @@ use std::sync::OnceLock;
 pub(crate) const MEM_TYPE: &[u8] = b"RtpFastMemory\0";
 
 /// Our GstMemory: the public struct followed by our fields.
+///
+/// Invariant (relied on by the `SAFETY` comments of this module and of
+/// [`super::view`], [`super`]): every GstMemory whose `allocator` is our
+/// allocator is the `mem` field (offset 0, `#[repr(C)]`) of a
+/// `Box<PoolMemory>`, because only [`alloc`] / [`new_memory`],
+/// [`mem_share`] and the payload views create memories with it (GStreamer's
+/// fallback `mem_copy` allocates through [`alloc`] too). A root memory
+/// (`parent` null) with `block: Some` owns that block; its `data` is the
+/// block's start, valid for the block's capacity (= `maxsize`).
 #[repr(C)]
 pub(crate) struct PoolMemory {
     pub mem: ffi::GstMemory,
@@ -34,6 +43,15 @@ unsafe extern "C" fn alloc(
     size: usize,
     params: *mut ffi::GstAllocationParams,
 ) -> *mut ffi::GstMemory {
+    // SAFETY: GstAllocatorClass::alloc is only called by gst_allocator_alloc,
+    // which passes a non-null `params` (its static defaults when the caller
+    // gave NULL) and our allocator. A popped block is exclusively ours, so
+    // `new_memory`'s contract holds; `maxsize` = prefix + size + padding fits
+    // the block's capacity (`class_for(maxsize)` chose the class), so the
+    // zeroed prefix [0, prefix) and padding [prefix + size, maxsize) lie
+    // inside the block `(*mem).data` points to. The fallback calls
+    // gst_allocator_alloc on the default allocator with the caller's valid
+    // params.
     unsafe {
         let params = &*params;
         let Some(maxsize) = size
@@ -72,6 +90,11 @@ unsafe extern "C" fn alloc(
 }
 
 /// Wrap `block` in a new root memory of `size` bytes at `offset`.
+///
+/// # Safety
+/// `block` must be exclusively owned by the caller (popped from the core,
+/// not aliased), `offset + size` must not exceed its capacity, and
+/// `allocator` must be our allocator (see [`PoolMemory`]'s invariant).
 pub(crate) unsafe fn new_memory(
     allocator: *mut ffi::GstAllocator,
     mut block: Block,
@@ -79,11 +102,16 @@ pub(crate) unsafe fn new_memory(
     offset: usize,
     size: usize,
 ) -> *mut PoolMemory {
+    // SAFETY: the caller owns `block` exclusively (`as_mut_slice`'s
+    // contract). An all-zero GstMemory is a valid plain C struct (integers
+    // and nullable pointers) that gst_memory_init then fully initialises;
+    // `pm` is a fresh box whose first field is that GstMemory (`#[repr(C)]`),
+    // and maxsize = the block's capacity, align mask 63 (blocks are 64-byte
+    // aligned) and offset + size <= capacity (caller) describe the block.
     unsafe {
         let data = block.as_mut_slice().as_mut_ptr();
         let maxsize = block.capacity();
         let pm = Box::into_raw(Box::new(PoolMemory {
-            // SAFETY: plain C struct, initialised by gst_memory_init below.
             mem: std::mem::zeroed(),
             data,
             block: Some(block),
@@ -105,6 +133,11 @@ pub(crate) unsafe fn new_memory(
 }
 
 unsafe extern "C" fn free(_allocator: *mut ffi::GstAllocator, mem: *mut ffi::GstMemory) {
+    // SAFETY: GStreamer calls `free` of a memory's allocator once, when its
+    // refcount reached zero, so `mem` is one of our `Box<PoolMemory>`s
+    // (invariant on [`PoolMemory`]) that nobody references any more: a view
+    // (non-null target) satisfies `view_freed`'s contract, anything else is
+    // reclaimed as the box it was made from, exactly once.
     unsafe {
         let pm = mem as *mut PoolMemory;
         if !(*pm).target.is_null() {
@@ -122,6 +155,9 @@ unsafe extern "C" fn mem_map(
     _maxsize: usize,
     _flags: ffi::GstMapFlags,
 ) -> glib::ffi::gpointer {
+    // SAFETY: gst_memory_map calls this with a live memory of our allocator,
+    // i.e. a `PoolMemory` (invariant on [`PoolMemory`]); only its `data`
+    // field is read.
     unsafe { (*(mem as *mut PoolMemory)).data as glib::ffi::gpointer }
 }
 
@@ -132,6 +168,14 @@ unsafe extern "C" fn mem_share(
     offset: isize,
     size: isize,
 ) -> *mut ffi::GstMemory {
+    // SAFETY: gst_memory_share calls this with a live memory of our
+    // allocator, i.e. a `PoolMemory` (invariant on [`PoolMemory`]), and holds
+    // a reference on it; its fields are only read. The sub-memory is a fresh
+    // `PoolMemory` box (keeping the invariant) whose zeroed GstMemory
+    // gst_memory_init fully initialises; gst_memory_init also references and
+    // locks `parent`, which keeps the root (and its `data`) alive while the
+    // sub-memory lives. The range is the caller's contract, as with
+    // GStreamer's own sysmem share; nothing is read or written here.
     unsafe {
         let pm = mem as *mut PoolMemory;
         let parent = if (*pm).mem.parent.is_null() {
@@ -171,6 +215,10 @@ unsafe extern "C" fn mem_is_span(
     mem2: *mut ffi::GstMemory,
     offset: *mut usize,
 ) -> glib::ffi::gboolean {
+    // SAFETY: gst_memory_is_span calls this with two live memories of the
+    // same allocator and only once it checked that `mem1->parent` is
+    // non-null and equal to `mem2->parent`, so `parent` is a live memory;
+    // `offset` is either null (checked) or the caller's writable gsize.
     unsafe {
         let parent = (*mem1).parent;
         if !offset.is_null() {
@@ -181,6 +229,9 @@ unsafe extern "C" fn mem_is_span(
 }
 
 unsafe extern "C" fn class_init(class: glib::ffi::gpointer, _data: glib::ffi::gpointer) {
+    // SAFETY: GObject calls class_init with the class struct of the type
+    // registered in `allocator_type`, whose class_size is that of
+    // GstAllocatorClass, exclusively ours during class initialisation.
     unsafe {
         let class = class as *mut ffi::GstAllocatorClass;
         (*class).alloc = Some(alloc);
@@ -192,6 +243,9 @@ unsafe extern "C" fn instance_init(
     obj: *mut glib::gobject_ffi::GTypeInstance,
     _class: glib::ffi::gpointer,
 ) {
+    // SAFETY: GObject calls instance_init with a new instance of our type,
+    // a GstAllocator (instance_size in `allocator_type`) not yet shared with
+    // anyone; MEM_TYPE is a NUL-terminated static string.
     unsafe {
         let allocator = obj as *mut ffi::GstAllocator;
         (*allocator).mem_type = MEM_TYPE.as_ptr() as *const _;
@@ -206,9 +260,18 @@ unsafe extern "C" fn instance_init(
 /// GType `GstRtpFastAllocator`.
 pub fn allocator_type() -> glib::Type {
     static TYPE: OnceLock<glib::Type> = OnceLock::new();
+    // SAFETY: the GTypeInfo is a valid static one (class/instance sizes of
+    // GstAllocator(Class), our init functions), `name` is a NUL-terminated
+    // C string, and the parent GType is GstAllocator's, already registered
+    // by gst::Allocator::static_type(). g_type_from_name / ..._register_static
+    // are thread-safe; OnceLock runs this once per process.
     *TYPE.get_or_init(|| unsafe {
         struct Info(glib::gobject_ffi::GTypeInfo);
+        // SAFETY: `Info` is only the immutable static INFO below; its raw
+        // pointers are null or point to 'static functions/data, so sharing
+        // or sending it across threads is sound (GObject only reads it).
         unsafe impl Send for Info {}
+        // SAFETY: as for Send: never mutated after its constant initialiser.
         unsafe impl Sync for Info {}
         static INFO: Info = Info(glib::gobject_ffi::GTypeInfo {
             class_size: std::mem::size_of::<ffi::GstAllocatorClass>() as u16,
@@ -255,8 +318,14 @@ pub(crate) fn allocator_ptr() -> *mut ffi::GstAllocator {
 
 /// Is `mem` a root memory of ours that owns a pooled block? Returns it as a
 /// `PoolMemory`.
+///
+/// # Safety
+/// `mem` must point to a live GstMemory.
 #[inline]
 pub(crate) unsafe fn as_pool_memory(mem: *mut ffi::GstMemory) -> Option<*mut PoolMemory> {
+    // SAFETY: the caller's `mem` is live; its `block` is only read once its
+    // allocator is ours, i.e. once it is known to be a `PoolMemory`
+    // (invariant on [`PoolMemory`]).
     unsafe {
         if (*mem).allocator == allocator_ptr()
             && (*mem).parent.is_null()

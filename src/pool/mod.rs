@@ -302,8 +302,15 @@ pub(crate) fn take_pooled(size: usize) -> Option<gst::Buffer> {
         return None;
     };
     let block = core.pop(class).ok()?;
-    unsafe {
-        if block.cookie != 0 {
+    if block.cookie != 0 {
+        // SAFETY: a non-zero cookie is a buffer `park` parked: reset, with
+        // exactly one memory (a root PoolMemory owning this block) and its
+        // single reference transferred to the free list, which `pop` just
+        // handed to us, so the buffer and its memory are exclusively ours.
+        // `class_for(size)` chose the block's class, so size <= capacity =
+        // the memory's maxsize, and offset 0 + size stays inside the block.
+        // from_glib_full takes over that one reference.
+        unsafe {
             // A parked, reset buffer: exclusively ours.
             let buf = block.cookie as *mut ffi::GstBuffer;
             let mem = ffi::gst_buffer_peek_memory(buf, 0);
@@ -311,7 +318,16 @@ pub(crate) fn take_pooled(size: usize) -> Option<gst::Buffer> {
             (*mem).offset = 0;
             (*mem).size = size;
             Some(from_glib_full(buf))
-        } else {
+        }
+    } else {
+        // SAFETY: a zero cookie is a bare block that `pop` gave us alone,
+        // size <= its capacity (`class_for(size)`), and the allocator is
+        // ours: `new_memory`'s contract. gst_buffer_new returns a fresh
+        // buffer only we reference (`install_recycling_dispose`'s contract);
+        // append_memory takes over our memory reference and from_glib_full
+        // our buffer reference. The flag writes touch objects nobody else
+        // can see yet.
+        unsafe {
             let mem = memory::new_memory(memory::allocator_ptr(), block, 0, 0, size);
             (*mem).mem.mini_object.flags |= ffi::GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED;
             let buf = ffi::gst_buffer_new();
@@ -328,6 +344,10 @@ pub(crate) fn take_pooled(size: usize) -> Option<gst::Buffer> {
 /// timestamps and offsets.
 #[inline]
 pub(crate) fn reset(buffer: &mut gst::BufferRef) {
+    // SAFETY: `buffer` is a live buffer borrowed mutably, which in
+    // gstreamer-rs stands for a writable (exclusively owned) one, as
+    // gst_buffer_remove_memory_range requires; removing memories 1.. keeps
+    // the indices in range (n > 1).
     unsafe {
         let buf = buffer.as_mut_ptr();
         let n = ffi::gst_buffer_n_memory(buf);
@@ -342,6 +362,9 @@ pub(crate) fn reset(buffer: &mut gst::BufferRef) {
 /// metas.
 #[inline]
 pub(crate) fn reset_fields(buffer: &mut gst::BufferRef) {
+    // SAFETY: `buffer` is borrowed mutably (writable, exclusively ours), so
+    // writing these plain public GstBuffer / GstMiniObject fields races with
+    // nobody (the flags keep only MAY_BE_LEAKED and LOCKABLE).
     unsafe {
         let buf = buffer.as_mut_ptr();
         (*buf).mini_object.flags &=
@@ -362,6 +385,21 @@ pub(crate) fn reset_fields(buffer: &mut gst::BufferRef) {
 /// elsewhere, pool draining).
 #[inline]
 pub(crate) fn recycle(buffer: gst::Buffer) {
+    // SAFETY: `buffer` is a live buffer we hold a reference on; `parkable`
+    // is only called once it has exactly one memory (its contract).
+    // `park` needs a reset buffer whose only reference the caller gives up:
+    // both callers pass either a fresh buffer from `take_pooled` (`start`)
+    // or the buffer GstBufferPool hands to `release_buffer` after
+    // `reset_buffer`, which by GStreamer's contract is its last reference
+    // (as GstBufferPool's own default pool assumes); `into_glib_ptr`
+    // transfers that reference.
+    // FIXME(soundness): that last-reference precondition is not checked
+    // here, yet `recycle` is a safe fn: gstreamer-rs's safe
+    // `BufferPoolExt::release_buffer` can hand it a buffer that is
+    // still shared (e.g. a clone), which would park a buffer someone else
+    // still references (and the block could be parked twice). A
+    // `sole_reference(buf)` check (one atomic load) would close it, at the
+    // cost of a behaviour change, so it is left to the pool's owner.
     unsafe {
         let buf = buffer.as_ptr() as *mut ffi::GstBuffer;
         if ffi::gst_buffer_n_memory(buf) != 1 || !parkable(buf) {
@@ -401,11 +439,14 @@ pub(crate) unsafe fn parkable(buf: *mut ffi::GstBuffer) -> bool {
     if DRAINING.load(Ordering::Relaxed) {
         return false;
     }
-    let mem = ffi::gst_buffer_peek_memory(buf, 0);
+    // SAFETY: the caller's `buf` is a valid buffer with at least one memory,
+    // so index 0 is in range; peek_memory returns a borrowed, live memory.
+    let mem = unsafe { ffi::gst_buffer_peek_memory(buf, 0) };
     // `as_pool_memory` only accepts root memories that own a block. Someone
     // else still holding the memory: never recycle it; the block returns
     // when that reference drops.
-    memory::as_pool_memory(mem).is_some() && sole_reference(mem as *const _)
+    // SAFETY: `mem` is live (held by `buf`), as both functions require.
+    unsafe { memory::as_pool_memory(mem).is_some() && sole_reference(mem as *const _) }
 }
 
 /// Park a reset, [`parkable`] buffer whose single reference the caller gives
@@ -416,15 +457,30 @@ pub(crate) unsafe fn parkable(buf: *mut ffi::GstBuffer) -> bool {
 /// caller's reference is transferred to the free list.
 #[inline]
 pub(crate) unsafe fn park(buf: *mut ffi::GstBuffer) {
-    let mem = ffi::gst_buffer_peek_memory(buf, 0);
+    // SAFETY: the caller's `buf` is valid with exactly one memory.
+    let mem = unsafe { ffi::gst_buffer_peek_memory(buf, 0) };
     let pm = mem as *mut memory::PoolMemory;
-    let Some(block) = (*pm).block.as_ref() else {
-        return ffi::gst_mini_object_unref(buf as *mut ffi::GstMiniObject);
+    // SAFETY: `buf` passed `parkable`, so `mem` is one of our root
+    // memories, i.e. a live `PoolMemory` (see its invariant), referenced by
+    // `buf` alone, which the caller owns exclusively.
+    let Some(block) = (unsafe { (*pm).block.as_ref() }) else {
+        // SAFETY: the caller gives up its (only) reference on `buf`.
+        return unsafe { ffi::gst_mini_object_unref(buf as *mut ffi::GstMiniObject) };
     };
-    (*mem).mini_object.flags &=
-        ffi::GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED | ffi::GST_MINI_OBJECT_FLAG_LOCKABLE;
-    (*pm).parked = true;
-    Core::global().push(block.token(buf as usize));
+    // SAFETY: as above, `mem` / `pm` are reachable only through the
+    // caller's exclusive `buf`, so these plain field writes race with
+    // nobody.
+    unsafe {
+        (*mem).mini_object.flags &=
+            ffi::GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED | ffi::GST_MINI_OBJECT_FLAG_LOCKABLE;
+        (*pm).parked = true;
+    }
+    // SAFETY: the memory keeps owning `block`; only the token (cookie =
+    // `buf`, whose reference the caller transfers here) goes to the free
+    // list, and the block handle itself is only given back when the memory
+    // is freed (`block_freed`), after `undress` / `take_pooled` took the
+    // token back out: exactly one handle is returned at a time.
+    Core::global().push(unsafe { block.token(buf as usize) });
 }
 
 type DisposeFn = unsafe extern "C" fn(*mut ffi::GstMiniObject) -> glib::ffi::gboolean;
@@ -440,7 +496,9 @@ static BUFFER_DISPOSE: OnceLock<Option<DisposeFn>> = OnceLock::new();
 /// # Safety
 /// FFI edge: `buf` must be a fresh, exclusively owned GstBuffer.
 unsafe fn install_recycling_dispose(buf: *mut ffi::GstBuffer) {
-    install_dispose(buf, recycling_dispose);
+    // SAFETY: a fresh, exclusively owned buffer from gst_buffer_new still
+    // carries GstBuffer's own dispose (the caller's contract).
+    unsafe { install_dispose(buf, recycling_dispose) };
 }
 
 /// Set `hook` as `buf`'s dispose function, remembering GstBuffer's own.
@@ -450,13 +508,18 @@ unsafe fn install_recycling_dispose(buf: *mut ffi::GstBuffer) {
 /// GstBuffer's own or one of our hooks.
 pub(crate) unsafe fn install_dispose(buf: *mut ffi::GstBuffer, hook: DisposeFn) {
     BUFFER_DISPOSE.get_or_init(|| {
-        let current = (*buf).mini_object.dispose;
+        // SAFETY: the caller's `buf` is a valid GstBuffer; reading a public
+        // GstMiniObject field of an exclusively owned buffer races with no
+        // one.
+        let current = unsafe { (*buf).mini_object.dispose };
         // A recycled buffer already carries one of our hooks; GstBuffer's
         // own was recorded when its first pooled buffer was made.
         debug_assert!(current.is_some());
         current
     });
-    (*buf).mini_object.dispose = Some(hook);
+    // SAFETY: `buf` is exclusively ours (caller), so nobody can be running
+    // or reading its dispose while we replace it.
+    unsafe { (*buf).mini_object.dispose = Some(hook) };
 }
 
 /// Free a parked buffer for real: with GstBuffer's own dispose restored,
@@ -465,8 +528,15 @@ pub(crate) unsafe fn install_dispose(buf: *mut ffi::GstBuffer, hook: DisposeFn) 
 /// # Safety
 /// FFI edge: `obj` must be a parked buffer, exclusively ours.
 pub(crate) unsafe fn free_for_real(obj: *mut ffi::GstMiniObject) {
-    (*obj).dispose = BUFFER_DISPOSE.get().copied().flatten();
-    ffi::gst_mini_object_unref(obj);
+    // SAFETY: `obj` is a parked buffer popped from the free list, so its
+    // only reference (the parked one) is now the caller's: restoring
+    // GstBuffer's own dispose and dropping that reference frees it through
+    // GStreamer's normal path exactly once. A parked buffer was dressed by
+    // `install_dispose`, so BUFFER_DISPOSE is set.
+    unsafe {
+        (*obj).dispose = BUFFER_DISPOSE.get().copied().flatten();
+        ffi::gst_mini_object_unref(obj);
+    }
 }
 
 /// Dispose hook of pooled buffers: runs when the refcount reached zero.
@@ -475,28 +545,45 @@ pub(crate) unsafe extern "C" fn recycling_dispose(
     obj: *mut ffi::GstMiniObject,
 ) -> glib::ffi::gboolean {
     let buf = obj as *mut ffi::GstBuffer;
-    // SAFETY: FFI edge. GStreamer calls this with refcount 0 on a buffer no
-    // one else can reach. Acquired through a GstBufferPool instance: let
-    // GstBuffer's dispose hand it to that pool (which recycles it itself).
-    if !(*buf).pool.is_null() {
+    // Acquired through a GstBufferPool instance: let GstBuffer's dispose
+    // hand it to that pool (which recycles it itself).
+    // SAFETY: GStreamer calls a mini object's dispose with refcount 0 on a
+    // live object no one else can reach; this hook is only installed on
+    // GstBuffers (`install_dispose`), so `buf` is one.
+    if unsafe { !(*buf).pool.is_null() } {
         return match BUFFER_DISPOSE.get().copied().flatten() {
-            Some(dispose) => dispose(obj),
+            // SAFETY: GstBuffer's own dispose, called as GStreamer would
+            // have called it, with the same object.
+            Some(dispose) => unsafe { dispose(obj) },
             None => glib::ffi::GTRUE,
         };
     }
-    if ffi::gst_buffer_n_memory(buf) == 0 || !parkable(buf) {
+    // SAFETY: `buf` is a live GstBuffer (above); `parkable` only runs when it
+    // has at least one memory (its contract).
+    if unsafe { ffi::gst_buffer_n_memory(buf) == 0 || !parkable(buf) } {
         return glib::ffi::GTRUE;
     }
     // Resurrect (refcount 1 again), reset, park.
-    ffi::gst_mini_object_ref(obj);
-    reset(gst::BufferRef::from_mut_ptr(buf));
-    park(buf);
+    // SAFETY: taking a reference from within dispose is GStreamer's
+    // documented way to resurrect (GstBufferPool does it): the buffer then
+    // has exactly one reference, ours, so it is writable and may be borrowed
+    // as `&mut BufferRef`. After `reset` it has one memory (the parkable
+    // root), and `park` takes over that single reference; returning FALSE
+    // tells GStreamer not to finalize it.
+    unsafe {
+        ffi::gst_mini_object_ref(obj);
+        reset(gst::BufferRef::from_mut_ptr(buf));
+        park(buf);
+    }
     glib::ffi::GFALSE
 }
 
 /// Free a parked buffer popped by `trim` (its memory returns the bare block).
 fn undress(token: Block) {
     // Free it for real: without this its dispose hook would park it again.
+    // SAFETY: `trim` only hands `undress` tokens it popped from the free
+    // list with a non-zero cookie, i.e. buffers `park` parked, whose single
+    // reference the pop transferred to us: `free_for_real`'s contract.
     unsafe { free_for_real(token.cookie as *mut ffi::GstMiniObject) }
 }
 

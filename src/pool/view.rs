@@ -204,6 +204,13 @@ impl<'a> PayloadViews<'a> {
 /// `pm` must be a view struct nobody else uses; `target` a valid memory
 /// whose bytes stay at `base` while referenced.
 unsafe fn hold_target(pm: *mut PoolMemory, base: *mut u8, target: *mut ffi::GstMemory) {
+    // SAFETY: the caller's `pm` is a view struct (a `PoolMemory` box) that
+    // nobody else uses, so writing its fields races with nobody; `target`
+    // is a valid memory, so referencing and locking it are plain
+    // GstMiniObject calls on a live object. The lock's result is not
+    // checked: an EXCLUSIVE lock only fails while the target is mapped for
+    // WRITE, which cannot happen while it is the payloader's input being
+    // read (a writer would race with that read under GStreamer's own rules).
     unsafe {
         (*pm).data = base;
         (*pm).target = target;
@@ -221,6 +228,11 @@ unsafe fn hold_target(pm: *mut PoolMemory, base: *mut u8, target: *mut ffi::GstM
 /// # Safety
 /// `pm` is a view whose refcount reached zero; nothing references it.
 pub(crate) unsafe fn view_freed(pm: *mut PoolMemory) {
+    // SAFETY: the caller's `pm` is a view (non-null target, so
+    // `release_target`'s "live view" holds) that nothing references any
+    // more; after releasing the target it is either parked in the free list
+    // (owned by the list from then on) or reclaimed as the box it was made
+    // from, exactly once.
     unsafe {
         release_target(pm);
         if super::draining() || free_list().push(pm as usize).is_err() {
@@ -234,6 +246,9 @@ pub(crate) unsafe fn view_freed(pm: *mut PoolMemory) {
 /// # Safety
 /// `mem` must point to a valid GstMemory.
 pub(crate) unsafe fn is_live_view(mem: *mut ffi::GstMemory) -> bool {
+    // SAFETY: the caller's `mem` is a valid GstMemory; `target` is only read
+    // once its allocator is ours, i.e. once it is a `PoolMemory` (see the
+    // invariant on [`PoolMemory`]).
     unsafe { (*mem).allocator == allocator_ptr() && !(*(mem as *mut PoolMemory)).target.is_null() }
 }
 
@@ -245,6 +260,11 @@ pub(crate) unsafe fn is_live_view(mem: *mut ffi::GstMemory) -> bool {
 /// `pm` must be a live view (see [`is_live_view`]) that only the caller's
 /// buffer references.
 pub(crate) unsafe fn release_target(pm: *mut PoolMemory) {
+    // SAFETY: the caller's `pm` is a live view that only its buffer
+    // references, so its fields are ours to write; its non-null target was
+    // referenced and exclusively locked by `hold_target`, and this undoes
+    // exactly that lock and that reference, once (the target pointer is
+    // cleared first).
     unsafe {
         let target = std::mem::replace(&mut (*pm).target, ptr::null_mut());
         ffi::gst_mini_object_unlock(
@@ -275,6 +295,13 @@ impl PayloadViews<'_> {
         };
         let target = self.mem.as_ptr() as *mut ffi::GstMemory;
         REUSED.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's `pm` is a released view only its exclusively
+        // owned buffer references (`hold_target`'s "nobody else uses it");
+        // `target` is our borrowed memory, whose bytes stay at `base` while
+        // referenced (`base` is only `Some` for such memories, see `new`).
+        // The GstMemory fields are written on a memory nobody else can
+        // reach, and offset + size lie within the target's maxsize by the
+        // assert above.
         unsafe {
             hold_target(pm, base, target);
             let mem = &mut (*pm).mem;

@@ -139,7 +139,9 @@ pub(crate) unsafe fn pad_function<T: StreamingImpl, R>(
         return fallback();
     };
     use gst::subclass::prelude::*;
-    // SAFETY: FFI edge (GObject type system), the caller's contract.
+    // SAFETY: the caller guarantees `parent` is an instance of `T::Type`
+    // (the pad is one of that element's own always pads), so the unchecked
+    // GObject cast is to the object's real type or an ancestor of it.
     let element = unsafe { parent.unsafe_cast_ref::<T::Type>() };
     guard(element.imp(), fallback, f)
 }
@@ -154,7 +156,8 @@ pub(crate) unsafe fn streaming<T: StreamingImpl>(
     parent: Option<&gst::Object>,
     f: impl FnOnce(&T) -> Result<gst::FlowSuccess, gst::FlowError>,
 ) -> Result<gst::FlowSuccess, gst::FlowError> {
-    // SAFETY: the caller's contract.
+    // SAFETY: our caller guarantees `parent` is a `T::Type`, exactly
+    // `pad_function`'s requirement.
     unsafe { pad_function(parent, || Err(gst::FlowError::Error), f) }
 }
 
@@ -201,10 +204,16 @@ unsafe extern "C" fn change_state_trampoline<T: StreamingImpl>(
 ) -> gst::ffi::GstStateChangeReturn {
     use glib::translate::{from_glib, from_glib_borrow, Borrowed, IntoGlib};
     use gst::subclass::prelude::*;
-    // SAFETY: FFI edge. GStreamer calls a class's change_state with an
-    // instance of that class: a `T::Type` or a subclass of it.
+    // SAFETY: GstElement's change_state is called with a live element of
+    // the class it was installed in, borrowed for the duration of the call.
     let element: Borrowed<gst::Element> = unsafe { from_glib_borrow(ptr) };
+    // SAFETY: this trampoline is only installed (`install_element_vfuncs`)
+    // in the class struct of `T::Type`, and subclasses inherit it unchanged
+    // (`copy_element_vfuncs`), so the instance is a `T::Type` or a subclass
+    // of it.
     let imp = unsafe { element.unsafe_cast_ref::<T::Type>() }.imp();
+    // SAFETY: a GstStateChange value from GStreamer; gst::StateChange maps
+    // any value it does not know to its `__Unknown` variant.
     let transition: gst::StateChange = unsafe { from_glib(transition) };
     // Never fail a downward change after a panic: GStreamer deadlocks or
     // crashes on that (gstreamer-rs does the same). Nor one to the same

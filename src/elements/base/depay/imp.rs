@@ -1016,12 +1016,15 @@ impl ObjectSubclass for RtpFastBaseDepay {
             // `set_sink_caps`, which names it in its error; a plain subset
             // check would refuse them with a bare not-negotiated.
             .flags(gst::PadFlags::ACCEPT_INTERSECT)
-            // SAFETY (both chain functions): only our own always sink pad,
-            // created here and added to this element in `constructed`,
-            // never removed, gets them: its parent is this element.
+            // SAFETY: `streaming`'s contract (= `pad_function`'s): only our
+            // own always sink pad, created here and added to this element in
+            // `constructed`, never removed, gets this function, so GStreamer
+            // calls it with this element, a `Self::Type`, as the parent.
             .chain_function(|_pad, parent, buffer| unsafe {
                 super::super::streaming::<Self>(parent, |imp| imp.sink_chain(buffer))
             })
+            // SAFETY: as for the chain function: only set on our own always
+            // sink pad, whose parent is this element.
             .chain_list_function(|_pad, parent, list| unsafe {
                 super::super::streaming::<Self>(parent, |imp| {
                     let mut ret = Ok(gst::FlowSuccess::Ok);
@@ -1034,7 +1037,9 @@ impl ObjectSubclass for RtpFastBaseDepay {
                     ret
                 })
             })
-            // SAFETY (event and query functions): as the chain functions'.
+            // SAFETY: `pad_function`'s contract, as for the chain function:
+            // only set on our own always sink pad, whose parent is this
+            // element.
             .event_function(|_pad, parent, event| unsafe {
                 pad_function::<Self, _>(
                     parent,
@@ -1047,6 +1052,9 @@ impl ObjectSubclass for RtpFastBaseDepay {
                     },
                 )
             })
+            // SAFETY: `pad_function`'s contract, as for the chain function:
+            // only set on our own always sink pad, whose parent is this
+            // element.
             .query_function(|pad, parent, query| unsafe {
                 pad_function::<Self, _>(parent, || false, |imp| imp.sink_query(pad, query))
             })

@@ -255,7 +255,9 @@ impl ObjectSubclass for RtpFastBasePay {
                 // gets this function: its parent is this element.
                 unsafe { super::super::streaming::<Self>(parent, |this| this.chain(pad, buffer)) }
             })
-            // SAFETY (event and query functions): as the chain function's.
+            // SAFETY: `pad_function`'s contract, as for the chain function:
+            // only set on our own always sink pad, whose parent is this
+            // element.
             .event_function(|pad, parent, event| unsafe {
                 pad_function::<Self, _>(
                     parent,
@@ -266,6 +268,9 @@ impl ObjectSubclass for RtpFastBasePay {
                     },
                 )
             })
+            // SAFETY: `pad_function`'s contract, as for the chain function:
+            // only set on our own always sink pad, whose parent is this
+            // element.
             .query_function(|pad, parent, query| unsafe {
                 pad_function::<Self, _>(parent, || false, |this| this.sink_query(pad, query))
             })

@@ -123,20 +123,35 @@ unsafe impl<T: RtpFastBasePayImpl> IsSubclassable<T> for RtpFastBasePay {
         Self::parent_class_init::<T>(class);
         super::copy_element_vfuncs(&mut class.as_mut().parent, &inherited);
         let class = class.as_mut();
-        // SAFETY (all below): the instance is a `T::Type`, the subclass this
-        // class struct was initialised for.
+        // Every entry below is only called through `obj.class()`, i.e. the
+        // class struct of `obj` itself: this one, initialised for `T`, or a
+        // copy a subclass of `T::Type` inherited, so `obj` is a `T::Type`.
+        // SAFETY: `obj`'s class is this class (or a subclass's copy of it),
+        // so `obj` is a `T::Type` (see above).
         class.set_sink_caps =
             |obj, caps| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().set_sink_caps(caps) };
+        // SAFETY: `obj`'s class is this class (or a subclass's copy of it),
+        // so `obj` is a `T::Type` (see above).
         class.handle_buffer =
             |obj, buf| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().handle_buffer(buf) };
+        // SAFETY: `obj`'s class is this class (or a subclass's copy of it),
+        // so `obj` is a `T::Type` (see above).
         class.drain = |obj| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().drain() };
+        // SAFETY: `obj`'s class is this class (or a subclass's copy of it),
+        // so `obj` is a `T::Type` (see above).
         class.flush = |obj| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().flush() };
+        // SAFETY: `obj`'s class is this class (or a subclass's copy of it),
+        // so `obj` is a `T::Type` (see above).
         class.custom_downstream_event = |obj, s| unsafe {
             obj.unsafe_cast_ref::<T::Type>()
                 .imp()
                 .custom_downstream_event(s)
         };
+        // SAFETY: `obj`'s class is this class (or a subclass's copy of it),
+        // so `obj` is a `T::Type` (see above).
         class.start = |obj| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().start() };
+        // SAFETY: `obj`'s class is this class (or a subclass's copy of it),
+        // so `obj` is a `T::Type` (see above).
         class.sink_caps = |obj, templ, allowed, filter| unsafe {
             obj.unsafe_cast_ref::<T::Type>()
                 .imp()
