@@ -120,3 +120,25 @@ pub fn headers_come_from_the_pool(element: &str, caps: &str, h265: bool) {
         "released packets are recycled"
     );
 }
+
+/// A buffer handed back while someone else still holds it (a misuse that
+/// gstreamer-rs's `release_buffer` would hand over) is not parked: the
+/// pool never hands out a buffer that is still in use.
+#[test]
+fn a_shared_buffer_is_never_parked() {
+    gst::init().unwrap();
+    let _stream = crate::pool::StreamHandle::new();
+    let size = 1000;
+    let held = (0..8)
+        .find_map(|_| crate::pool::take_pooled(size))
+        .expect("a pooled buffer");
+    crate::pool::recycle(held.clone());
+    assert!(held.is_writable(), "our reference is the only one left");
+    let again: Vec<gst::Buffer> = (0..64)
+        .filter_map(|_| crate::pool::take_pooled(size))
+        .collect();
+    assert!(
+        again.iter().all(|b| b.as_ptr() != held.as_ptr()),
+        "a buffer still held was handed out again"
+    );
+}

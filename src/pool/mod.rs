@@ -382,27 +382,22 @@ pub(crate) fn reset_fields(buffer: &mut gst::BufferRef) {
 
 /// Park a returned (reset) buffer in the shared free list, or free it if it
 /// is not recyclable (foreign memory, pooled memory still referenced
-/// elsewhere, pool draining).
+/// elsewhere, pool draining, or the buffer itself still shared: gstreamer-rs's
+/// safe `BufferPoolExt::release_buffer` can hand us a clone).
 #[inline]
 pub(crate) fn recycle(buffer: gst::Buffer) {
     // SAFETY: `buffer` is a live buffer we hold a reference on; `parkable`
-    // is only called once it has exactly one memory (its contract).
-    // `park` needs a reset buffer whose only reference the caller gives up:
-    // both callers pass either a fresh buffer from `take_pooled` (`start`)
-    // or the buffer GstBufferPool hands to `release_buffer` after
-    // `reset_buffer`, which by GStreamer's contract is its last reference
-    // (as GstBufferPool's own default pool assumes); `into_glib_ptr`
-    // transfers that reference.
-    // FIXME(soundness): that last-reference precondition is not checked
-    // here, yet `recycle` is a safe fn: gstreamer-rs's safe
-    // `BufferPoolExt::release_buffer` can hand it a buffer that is
-    // still shared (e.g. a clone), which would park a buffer someone else
-    // still references (and the block could be parked twice). A
-    // `sole_reference(buf)` check (one atomic load) would close it, at the
-    // cost of a behaviour change, so it is left to the pool's owner.
+    // is only called once it has exactly one memory (its contract). `park`
+    // needs a reset buffer whose only reference the caller gives up:
+    // checked here (`sole_reference`: nobody else can take a new reference
+    // to a buffer only we hold), and `into_glib_ptr` transfers it. A buffer
+    // still shared is only dropped (its other holder keeps it alive).
     unsafe {
         let buf = buffer.as_ptr() as *mut ffi::GstBuffer;
-        if ffi::gst_buffer_n_memory(buf) != 1 || !parkable(buf) {
+        if !sole_reference(buf as *const ffi::GstMiniObject)
+            || ffi::gst_buffer_n_memory(buf) != 1
+            || !parkable(buf)
+        {
             return drop(buffer);
         }
         park(buffer.into_glib_ptr());
