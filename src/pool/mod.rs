@@ -359,23 +359,37 @@ pub(crate) fn reset(buffer: &mut gst::BufferRef) {
 }
 
 /// [`reset`] without touching the memories: flags, timestamps, offsets,
-/// metas.
+/// metas (see "Dispose contract" in `src/pool/README.md`).
+///
+/// Every meta goes, LOCKED / POOLED ones included: `gst_buffer_foreach_meta`
+/// refuses to remove a LOCKED meta (a critical, and the walk stops there),
+/// so it is unlocked first, as GstBufferPool's `default_reset_buffer` does.
+/// Removing a GstParentBufferMeta drops its parent reference (its
+/// `free_func`), which may run another buffer's dispose hook from here.
+///
+/// Of the flags only MAY_BE_LEAKED stays (set on pool-born buffers for the
+/// leaks tracer). LOCKABLE does not: GstBuffer never sets it
+/// (`gst_buffer_init`), and on a buffer it would make writability follow
+/// the lock state instead of the refcount.
 #[inline]
 pub(crate) fn reset_fields(buffer: &mut gst::BufferRef) {
     // SAFETY: `buffer` is borrowed mutably (writable, exclusively ours), so
     // writing these plain public GstBuffer / GstMiniObject fields races with
-    // nobody (the flags keep only MAY_BE_LEAKED and LOCKABLE).
+    // nobody.
     unsafe {
         let buf = buffer.as_mut_ptr();
-        (*buf).mini_object.flags &=
-            ffi::GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED | ffi::GST_MINI_OBJECT_FLAG_LOCKABLE;
+        (*buf).mini_object.flags &= ffi::GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED;
         (*buf).pts = ffi::GST_CLOCK_TIME_NONE;
         (*buf).dts = ffi::GST_CLOCK_TIME_NONE;
         (*buf).duration = ffi::GST_CLOCK_TIME_NONE;
         (*buf).offset = ffi::GST_BUFFER_OFFSET_NONE;
         (*buf).offset_end = ffi::GST_BUFFER_OFFSET_NONE;
     }
-    buffer.foreach_meta_mut(|_| {
+    buffer.foreach_meta_mut(|mut meta| {
+        // SAFETY: `meta` is a live meta of our writable buffer, handed to us
+        // by gst_buffer_foreach_meta; clearing a bit of its plain `flags`
+        // field races with nobody.
+        unsafe { (*meta.as_mut_ptr()).flags &= !ffi::GST_META_FLAG_LOCKED };
         std::ops::ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Remove)
     });
 }
