@@ -41,8 +41,13 @@ pub fn acquire_list(n: usize) -> gst::BufferList {
     list
 }
 
-/// Dispose hook: the refcount reached zero. Empty the list (its buffers go
-/// back to their pools) and park it; when the park is full, let it be freed.
+/// Dispose hook: the refcount reached zero (GstBufferList has no dispose of
+/// its own in GStreamer 1.22, `gst_buffer_list_init`). Resurrect (ref),
+/// empty the list with `gst_buffer_list_remove` (each buffer loses the list
+/// as parent and is unreffed, running its own dispose: pooled ones park,
+/// foreign ones are released) and park it (FALSE); when the park is full,
+/// let it be freed (TRUE). Flags and qdata of the list are left as they
+/// are. See "Dispose contract" in `src/pool/README.md`.
 unsafe extern "C" fn list_dispose(obj: *mut ffi::GstMiniObject) -> glib::ffi::gboolean {
     // SAFETY: FFI edge. GStreamer calls this with refcount 0 on a list no one
     // else can reach. Resurrected (refcount 1) it is writable, so its buffers

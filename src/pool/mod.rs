@@ -495,7 +495,9 @@ pub(crate) unsafe fn park(buf: *mut ffi::GstBuffer) {
 type DisposeFn = unsafe extern "C" fn(*mut ffi::GstMiniObject) -> glib::ffi::gboolean;
 
 /// GstBuffer's own dispose function (gives pool buffers back to
-/// `buffer->pool`, else lets the buffer be freed).
+/// `buffer->pool`, else lets the buffer be freed). Cached from the first
+/// buffer we dress: GStreamer 1.22 gives every GstBuffer the same one
+/// (`gst_buffer_init`), see "Dispose contract" in `src/pool/README.md`.
 static BUFFER_DISPOSE: OnceLock<Option<DisposeFn>> = OnceLock::new();
 
 /// Make `buf` (fresh from `gst_buffer_new`) come back to the free list when
@@ -548,8 +550,19 @@ pub(crate) unsafe fn free_for_real(obj: *mut ffi::GstMiniObject) {
     }
 }
 
-/// Dispose hook of pooled buffers: runs when the refcount reached zero.
-/// Returning FALSE keeps the (resurrected) buffer alive.
+/// Dispose hook of pooled buffers: `gst_mini_object_unref` calls it when
+/// the refcount reached zero, before anything is freed; returning FALSE
+/// after taking a reference keeps the (resurrected) buffer alive, and
+/// GStreamer then skips `free_priv_data` (qdata and weak refs stay).
+///
+/// In order: a buffer with `pool` set goes to GstBuffer's own dispose (→
+/// that pool's `release_buffer`); one whose memory 0 is not our root
+/// memory referenced by it alone (a copy or region still holds it, foreign
+/// memory, merged) or while draining: TRUE, freed by GStreamer as usual;
+/// else ref, [`reset`] (memories 1.. dropped, flags but MAY_BE_LEAKED,
+/// timestamps, offsets, every meta incl. LOCKED ones; a parent-buffer
+/// meta's parent is unreffed here, which may run another hook), [`park`],
+/// FALSE. See "Dispose contract" in `src/pool/README.md`.
 pub(crate) unsafe extern "C" fn recycling_dispose(
     obj: *mut ffi::GstMiniObject,
 ) -> glib::ffi::gboolean {

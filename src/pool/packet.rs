@@ -89,8 +89,13 @@ pub fn acquire_packet(
     buffer
 }
 
-/// Dispose hook of packet buffers: park a header + view buffer whole, else
-/// recycle it like any pooled buffer.
+/// Dispose hook of packet buffers (refcount reached zero; see "Dispose
+/// contract" in `src/pool/README.md`): a pool-less header + view buffer
+/// whose two memories it alone references is resurrected (ref), its view's
+/// target released, [`super::reset_fields`] applied (flags, timestamps,
+/// every meta) and parked whole (FALSE). Anything else, e.g. a buffer
+/// downstream merged or appended memories to, goes to
+/// [`super::recycling_dispose`].
 unsafe extern "C" fn packet_dispose(obj: *mut ffi::GstMiniObject) -> glib::ffi::gboolean {
     // SAFETY: FFI edge. GStreamer calls this with refcount 0 on a buffer no
     // one else can reach; we only resurrect it when both its memories are

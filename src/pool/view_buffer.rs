@@ -74,8 +74,11 @@ pub fn acquire_view_buffer(views: &PayloadViews<'_>, range: Range<usize>) -> gst
     buffer
 }
 
-/// Dispose hook: park a buffer whose only memory is its own live view, else
-/// let it be freed.
+/// Dispose hook (refcount reached zero; see "Dispose contract" in
+/// `src/pool/README.md`): a pool-less buffer whose only memory is its own
+/// live view is resurrected (ref), the view's target released,
+/// [`super::reset_fields`] applied (flags, timestamps, every meta) and
+/// parked (FALSE); anything else goes to [`super::recycling_dispose`].
 unsafe extern "C" fn view_buffer_dispose(obj: *mut ffi::GstMiniObject) -> glib::ffi::gboolean {
     // SAFETY: FFI edge. GStreamer calls this with refcount 0 on a buffer no
     // one else can reach; we only resurrect it when its single memory is
