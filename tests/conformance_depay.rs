@@ -629,41 +629,6 @@ fn h265_downstream_allocator_like_stock() {
 
 // ---- Events, metas, packet loss, queries ----
 
-/// An event as a consumer sees it: its type and content as text, caps as
-/// caps (compared as caps: field order is free).
-type SeenEvent = (String, Option<gst::Caps>);
-
-/// The events that reach `sink` from now on (stream-start, caps, segment,
-/// tags, gap, EOS, custom ones).
-fn record_events(sink: &gst_app::AppSink) -> std::sync::Arc<std::sync::Mutex<Vec<SeenEvent>>> {
-    use gst::prelude::*;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = seen.clone();
-    sink.static_pad("sink").unwrap().add_probe(
-        gst::PadProbeType::EVENT_DOWNSTREAM,
-        move |_, info| {
-            if let Some(ev) = info.event() {
-                let entry = match ev.view() {
-                    gst::EventView::Caps(c) => ("caps".to_string(), Some(c.caps_owned())),
-                    gst::EventView::Segment(s) => (format!("segment {:?}", s.segment()), None),
-                    gst::EventView::Tag(t) => (format!("tag {}", t.tag()), None),
-                    gst::EventView::StreamStart(s) => {
-                        (format!("stream-start {}", s.stream_id()), None)
-                    }
-                    gst::EventView::Gap(g) => {
-                        let (ts, dur) = g.get();
-                        (format!("gap {ts} {dur:?} {:?}", g.gap_flags()), None)
-                    }
-                    _ => (format!("{:?} {:?}", ev.type_(), ev.structure()), None),
-                };
-                log.lock().unwrap().push(entry);
-            }
-            gst::PadProbeReturn::Ok
-        },
-    );
-    seen
-}
-
 /// What one depayloader branch gave: output buffers and the events that
 /// reached its sink.
 struct Branch {

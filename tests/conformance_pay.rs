@@ -65,36 +65,6 @@ fn pull_all(sink: &gst_app::AppSink) -> Vec<Seen> {
 
 const FIXED: &str = "ssrc=1 timestamp-offset=0 seqnum-offset=0";
 
-/// An event as a consumer sees it: its type and content as text, caps as
-/// caps (compared as caps: field order is free).
-type SeenEvent = (String, Option<gst::Caps>);
-
-/// The events that reach `sink` from now on (stream-start, caps, segment,
-/// tags, EOS, custom ones).
-fn record_events(sink: &gst_app::AppSink) -> std::sync::Arc<std::sync::Mutex<Vec<SeenEvent>>> {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = seen.clone();
-    sink.static_pad("sink").unwrap().add_probe(
-        gst::PadProbeType::EVENT_DOWNSTREAM,
-        move |_, info| {
-            if let Some(ev) = info.event() {
-                let entry = match ev.view() {
-                    gst::EventView::Caps(c) => ("caps".to_string(), Some(c.caps_owned())),
-                    gst::EventView::Segment(s) => (format!("segment {:?}", s.segment()), None),
-                    gst::EventView::Tag(t) => (format!("tag {}", t.tag()), None),
-                    gst::EventView::StreamStart(s) => {
-                        (format!("stream-start {}", s.stream_id()), None)
-                    }
-                    _ => (format!("{:?} {:?}", ev.type_(), ev.structure()), None),
-                };
-                log.lock().unwrap().push(entry);
-            }
-            gst::PadProbeReturn::Ok
-        },
-    );
-    seen
-}
-
 /// Run `src ! tee` into `stock_pay props` and `ours_pay props`; both
 /// outputs, stock's first.
 fn side_by_side(src: &str, stock: &str, ours: &str, props: &str) -> (Vec<Seen>, Vec<Seen>) {
