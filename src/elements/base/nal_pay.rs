@@ -71,6 +71,9 @@ pub struct PayState<C: NalCodec> {
     /// The input the unit held for aggregation came from (its metas go on
     /// the unit if it goes out alone).
     held_source: Option<gst::Buffer>,
+    /// The caps wait for the first packet (no parameter set known at the
+    /// caps event).
+    caps_deferred: bool,
     /// PTS/DTS of the last input, for packets pushed at EOS.
     last_pts: Option<gst::ClockTime>,
     last_dts: Option<gst::ClockTime>,
@@ -92,6 +95,7 @@ impl<C: NalCodec> Default for NalPay<C> {
                 input: InputFormat::ByteStream,
                 au_aligned: true,
                 held_source: None,
+                caps_deferred: false,
                 last_pts: None,
                 last_dts: None,
             }),
@@ -239,9 +243,12 @@ impl<C: NalCodec> NalPay<C> {
         // As the stock payloaders: caps now when codec_data (or the
         // property) gave parameter sets, else with the first packet.
         let outcaps = outcaps_structure(&state);
+        // (Caps already sent stay until a parameter set changes them.)
+        let deferred = outcaps.n_fields() == 0;
+        state.caps_deferred = deferred && !base.src_pad().has_current_caps();
         drop(state);
         base.set_options("video", C::ENCODING_NAME, 90000);
-        if outcaps.n_fields() == 0 {
+        if deferred {
             return Ok(());
         }
         base.set_outcaps(&outcaps)
@@ -369,9 +376,12 @@ impl<C: NalCodec> NalPay<C> {
         if state.au_aligned || buffer.flags().contains(gst::BufferFlags::MARKER) {
             state.packetizer.end_au();
         }
-        let new_caps = (state.packetizer.take_params_changed()
-            || !base.src_pad().has_current_caps())
-        .then(|| outcaps_structure(state));
+        // (The base may have negotiated caps by now: the first input makes
+        // it answer the src pad's reconfigure flag.)
+        let first_caps =
+            std::mem::take(&mut state.caps_deferred) && !base.src_pad().has_current_caps();
+        let new_caps = (state.packetizer.take_params_changed() || first_caps)
+            .then(|| outcaps_structure(state));
         let mut list = base.build_list(
             Some(&buffer),
             pts,
@@ -398,15 +408,16 @@ impl<C: NalCodec> NalPay<C> {
         // back into the element (properties, upstream events).
         drop(guard);
         if let Some(caps) = new_caps {
-            let first = !base.src_pad().has_current_caps();
             if base.set_outcaps(&caps).is_err() {
                 gst::warning!(
                     CAT,
                     obj = obj,
                     "Failed to update caps with new parameter sets"
                 );
-                // Nothing can be pushed without caps (stock: not-negotiated).
-                if first {
+                // Nothing can be pushed without caps (stock: not-negotiated);
+                // the next input tries again.
+                if first_caps {
+                    lock(&self.state).caps_deferred = true;
                     return Err(gst::FlowError::NotNegotiated);
                 }
             }
