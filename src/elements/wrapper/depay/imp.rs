@@ -67,7 +67,8 @@ impl ElementImpl for RtpFastDepay {
                 "Codec/Depayloader/Network/RTP",
                 "Depayloads whatever RTP arrives: with the rsrtpfast depayloader for the caps \
                  when there is one (any registered rtpfast*depay whose sink caps fit: H.264, \
-                 H.265, L16, L24, Opus, and formats added later), else with the \
+                 H.265, L16, L24, Opus, MP2T, raw video, and formats added later), else with \
+                 the \
                  highest-ranked installed stock depayloader that accepts them (VP8, VP9, AV1, \
                  PCMU, ...). A caps change to another encoding swaps the element inside. The \
                  child's properties are reached through it (rtpfastdepay0::rtpfasth264depay0::...). \

@@ -151,8 +151,9 @@ impl ElementImpl for RtpFastPay {
                 "Codec/Payloader/Network/RTP",
                 "Payloads whatever media arrives: with the rsrtpfast payloader for it when \
                  there is one (any registered rtpfast*pay whose sink caps fit: H.264, H.265, \
-                 L16, L24, Opus, and formats added later), else with the highest-ranked \
-                 installed stock payloader that accepts the caps (VP8, VP9, AV1, PCMU, ...). \
+                 L16, L24, Opus, MP2T, raw video, and formats added later), else with the \
+                 highest-ranked installed stock payloader that accepts the caps (VP8, VP9, \
+                 AV1, PCMU, ...). \
                  A caps change to another format swaps the element inside. mtu, pt, ssrc, \
                  timestamp-offset, seqnum-offset, config-interval and aggregate-mode are \
                  passed on; other properties through the child (rtpfastpay0::rtpfasth264pay0::...). \
