@@ -68,9 +68,8 @@ impl ElementImpl for RtpFastDepay {
                 "Depayloads whatever RTP arrives: with the rsrtpfast depayloader for the caps \
                  when there is one (any registered rtpfast*depay whose sink caps fit: H.264, \
                  H.265, L16, L24, Opus, MP2T, raw video, and formats added later), else with \
-                 the \
-                 highest-ranked installed stock depayloader that accepts them (VP8, VP9, AV1, \
-                 PCMU, ...). A caps change to another encoding swaps the element inside. The \
+                 the highest-ranked installed stock depayloader that accepts them (VP8, VP9, \
+                 AV1, PCMU, ...). A caps change to another encoding swaps the element inside. The \
                  child's properties are reached through it (rtpfastdepay0::rtpfasth264depay0::...). \
                  Read active-element and native to see what was chosen. Rank none: never \
                  autoplugged (our depayloaders themselves rank just above stock).",
