@@ -17,8 +17,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gstrsrtpfast::elements::base::depay::{
-    RtpFastBaseDepay, RtpFastBaseDepayExt, RtpFastBaseDepayImpl, RtpFastBaseDepayImplExt,
-    RtpPacket,
+    RtpFastBaseDepay, RtpFastBaseDepayExt, RtpFastBaseDepayImpl, RtpFastBaseDepayImplExt, RtpPacket,
 };
 use std::sync::atomic::Ordering;
 use std::sync::LazyLock;
@@ -97,7 +96,10 @@ fn gstreamer_rs_panicked_apis_answer_after_a_panic() {
     element.set_bus(Some(&bus));
     let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
     h.set_src_caps_str(RTP_L16_CAPS);
-    assert!(CHANGE_STATES.load(Ordering::Relaxed) > 0, "change_state called");
+    assert!(
+        CHANGE_STATES.load(Ordering::Relaxed) > 0,
+        "change_state called"
+    );
 
     // Before: no level of the element has panicked.
     assert!(!element.has_panicked());
@@ -138,7 +140,9 @@ fn gstreamer_rs_panicked_apis_answer_after_a_panic() {
 #[test]
 fn factory_elements_answer_through_gstreamer_rs_trampolines() {
     common::init();
-    let element = gst::ElementFactory::make("rtpfastL16depay").build().unwrap();
+    let element = gst::ElementFactory::make("rtpfastL16depay")
+        .build()
+        .unwrap();
     let bus = gst::Bus::new();
     element.set_bus(Some(&bus));
     let depay = element.downcast_ref::<RtpFastBaseDepay>().unwrap();

@@ -2,8 +2,8 @@
 //! `GstRtpFastBasePay`: their properties, input formats, and turning the
 //! core packetizer's plan into `OutPacket`s for the base class to push.
 
-use super::pay::RtpFastBasePayExt as _;
 use super::lock;
+use super::pay::RtpFastBasePayExt as _;
 use super::pay::{marker_flag, OutPacket, RtpFastBasePay};
 use crate::core::nal::{length_prefixed_nals, NalCodec};
 use crate::core::packetizer::{AggregateMode, NalPacketizer, Packet, PayConfig, PlanStorage};

@@ -8,8 +8,8 @@
 //! Packets that span two inputs (min-ptime, ptime) are copied into a pooled
 //! block of their own.
 
-use super::pay::RtpFastBasePayExt as _;
 use super::lock;
+use super::pay::RtpFastBasePayExt as _;
 use super::pay::{OutPacket, PacketTiming, RtpFastBasePay};
 use super::queued_bytes::{self, Queue};
 use crate::core::audio::{self, ChannelPosition};

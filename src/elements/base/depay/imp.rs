@@ -1238,4 +1238,3 @@ impl ElementImpl for RtpFastBaseDepay {
         Ok(ret)
     }
 }
-

@@ -1559,7 +1559,6 @@ fn rand_range(begin: u32, end: u32) -> u32 {
     glib::random_int_range(begin as i32, end as i32) as u32
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::dtostr;

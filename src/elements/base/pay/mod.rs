@@ -160,7 +160,9 @@ pub trait RtpFastBasePayExt: IsA<RtpFastBasePay> + 'static {
     /// The element panicked (gstreamer-rs's flag, the base's level): it
     /// refuses buffers from then on.
     fn has_panicked(&self) -> bool {
-        self.pay_base().panicked().load(std::sync::atomic::Ordering::Relaxed)
+        self.pay_base()
+            .panicked()
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -1,7 +1,7 @@
 //! `rtpfasth264depay`: the H.264 format on `GstRtpFastBaseDepay`.
 
-use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::core::nal::H264 as Codec;
+use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::elements::base::depay::{RtpFastBaseDepay, RtpFastBaseDepayImpl, RtpPacket};
 use crate::elements::base::nal_depay::{self, NalDepayBase};
 use gst::glib;

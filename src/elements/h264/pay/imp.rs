@@ -1,8 +1,8 @@
 //! `rtpfasth264pay`: a NAL payloader on `GstRtpFastBasePay`.
 
-use crate::elements::base::pay::RtpFastBasePayImplExt as _;
 use crate::core::nal::H264;
 use crate::elements::base::nal_pay::{self, NalPay};
+use crate::elements::base::pay::RtpFastBasePayImplExt as _;
 use crate::elements::base::pay::{RtpFastBasePay, RtpFastBasePayImpl};
 use gst::glib;
 use gst::prelude::*;

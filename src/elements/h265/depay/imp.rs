@@ -1,7 +1,7 @@
 //! `rtpfasth265depay`: the H.265 format on `GstRtpFastBaseDepay`.
 
-use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::core::nal::H265 as Codec;
+use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::elements::base::depay::{RtpFastBaseDepay, RtpFastBaseDepayImpl, RtpPacket};
 use crate::elements::base::nal_depay::{self, NalDepayBase};
 use gst::glib;

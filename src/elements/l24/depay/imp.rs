@@ -1,7 +1,7 @@
 //! `rtpfastL24depay`: L24 raw audio (RFC 3190) on `GstRtpFastBaseDepay`.
 
-use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::core::audio::SampleFormat;
+use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::elements::base::depay::{RtpFastBaseDepay, RtpFastBaseDepayImpl, RtpPacket};
 use crate::elements::base::raw_audio_depay::{self, RawAudioDepay};
 use gst::glib;

@@ -4,8 +4,8 @@
 //! sync-byte check. The output is a zero-copy view of the payload in a
 //! recycled buffer: nothing is allocated per packet.
 
-use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::core::mp2t::{self, DepayCut};
+use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::elements::base::depay::{
     RtpFastBaseDepay, RtpFastBaseDepayExt, RtpFastBaseDepayImpl, RtpPacket,
 };

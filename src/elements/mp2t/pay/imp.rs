@@ -14,10 +14,10 @@
 //! count against the MTU (stock overshoots it), and at most 64 queued
 //! empty inputs wait for their metas to be sent (stock: no limit).
 
-use crate::elements::base::pay::RtpFastBasePayExt as _;
-use crate::elements::base::pay::RtpFastBasePayImplExt as _;
 use crate::core::mp2t::{self, Limits, Packer, PacketPlan};
 use crate::elements::base::lock;
+use crate::elements::base::pay::RtpFastBasePayExt as _;
+use crate::elements::base::pay::RtpFastBasePayImplExt as _;
 use crate::elements::base::pay::{OutPacket, PacketTiming, RtpFastBasePay, RtpFastBasePayImpl};
 use crate::elements::base::queued_bytes::{self, Queue};
 use gst::glib;
@@ -104,9 +104,7 @@ impl ObjectImpl for RtpFastMp2tPay {
         self.parent_constructed();
         // As stock: pt 33 until the property is set (its pspec default
         // stays the base class's 96, as stock's does).
-        self.obj()
-            .pay_base()
-            .set_default_pt(mp2t::PAYLOAD_TYPE);
+        self.obj().pay_base().set_default_pt(mp2t::PAYLOAD_TYPE);
     }
 }
 

@@ -2,8 +2,8 @@
 //! on `GstRtpFastBaseDepay`. The output is a zero-copy view of the packet's
 //! payload in a recycled buffer: nothing is allocated per packet.
 
-use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::core::opus;
+use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::elements::base::depay::{
     RtpFastBaseDepay, RtpFastBaseDepayExt, RtpFastBaseDepayImpl, RtpPacket,
 };

@@ -1,10 +1,10 @@
 //! `rtpfastopuspay`: one Opus packet per RTP packet (RFC 7587) on
 //! `GstRtpFastBasePay`; the payload is a zero-copy view of the input.
 
-use crate::elements::base::pay::RtpFastBasePayExt as _;
-use crate::elements::base::pay::RtpFastBasePayImplExt as _;
 use crate::core::opus::{self, PaySinkFields, TalkSpurt};
 use crate::elements::base::lock;
+use crate::elements::base::pay::RtpFastBasePayExt as _;
+use crate::elements::base::pay::RtpFastBasePayImplExt as _;
 use crate::elements::base::pay::{
     marker_flag, OutPacket, PacketTiming, RtpFastBasePay, RtpFastBasePayImpl,
 };
@@ -203,10 +203,9 @@ impl RtpFastBasePayImpl for RtpFastOpusPay {
             discont: false,
         };
         let obj = self.obj();
-        obj.pay_base()
-            .push_packet(&buffer, timing, packet, |out| {
-                super::super::copy_audio_metas(&buffer, out)
-            })
+        obj.pay_base().push_packet(&buffer, timing, packet, |out| {
+            super::super::copy_audio_metas(&buffer, out)
+        })
     }
 
     /// As rtpopuspay: what downstream takes (OPUS/draft, MULTIOPUS) narrows
@@ -219,10 +218,7 @@ impl RtpFastBasePayImpl for RtpFastOpusPay {
         filter: Option<&gst::Caps>,
     ) -> gst::Caps {
         let obj = self.obj();
-        let src_template = obj
-            .pay_base()
-            .src_pad()
-            .pad_template_caps();
+        let src_template = obj.pay_base().src_pad().pad_template_caps();
         let peer = match allowed {
             Some(a) => src_template.intersect_with_mode(a, gst::CapsIntersectMode::First),
             None => src_template,

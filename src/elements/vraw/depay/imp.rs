@@ -9,8 +9,8 @@
 //! `core::vraw::parse_payload`: a bad packet or segment is dropped and
 //! counted, never written outside the frame.
 
-use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::core::vraw::{self, Geometry, PlaneLayout, ReceivedSegment, Sampling};
+use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::elements::base::depay::{
     RtpFastBaseDepay, RtpFastBaseDepayExt, RtpFastBaseDepayImpl, RtpPacket,
 };

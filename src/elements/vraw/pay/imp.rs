@@ -10,12 +10,12 @@
 //! fields) a list's payloads are copied once, in packet order, into a
 //! pooled block whose views the packets are.
 
-use crate::elements::base::pay::RtpFastBasePayExt as _;
-use crate::elements::base::pay::RtpFastBasePayImplExt as _;
 use crate::core::vraw::{
     self, FrameCursor, Geometry, PlanError, PlaneLayout, PlannedPacket, Sampling, Segment,
 };
 use crate::elements::base::lock;
+use crate::elements::base::pay::RtpFastBasePayExt as _;
+use crate::elements::base::pay::RtpFastBasePayImplExt as _;
 use crate::elements::base::pay::{
     marker_flag, OutPacket, PacketTiming, RtpFastBasePay, RtpFastBasePayImpl,
 };
