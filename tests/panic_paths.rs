@@ -5,12 +5,15 @@
 //! survives, an element ERROR naming the panic reaches the bus, buffers get
 //! a flow error from then on, and the element still shuts down.
 //!
-//! Our bases catch these themselves (not gstreamer-rs's trampolines), so
-//! these paths are ours to prove.
+//! The sink event panic is caught by our bases' pad functions, the state
+//! change one by gstreamer-rs's change_state trampoline; both mark
+//! gstreamer-rs's own per-instance flag.
 
 mod common;
 use common::{bus_error, pcm_buffer, rtp_l16_packet, PCM_CAPS, RTP_L16_CAPS};
 use gst::prelude::*;
+use gstrsrtpfast::elements::base::depay::{RtpFastBaseDepay, RtpFastBaseDepayExt};
+use gstrsrtpfast::elements::base::pay::{RtpFastBasePay, RtpFastBasePayExt};
 
 fn init() {
     // Before the plugin's first use reads it.
@@ -58,6 +61,20 @@ fn event_panic_becomes_an_error(factory: &str, caps: &str, buffer: gst::Buffer) 
         "{factory}: EOS refused"
     );
     assert!(bus_error(&bus).is_none(), "{factory}: one ERROR only");
+    // gstreamer-rs's own flag is the one set, and its trampolines, which
+    // ask `panicked()` (a query, an event on the element), answer.
+    let element = h.element().unwrap();
+    let flagged = match element.downcast_ref::<RtpFastBasePay>() {
+        Some(pay) => pay.has_panicked(),
+        None => element
+            .downcast_ref::<RtpFastBaseDepay>()
+            .unwrap()
+            .has_panicked(),
+    };
+    assert!(flagged, "{factory}: gstreamer-rs's flag set");
+    let mut q = gst::query::Latency::new();
+    let _ = element.query(&mut q);
+    let _ = element.send_event(gst::event::FlushStart::new());
     // Dropping the harness takes the element to NULL and asserts success.
     drop(h);
 }

@@ -17,7 +17,7 @@ use crate::core::nal::NalCodec;
 use crate::elements::SimdMode;
 use gst::glib;
 use gst::prelude::*;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// Where `RSRTPFAST_TEST_PANIC` makes the streaming thread panic, to prove
@@ -89,32 +89,29 @@ fn test_panic_slow(mut sites: u8, site: TestPanic) {
     }
 }
 
-/// Our bases' implementations, as the guarded entries below need them.
-pub(crate) trait StreamingImpl: gst::subclass::prelude::ElementImpl {
-    fn common(&self) -> &ElementCommon;
-}
-
 /// `f` on `imp`, unless the element panicked before (then `fallback()`). A
-/// panic in `f` marks the element (from then on every entry gives its
-/// fallback: buffers a flow error), posts an element ERROR "Panicked" and
-/// gives `fallback()`: what gstreamer-rs's `panic_to_error!` does, with our
-/// flag, a field ([`ElementCommon::panicked`]), instead of theirs, an entry
-/// in a per-instance map (a BTreeMap node, ~300 bytes per stream, and a
-/// lookup per buffer, ~50 instructions).
+/// panic in `f` marks the element in gstreamer-rs's own per-instance flag
+/// ([`ElementImplExt::panicked`], the base's level: the one its
+/// `panic_to_error!` and element vfunc trampolines read), posts an element
+/// ERROR "Panicked" and gives `fallback()`: from then on every entry gives
+/// its fallback (buffers a flow error) without posting again.
+///
+/// [`ElementImplExt::panicked`]: gst::subclass::prelude::ElementImplExt::panicked
 #[inline]
-pub(crate) fn guard<T: StreamingImpl, R>(
+pub(crate) fn guard<T: gst::subclass::prelude::ElementImpl, R>(
     imp: &T,
     fallback: impl FnOnce() -> R,
     f: impl FnOnce(&T) -> R,
 ) -> R {
     use gst::subclass::prelude::*;
-    if imp.common().panicked.load(Ordering::Relaxed) {
+    let panicked = imp.panicked();
+    if panicked.load(Ordering::Relaxed) {
         return fallback();
     }
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(imp))) {
         Ok(ret) => ret,
         Err(_) => {
-            imp.common().panicked.store(true, Ordering::Relaxed);
+            panicked.store(true, Ordering::Relaxed);
             gst::element_imp_error!(imp, gst::LibraryError::Failed, ("Panicked"));
             fallback()
         }
@@ -130,7 +127,7 @@ pub(crate) fn guard<T: StreamingImpl, R>(
 /// `parent` must be an instance of `T::Type` (the pad is one of the
 /// element's own always pads, which GStreamer calls with their parent).
 #[inline]
-pub(crate) unsafe fn pad_function<T: StreamingImpl, R>(
+pub(crate) unsafe fn pad_function<T: gst::subclass::prelude::ElementImpl, R>(
     parent: Option<&gst::Object>,
     fallback: impl FnOnce() -> R,
     f: impl FnOnce(&T) -> R,
@@ -152,7 +149,7 @@ pub(crate) unsafe fn pad_function<T: StreamingImpl, R>(
 /// # Safety
 /// As [`pad_function`].
 #[inline]
-pub(crate) unsafe fn streaming<T: StreamingImpl>(
+pub(crate) unsafe fn streaming<T: gst::subclass::prelude::ElementImpl>(
     parent: Option<&gst::Object>,
     f: impl FnOnce(&T) -> Result<gst::FlowSuccess, gst::FlowError>,
 ) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -161,109 +158,22 @@ pub(crate) unsafe fn streaming<T: StreamingImpl>(
     unsafe { pad_function(parent, || Err(gst::FlowError::Error), f) }
 }
 
-/// Our bases' instance struct: GstElement's, with an `instance_init` that
-/// does not chain up to gstreamer-rs's for GstElement, whose only work is
-/// the per-instance map holding its panicked flag (see [`guard`]; the
-/// vfuncs that would read it are replaced by [`install_element_vfuncs`]).
-#[repr(C)]
-pub struct ElementInstance<T> {
-    parent: gst::ffi::GstElement,
-    _imp: std::marker::PhantomData<fn() -> T>,
-}
-
-// SAFETY: FFI edge. `#[repr(C)]` with the parent's instance struct first
-// (the marker is zero-sized), as GObject requires of an instance struct.
-unsafe impl<T> glib::subclass::types::InstanceStruct for ElementInstance<T>
-where
-    T: glib::subclass::types::ObjectSubclass<Instance = ElementInstance<T>>,
-{
-    type Type = T;
-
-    fn instance_init(&mut self) {}
-}
-
-/// Our bases' GstElement vfuncs, over what gstreamer-rs's `class_init` put
-/// in `klass` (a base's class struct): GstElement's own (the parent class's)
-/// for all but `change_state`, which goes through [`guard`] to the base's
-/// `ElementImpl::change_state`. The bases override nothing else there.
-pub(crate) fn install_element_vfuncs<T: StreamingImpl>(klass: &mut gst::ffi::GstElementClass) {
-    // SAFETY: FFI edge. A registered class's parent class (GstElement's)
-    // is initialised before it and lives as long as the type.
-    let parent = unsafe {
-        *(glib::gobject_ffi::g_type_class_peek_parent(
-            klass as *mut gst::ffi::GstElementClass as glib::ffi::gpointer,
-        ) as *const gst::ffi::GstElementClass)
-    };
-    copy_element_vfuncs(klass, &parent);
-    klass.change_state = Some(change_state_trampoline::<T>);
-}
-
-unsafe extern "C" fn change_state_trampoline<T: StreamingImpl>(
-    ptr: *mut gst::ffi::GstElement,
-    transition: gst::ffi::GstStateChange,
-) -> gst::ffi::GstStateChangeReturn {
-    use glib::translate::{from_glib, from_glib_borrow, Borrowed, IntoGlib};
-    use gst::subclass::prelude::*;
-    // SAFETY: GstElement's change_state is called with a live element of
-    // the class it was installed in, borrowed for the duration of the call.
-    let element: Borrowed<gst::Element> = unsafe { from_glib_borrow(ptr) };
-    // SAFETY: this trampoline is only installed (`install_element_vfuncs`)
-    // in the class struct of `T::Type`, and subclasses inherit it unchanged
-    // (`copy_element_vfuncs`), so the instance is a `T::Type` or a subclass
-    // of it.
-    let imp = unsafe { element.unsafe_cast_ref::<T::Type>() }.imp();
-    // SAFETY: a GstStateChange value from GStreamer; gst::StateChange maps
-    // any value it does not know to its `__Unknown` variant.
-    let transition: gst::StateChange = unsafe { from_glib(transition) };
-    // Never fail a downward change after a panic: GStreamer deadlocks or
-    // crashes on that (gstreamer-rs does the same). Nor one to the same
-    // state (gstreamer-rs fails NULL→NULL, so a second set_state(NULL), as
-    // gst_harness_teardown makes, aborts the harness).
-    let fallback = match transition {
+/// A state change the bases never fail after a panic: a downward one
+/// (GStreamer deadlocks or crashes on that; gstreamer-rs's trampoline lets
+/// them through too) or one to the same state (gstreamer-rs's trampoline
+/// fails NULL→NULL, so a second set_state(NULL), as gst_harness_teardown
+/// makes, would abort the harness).
+pub(crate) fn never_fails_after_panic(transition: gst::StateChange) -> bool {
+    matches!(
+        transition,
         gst::StateChange::PlayingToPaused
-        | gst::StateChange::PausedToReady
-        | gst::StateChange::ReadyToNull
-        | gst::StateChange::NullToNull
-        | gst::StateChange::ReadyToReady
-        | gst::StateChange::PausedToPaused
-        | gst::StateChange::PlayingToPlaying => gst::StateChangeReturn::Success,
-        _ => gst::StateChangeReturn::Failure,
-    };
-    guard(
-        imp,
-        || fallback,
-        |imp| {
-            if transition == gst::StateChange::PlayingToPaused {
-                test_panic_point(TestPanic::ChangeState);
-            }
-            imp.change_state(transition).into()
-        },
+            | gst::StateChange::PausedToReady
+            | gst::StateChange::ReadyToNull
+            | gst::StateChange::NullToNull
+            | gst::StateChange::ReadyToReady
+            | gst::StateChange::PausedToPaused
+            | gst::StateChange::PlayingToPlaying
     )
-    .into_glib()
-}
-
-/// Sets GstElement's virtual methods in `klass` to those of `from`. A
-/// format's `class_init` keeps its base's this way (`from`: the class struct
-/// as copied from the base, before chaining up): gstreamer-rs would replace
-/// them with trampolines to the format's `ElementImpl`, whose panic check
-/// reads a per-level instance-data map that its `instance_init` then
-/// allocates in every instance (a BTreeMap node for one flag, ~300 bytes per
-/// stream, heaptrack). Formats implement nothing there: their state hooks
-/// are the bases' `start` and `flush`, and the base's `change_state` serves
-/// them. Pad templates and metadata, also in the class struct, stay.
-pub(crate) fn copy_element_vfuncs(
-    klass: &mut gst::ffi::GstElementClass,
-    from: &gst::ffi::GstElementClass,
-) {
-    klass.change_state = from.change_state;
-    klass.request_new_pad = from.request_new_pad;
-    klass.release_pad = from.release_pad;
-    klass.send_event = from.send_event;
-    klass.query = from.query;
-    klass.set_context = from.set_context;
-    klass.set_clock = from.set_clock;
-    klass.provide_clock = from.provide_clock;
-    klass.post_message = from.post_message;
 }
 
 /// The message of a LoggableError (it only exposes it through Display:
@@ -360,9 +270,6 @@ pub(crate) fn common_properties(simd_blurb: &str) -> [glib::ParamSpec; 4] {
 /// and its handle on the shared pool while streaming.
 #[derive(Default)]
 pub struct ElementCommon {
-    /// Set once the element panicked on a streaming thread: buffers are
-    /// refused from then on (see [`streaming`]).
-    pub panicked: AtomicBool,
     stats_interval_ms: AtomicU32,
     stream: Mutex<Option<crate::pool::StreamHandle>>,
     /// Limits the warnings logged for dropped input (a storm of bad packets

@@ -3,6 +3,7 @@
 //! core packetizer's plan into `OutPacket`s for the base class to push.
 
 use super::lock;
+use super::pay::RtpFastBasePayExt as _;
 use super::pay::{marker_flag, OutPacket, RtpFastBasePay};
 use crate::core::nal::{length_prefixed_nals, NalCodec};
 use crate::core::packetizer::{AggregateMode, NalPacketizer, Packet, PayConfig, PlanStorage};
@@ -10,7 +11,6 @@ use crate::core::startcode::nal_units_with_header;
 use crate::elements::base::warn_limit::warn_limited;
 use gst::glib;
 use gst::prelude::*;
-use gst::subclass::prelude::*;
 use std::sync::{LazyLock, Mutex};
 
 /// Plans kept for reuse at most (beyond, a returned plan is freed): more
@@ -185,7 +185,7 @@ impl<C: NalCodec> NalPay<C> {
         obj: &RtpFastBasePay,
         caps: &gst::Caps,
     ) -> Result<(), gst::LoggableError> {
-        let base = obj.imp();
+        let base = obj.pay_base();
         let s = caps
             .structure(0)
             .ok_or_else(|| gst::loggable_error!(CAT, "not-negotiated: empty caps"))?;
@@ -259,7 +259,7 @@ impl<C: NalCodec> NalPay<C> {
         obj: &RtpFastBasePay,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let base = obj.imp();
+        let base = obj.pay_base();
         let mtu = base.plan_mtu();
         let simd = base.simd_level();
         let mut guard = lock(&self.state);
@@ -455,7 +455,7 @@ impl<C: NalCodec> NalPay<C> {
 
     /// Push a pending aggregation packet (EOS).
     pub fn drain(&self, obj: &RtpFastBasePay) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let base = obj.imp();
+        let base = obj.pay_base();
         let mut guard = lock(&self.state);
         let list = Self::pending_list(base, &mut guard)?;
         drop(guard);

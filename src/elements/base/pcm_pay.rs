@@ -9,6 +9,7 @@
 //! block of their own.
 
 use super::lock;
+use super::pay::RtpFastBasePayExt as _;
 use super::pay::{OutPacket, PacketTiming, RtpFastBasePay};
 use super::queued_bytes::{self, Queue};
 use crate::core::audio::{self, ChannelPosition};
@@ -18,7 +19,6 @@ use crate::core::pcm_packetizer::{
 };
 use gst::glib;
 use gst::prelude::*;
-use gst::subclass::prelude::*;
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::{LazyLock, Mutex};
@@ -280,7 +280,7 @@ impl PcmPay {
             ),
             _ => None,
         };
-        let imp = base.imp();
+        let imp = base.pay_base();
         imp.set_options("audio", self.enc.name, rate as u32);
         let mut fields = gst::Structure::builder("fields")
             .field("encoding-params", channels.to_string())
@@ -310,7 +310,7 @@ impl PcmPay {
         base: &RtpFastBasePay,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let imp = base.imp();
+        let imp = base.pay_base();
         let mut guard = lock(&self.state);
         let st = &mut *guard;
         let Some(input) = st.input.clone() else {
@@ -402,7 +402,7 @@ impl PcmPay {
         buffer: &gst::BufferRef,
         fmt: PcmFormat,
     ) -> Result<PacketLimits, gst::FlowError> {
-        let (room, settings) = base.imp().payload_room(buffer);
+        let (room, settings) = base.pay_base().payload_room(buffer);
         if let Some((r, s, l)) = st.limits {
             if r == room && s == settings {
                 return Ok(l);
@@ -441,7 +441,7 @@ impl PcmPay {
         base: &RtpFastBasePay,
         mut guard: std::sync::MutexGuard<'_, PayState>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let imp = base.imp();
+        let imp = base.pay_base();
         let st = &mut *guard;
         st.cuts.clear();
         st.sources.clear();

@@ -12,7 +12,7 @@ use crate::core::simd::SimdLevel;
 use crate::elements::base::stats::ElementStats;
 use crate::elements::base::warn_limit::{warn_limited, WarnLimit};
 use crate::elements::base::{
-    common_properties, hdrext, lock, loggable_message, pad_function, ElementCommon, StreamingImpl,
+    common_properties, hdrext, lock, loggable_message, pad_function, ElementCommon,
 };
 use crate::elements::SimdMode;
 use gst::glib;
@@ -1001,11 +1001,6 @@ impl ObjectSubclass for RtpFastBaseDepay {
     type Type = super::RtpFastBaseDepay;
     type ParentType = gst::Element;
     type Class = Class;
-    type Instance = crate::elements::base::ElementInstance<Self>;
-
-    fn class_init(klass: &mut Self::Class) {
-        crate::elements::base::install_element_vfuncs::<Self>(klass.parent_mut());
-    }
 
     fn with_class(klass: &Self::Class) -> Self {
         let templ = klass
@@ -1210,6 +1205,9 @@ impl ElementImpl for RtpFastBaseDepay {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::PlayingToPaused {
+            crate::elements::base::test_panic_point(crate::elements::base::TestPanic::ChangeState);
+        }
         self.common.change_state(transition);
         if transition == gst::StateChange::ReadyToPaused {
             *lock(&self.stream) = Stream::default();
@@ -1238,11 +1236,5 @@ impl ElementImpl for RtpFastBaseDepay {
             }
         }
         Ok(ret)
-    }
-}
-
-impl StreamingImpl for RtpFastBaseDepay {
-    fn common(&self) -> &ElementCommon {
-        &self.common
     }
 }

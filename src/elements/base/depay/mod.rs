@@ -11,7 +11,6 @@
 
 mod imp;
 
-use super::copy_element_vfuncs;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -109,16 +108,10 @@ pub struct Class {
 }
 
 // SAFETY: FFI edge. `Class` is `#[repr(C)]` and starts with the parent class
-// struct, as GObject requires of a class struct.
+// struct, as GObject requires of a class struct; its other fields are
+// `Option<fn>`s, for which GObject's zero filling is `None`.
 unsafe impl ClassStruct for Class {
     type Type = imp::RtpFastBaseDepay;
-}
-
-impl Class {
-    /// The GstElementClass this class struct starts with.
-    pub(crate) fn parent_mut(&mut self) -> &mut gst::ffi::GstElementClass {
-        &mut self.parent
-    }
 }
 
 impl std::ops::Deref for Class {
@@ -155,8 +148,8 @@ pub trait RtpFastBaseDepayImpl: ElementImpl + ObjectSubclass<Type: IsA<RtpFastBa
     fn flush(&self) {}
 
     /// READY→PAUSED, after the base reset its own stream state: reset the
-    /// format's. (The base keeps GstElement's vfuncs: a format's
-    /// `ElementImpl::change_state` and the like are not called.)
+    /// format's. (Called from the base's `ElementImpl::change_state`, which a
+    /// format's own reaches through `parent_change_state`.)
     fn start(&self) {}
 
     /// A `GstRTPPacketLost` event from a jitterbuffer. The default pushes a
@@ -200,6 +193,21 @@ pub trait RtpFastBaseDepayImplExt: RtpFastBaseDepayImpl {
         obj.upcast_ref::<RtpFastBaseDepay>()
             .imp()
             .default_src_event(event)
+    }
+
+    /// A format's `ElementImpl::change_state`: the base's (through
+    /// `parent_change_state`), except after a panic, when a downward or
+    /// same-state change succeeds without going there (gstreamer-rs's
+    /// trampoline would fail NULL→NULL; see
+    /// [`never_fails_after_panic`](super::never_fails_after_panic)).
+    fn base_change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if super::never_fails_after_panic(transition) && self.obj().has_panicked() {
+            return Ok(gst::StateChangeSuccess::Success);
+        }
+        self.parent_change_state(transition)
     }
 }
 
@@ -250,6 +258,15 @@ pub trait RtpFastBaseDepayExt: IsA<RtpFastBaseDepay> + 'static {
         self.upcast_ref::<RtpFastBaseDepay>().imp().drop_warnings()
     }
 
+    /// The element panicked (gstreamer-rs's flag, the base's level): it
+    /// refuses buffers from then on.
+    fn has_panicked(&self) -> bool {
+        self.upcast_ref::<RtpFastBaseDepay>()
+            .imp()
+            .panicked()
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Clock rate from the sink caps (0 before caps).
     fn clock_rate(&self) -> u32 {
         self.upcast_ref::<RtpFastBaseDepay>().imp().clock_rate()
@@ -267,14 +284,13 @@ fn subclass<T: RtpFastBaseDepayImpl>(obj: &RtpFastBaseDepay) -> &T {
     unsafe { obj.unsafe_cast_ref::<T::Type>() }.imp()
 }
 
-// SAFETY: FFI edge. `class_init` chains up to the parent class's and only
-// fills in this class struct's own entries.
+// SAFETY: FFI edge. `class_init` chains up to the parent class's (which
+// installs gstreamer-rs's GstElement trampolines for `T`) and then only
+// fills in this class struct's own entries; `instance_init` is the default,
+// which chains up.
 unsafe impl<T: RtpFastBaseDepayImpl> IsSubclassable<T> for RtpFastBaseDepay {
     fn class_init(class: &mut glib::Class<Self>) {
-        // The element vfuncs stay the base's (see `copy_element_vfuncs`).
-        let inherited = class.as_ref().parent;
         Self::parent_class_init::<T>(class);
-        copy_element_vfuncs(&mut class.as_mut().parent, &inherited);
         let klass = class.as_mut();
         klass.start = Some(|obj| subclass::<T>(obj).start());
         klass.set_sink_caps = Some(|obj, caps| subclass::<T>(obj).set_sink_caps(caps));
@@ -286,11 +302,6 @@ unsafe impl<T: RtpFastBaseDepayImpl> IsSubclassable<T> for RtpFastBaseDepay {
         klass.src_event = Some(|obj, event| subclass::<T>(obj).src_event(event));
         klass.extend_stats = Some(|obj, s| subclass::<T>(obj).extend_stats(s));
     }
-
-    /// Not chained up: GstElement's `instance_init` would allocate this
-    /// level's instance-data map, which only the element vfunc trampolines
-    /// that `class_init` does not install read (~300 bytes per stream).
-    fn instance_init(_instance: &mut glib::subclass::InitializingObject<T>) {}
 }
 
 /// The sink pad's chain function, called by `rtpfastdepay` holding this

@@ -5,7 +5,7 @@
 
 use super::super::hdrext;
 use super::super::stats::ElementStats;
-use super::super::{lock, pad_function, ElementCommon, StreamingImpl};
+use super::super::{lock, pad_function, ElementCommon};
 use super::Class;
 use crate::core::rtp::HeaderFields;
 use crate::core::simd::SimdLevel;
@@ -238,11 +238,6 @@ impl ObjectSubclass for RtpFastBasePay {
     type Type = super::RtpFastBasePay;
     type ParentType = gst::Element;
     type Class = Class;
-    type Instance = super::super::ElementInstance<Self>;
-
-    fn class_init(klass: &mut Self::Class) {
-        super::super::install_element_vfuncs::<Self>(klass.parent_mut());
-    }
 
     fn with_class(klass: &Self::Class) -> Self {
         let templ = klass
@@ -507,10 +502,13 @@ impl ElementImpl for RtpFastBasePay {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::PlayingToPaused {
+            super::super::test_panic_point(super::super::TestPanic::ChangeState);
+        }
         self.common.change_state(transition);
         if transition == gst::StateChange::ReadyToPaused {
             self.start();
-            self.vfuncs(|k, o| (k.start)(o));
+            self.vfuncs(|k, o| k.start.map(|f| f(o)));
         }
         let ret = self.parent_change_state(transition)?;
         match transition {
@@ -520,7 +518,7 @@ impl ElementImpl for RtpFastBasePay {
                 s.pending_segment = None;
                 s.refused_caps = None;
                 drop(s);
-                self.vfuncs(|k, o| (k.flush)(o));
+                self.vfuncs(|k, o| k.flush.map(|f| f(o)));
             }
             _ => {}
         }
@@ -1176,7 +1174,10 @@ impl RtpFastBasePay {
             s.stats.buffers_in += 1;
             (Instant::now(), s.stats.packets)
         };
-        let res = self.vfuncs(|k, o| (k.handle_buffer)(o, buffer));
+        let res = self.vfuncs(|k, o| match k.handle_buffer {
+            Some(f) => f(o, buffer),
+            None => Err(gst::FlowError::NotSupported),
+        });
         let now = Instant::now();
         let mut s = lock(&self.state);
         let n = s.stats.packets - packets_before;
@@ -1201,7 +1202,9 @@ impl RtpFastBasePay {
                 s.segment = gst::FormattedSegment::new();
                 s.pending_segment = None;
                 drop(s);
-                (obj.class().as_ref().flush)(&obj);
+                if let Some(flush) = obj.class().as_ref().flush {
+                    flush(&obj);
+                }
                 res
             }
             gst::EventView::Caps(c) => {
@@ -1209,7 +1212,12 @@ impl RtpFastBasePay {
                 gst::debug!(CAT, imp = self, "setting caps {caps}");
                 lock(&self.state).sinkcaps = Some(caps.clone());
                 self.downstream_refused.store(false, Ordering::Relaxed);
-                match (obj.class().as_ref().set_sink_caps)(&obj, &caps) {
+                let set_sink_caps = obj.class().as_ref().set_sink_caps;
+                let res = match set_sink_caps {
+                    Some(f) => f(&obj, &caps),
+                    None => Err(gst::loggable_error!(CAT, "no format to take caps")),
+                };
+                match res {
                     Ok(()) => {
                         self.negotiated.store(true, Ordering::Relaxed);
                         lock(&self.state).refused_caps = None;
@@ -1261,13 +1269,15 @@ impl RtpFastBasePay {
                 gst::Pad::event_default(pad, Some(&*obj), event)
             }
             gst::EventView::CustomDownstream(ev) => {
-                if let Some(s) = ev.structure() {
-                    (obj.class().as_ref().custom_downstream_event)(&obj, s);
+                let custom = obj.class().as_ref().custom_downstream_event;
+                if let (Some(f), Some(s)) = (custom, ev.structure()) {
+                    f(&obj, s);
                 }
                 gst::Pad::event_default(pad, Some(&*obj), event)
             }
             gst::EventView::Eos(_) => {
-                if let Err(err) = (obj.class().as_ref().drain)(&obj) {
+                let drain = obj.class().as_ref().drain;
+                if let Some(Err(err)) = drain.map(|f| f(&obj)) {
                     gst::debug!(CAT, imp = self, "drain on EOS: {err:?}");
                 }
                 self.push_pending_segment();
@@ -1317,8 +1327,10 @@ impl RtpFastBasePay {
                 let template = pad.pad_template_caps();
                 let peer = self.srcpad.peer_query_caps(None);
                 let filter = q.filter_owned();
-                let caps =
-                    self.vfuncs(|k, o| (k.sink_caps)(o, &template, Some(&peer), filter.as_ref()));
+                let caps = self.vfuncs(|k, o| match k.sink_caps {
+                    Some(f) => f(o, &template, Some(&peer), filter.as_ref()),
+                    None => template.clone(),
+                });
                 q.set_result(&caps);
                 true
             }
@@ -1545,12 +1557,6 @@ fn rand_u32() -> u32 {
 
 fn rand_range(begin: u32, end: u32) -> u32 {
     glib::random_int_range(begin as i32, end as i32) as u32
-}
-
-impl StreamingImpl for RtpFastBasePay {
-    fn common(&self) -> &ElementCommon {
-        &self.common
-    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! pooled memory and pushes one buffer list.
 //!
 //! A format implements [`RtpFastBasePayImpl`] and reaches the base through
-//! `self.obj().upcast_ref::<RtpFastBasePay>().imp()`.
+//! [`RtpFastBasePayExt`] on its object.
 
 use gst::glib;
 use gst::prelude::*;
@@ -58,8 +58,8 @@ pub trait RtpFastBasePayImpl: ElementImpl + ObjectSubclass<Type: IsA<RtpFastBase
     fn custom_downstream_event(&self, _structure: &gst::StructureRef) {}
 
     /// READY→PAUSED, after the base reset its own stream state: reset the
-    /// format's. (The base keeps GstElement's vfuncs: a format's
-    /// `ElementImpl::change_state` and the like are not called.)
+    /// format's. (Called from the base's `ElementImpl::change_state`, which a
+    /// format's own reaches through `parent_change_state`.)
     fn start(&self) {}
 
     /// The sink pad's CAPS query: what upstream may send, knowing what
@@ -79,29 +79,32 @@ pub trait RtpFastBasePayImpl: ElementImpl + ObjectSubclass<Type: IsA<RtpFastBase
 }
 
 /// Class struct: the format's entry points, filled in `class_init`.
+/// `Option`s, so the zero-filled class struct GObject creates (the abstract
+/// base's own) is a valid value: None until a subclass's `class_init` fills
+/// them in.
+type Flow = Result<gst::FlowSuccess, gst::FlowError>;
+type SetCapsFn = fn(&RtpFastBasePay, &gst::Caps) -> Result<(), gst::LoggableError>;
+type HandleBufferFn = fn(&RtpFastBasePay, gst::Buffer) -> Flow;
+type SinkCapsFn =
+    fn(&RtpFastBasePay, &gst::Caps, Option<&gst::Caps>, Option<&gst::Caps>) -> gst::Caps;
+
 #[repr(C)]
 pub struct Class {
     parent: gst::ffi::GstElementClass,
-    set_sink_caps: fn(&RtpFastBasePay, &gst::Caps) -> Result<(), gst::LoggableError>,
-    handle_buffer: fn(&RtpFastBasePay, gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError>,
-    drain: fn(&RtpFastBasePay) -> Result<gst::FlowSuccess, gst::FlowError>,
-    flush: fn(&RtpFastBasePay),
-    custom_downstream_event: fn(&RtpFastBasePay, &gst::StructureRef),
-    start: fn(&RtpFastBasePay),
-    sink_caps: fn(&RtpFastBasePay, &gst::Caps, Option<&gst::Caps>, Option<&gst::Caps>) -> gst::Caps,
+    pub(crate) set_sink_caps: Option<SetCapsFn>,
+    pub(crate) handle_buffer: Option<HandleBufferFn>,
+    pub(crate) drain: Option<fn(&RtpFastBasePay) -> Flow>,
+    pub(crate) flush: Option<fn(&RtpFastBasePay)>,
+    pub(crate) custom_downstream_event: Option<fn(&RtpFastBasePay, &gst::StructureRef)>,
+    pub(crate) start: Option<fn(&RtpFastBasePay)>,
+    pub(crate) sink_caps: Option<SinkCapsFn>,
 }
 
-// SAFETY: FFI edge. `Class` starts with the parent's class struct, as GObject
-// requires, and is the class struct of `imp::RtpFastBasePay`.
+// SAFETY: FFI edge. `Class` is `#[repr(C)]`, starts with the parent's class
+// struct, as GObject requires, and its other fields are `Option<fn>`s, for
+// which GObject's zero filling is `None`.
 unsafe impl ClassStruct for Class {
     type Type = imp::RtpFastBasePay;
-}
-
-impl Class {
-    /// The GstElementClass this class struct starts with.
-    pub(crate) fn parent_mut(&mut self) -> &mut gst::ffi::GstElementClass {
-        &mut self.parent
-    }
 }
 
 impl std::ops::Deref for Class {
@@ -114,56 +117,76 @@ impl std::ops::Deref for Class {
     }
 }
 
-// SAFETY: FFI edge. class_init chains up first and then only stores Rust
-// function pointers in our own class struct fields.
+/// The concrete subclass behind a base-class reference.
+fn subclass<T: RtpFastBasePayImpl>(obj: &RtpFastBasePay) -> &T {
+    // SAFETY: FFI edge (GObject type system). These entries are installed in
+    // the class struct of `T::Type` by `class_init` below and are only ever
+    // called through `obj.class()`, the class struct of `obj` itself (this
+    // one, or a copy a subclass of `T::Type` inherited), so the instance is
+    // a `T::Type`.
+    unsafe { obj.unsafe_cast_ref::<T::Type>() }.imp()
+}
+
+// SAFETY: FFI edge. `class_init` chains up to the parent class's (which
+// installs gstreamer-rs's GstElement trampolines for `T`) and then only fills
+// in this class struct's own entries; `instance_init` is the default, which
+// chains up.
 unsafe impl<T: RtpFastBasePayImpl> IsSubclassable<T> for RtpFastBasePay {
     fn class_init(class: &mut glib::Class<Self>) {
-        // The element vfuncs stay the base's (see `copy_element_vfuncs`).
-        let inherited = class.as_ref().parent;
         Self::parent_class_init::<T>(class);
-        super::copy_element_vfuncs(&mut class.as_mut().parent, &inherited);
-        let class = class.as_mut();
-        // Every entry below is only called through `obj.class()`, i.e. the
-        // class struct of `obj` itself: this one, initialised for `T`, or a
-        // copy a subclass of `T::Type` inherited, so `obj` is a `T::Type`.
-        // SAFETY: `obj`'s class is this class (or a subclass's copy of it),
-        // so `obj` is a `T::Type` (see above).
-        class.set_sink_caps =
-            |obj, caps| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().set_sink_caps(caps) };
-        // SAFETY: `obj`'s class is this class (or a subclass's copy of it),
-        // so `obj` is a `T::Type` (see above).
-        class.handle_buffer =
-            |obj, buf| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().handle_buffer(buf) };
-        // SAFETY: `obj`'s class is this class (or a subclass's copy of it),
-        // so `obj` is a `T::Type` (see above).
-        class.drain = |obj| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().drain() };
-        // SAFETY: `obj`'s class is this class (or a subclass's copy of it),
-        // so `obj` is a `T::Type` (see above).
-        class.flush = |obj| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().flush() };
-        // SAFETY: `obj`'s class is this class (or a subclass's copy of it),
-        // so `obj` is a `T::Type` (see above).
-        class.custom_downstream_event = |obj, s| unsafe {
-            obj.unsafe_cast_ref::<T::Type>()
-                .imp()
-                .custom_downstream_event(s)
-        };
-        // SAFETY: `obj`'s class is this class (or a subclass's copy of it),
-        // so `obj` is a `T::Type` (see above).
-        class.start = |obj| unsafe { obj.unsafe_cast_ref::<T::Type>().imp().start() };
-        // SAFETY: `obj`'s class is this class (or a subclass's copy of it),
-        // so `obj` is a `T::Type` (see above).
-        class.sink_caps = |obj, templ, allowed, filter| unsafe {
-            obj.unsafe_cast_ref::<T::Type>()
-                .imp()
-                .sink_caps(templ, allowed, filter)
-        };
+        let klass = class.as_mut();
+        klass.set_sink_caps = Some(|obj, caps| subclass::<T>(obj).set_sink_caps(caps));
+        klass.handle_buffer = Some(|obj, buf| subclass::<T>(obj).handle_buffer(buf));
+        klass.drain = Some(|obj| subclass::<T>(obj).drain());
+        klass.flush = Some(|obj| subclass::<T>(obj).flush());
+        klass.custom_downstream_event =
+            Some(|obj, s| subclass::<T>(obj).custom_downstream_event(s));
+        klass.start = Some(|obj| subclass::<T>(obj).start());
+        klass.sink_caps = Some(|obj, templ, allowed, filter| {
+            subclass::<T>(obj).sink_caps(templ, allowed, filter)
+        });
+    }
+}
+
+/// What a format calls on the base: its object (`self.obj()`) is an
+/// `RtpFastBasePay`.
+pub trait RtpFastBasePayExt: IsA<RtpFastBasePay> + 'static {
+    /// The base's implementation: negotiation (`set_options`,
+    /// `set_outcaps`), numbering, and `push_packets` / `push_packet`.
+    fn pay_base(&self) -> &imp::RtpFastBasePay {
+        self.upcast_ref::<RtpFastBasePay>().imp()
     }
 
-    /// Not chained up: GstElement's `instance_init` would allocate this
-    /// level's instance-data map, which only the element vfunc trampolines
-    /// that `class_init` does not install read (~300 bytes per stream).
-    fn instance_init(_instance: &mut glib::subclass::InitializingObject<T>) {}
+    /// The element panicked (gstreamer-rs's flag, the base's level): it
+    /// refuses buffers from then on.
+    fn has_panicked(&self) -> bool {
+        self.pay_base()
+            .panicked()
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
+
+impl<O: IsA<RtpFastBasePay>> RtpFastBasePayExt for O {}
+
+/// What a format's `ElementImpl` chains to.
+pub trait RtpFastBasePayImplExt: RtpFastBasePayImpl {
+    /// A format's `ElementImpl::change_state`: the base's (through
+    /// `parent_change_state`), except after a panic, when a downward or
+    /// same-state change succeeds without going there (gstreamer-rs's
+    /// trampoline would fail NULL→NULL; see
+    /// [`never_fails_after_panic`](super::never_fails_after_panic)).
+    fn base_change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if super::never_fails_after_panic(transition) && self.obj().has_panicked() {
+            return Ok(gst::StateChangeSuccess::Success);
+        }
+        self.parent_change_state(transition)
+    }
+}
+
+impl<T: RtpFastBasePayImpl> RtpFastBasePayImplExt for T {}
 
 pub fn register_type() -> glib::Type {
     RtpFastBasePay::static_type()

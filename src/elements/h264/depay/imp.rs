@@ -1,6 +1,7 @@
 //! `rtpfasth264depay`: the H.264 format on `GstRtpFastBaseDepay`.
 
 use crate::core::nal::H264 as Codec;
+use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::elements::base::depay::{RtpFastBaseDepay, RtpFastBaseDepayImpl, RtpPacket};
 use crate::elements::base::nal_depay::{self, NalDepayBase};
 use gst::glib;
@@ -38,6 +39,13 @@ impl ObjectImpl for RtpFastH264Depay {
 impl GstObjectImpl for RtpFastH264Depay {}
 
 impl ElementImpl for RtpFastH264Depay {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        self.base_change_state(transition)
+    }
+
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(

@@ -2,6 +2,7 @@
 
 use crate::core::nal::H264;
 use crate::elements::base::nal_pay::{self, NalPay};
+use crate::elements::base::pay::RtpFastBasePayImplExt as _;
 use crate::elements::base::pay::{RtpFastBasePay, RtpFastBasePayImpl};
 use gst::glib;
 use gst::prelude::*;
@@ -49,6 +50,13 @@ impl ObjectImpl for RtpFastH264Pay {
 impl GstObjectImpl for RtpFastH264Pay {}
 
 impl ElementImpl for RtpFastH264Pay {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        self.base_change_state(transition)
+    }
+
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(

@@ -1,6 +1,7 @@
 //! `rtpfasth265depay`: the H.265 format on `GstRtpFastBaseDepay`.
 
 use crate::core::nal::H265 as Codec;
+use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::elements::base::depay::{RtpFastBaseDepay, RtpFastBaseDepayImpl, RtpPacket};
 use crate::elements::base::nal_depay::{self, NalDepayBase};
 use gst::glib;
@@ -38,6 +39,13 @@ impl ObjectImpl for RtpFastH265Depay {
 impl GstObjectImpl for RtpFastH265Depay {}
 
 impl ElementImpl for RtpFastH265Depay {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        self.base_change_state(transition)
+    }
+
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(

@@ -1,5 +1,6 @@
 //! `rtpfastL16pay`: L16 (RFC 3551) on `GstRtpFastBasePay`.
 
+use crate::elements::base::pay::RtpFastBasePayImplExt as _;
 use crate::elements::base::pay::{RtpFastBasePay, RtpFastBasePayImpl};
 use crate::elements::base::pcm_pay::{self, PcmPay};
 use gst::glib;
@@ -44,6 +45,13 @@ impl ObjectImpl for RtpFastL16Pay {
 impl GstObjectImpl for RtpFastL16Pay {}
 
 impl ElementImpl for RtpFastL16Pay {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        self.base_change_state(transition)
+    }
+
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(

@@ -1,6 +1,7 @@
 //! `rtpfastL24depay`: L24 raw audio (RFC 3190) on `GstRtpFastBaseDepay`.
 
 use crate::core::audio::SampleFormat;
+use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::elements::base::depay::{RtpFastBaseDepay, RtpFastBaseDepayImpl, RtpPacket};
 use crate::elements::base::raw_audio_depay::{self, RawAudioDepay};
 use gst::glib;
@@ -32,6 +33,13 @@ impl ObjectImpl for RtpFastL24Depay {}
 impl GstObjectImpl for RtpFastL24Depay {}
 
 impl ElementImpl for RtpFastL24Depay {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        self.base_change_state(transition)
+    }
+
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(

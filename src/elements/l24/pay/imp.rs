@@ -1,5 +1,6 @@
 //! `rtpfastL24pay`: L24 (RFC 3190) on `GstRtpFastBasePay`.
 
+use crate::elements::base::pay::RtpFastBasePayImplExt as _;
 use crate::elements::base::pay::{RtpFastBasePay, RtpFastBasePayImpl};
 use crate::elements::base::pcm_pay::{self, PcmPay};
 use gst::glib;
@@ -44,6 +45,13 @@ impl ObjectImpl for RtpFastL24Pay {
 impl GstObjectImpl for RtpFastL24Pay {}
 
 impl ElementImpl for RtpFastL24Pay {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        self.base_change_state(transition)
+    }
+
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(

@@ -5,6 +5,7 @@
 //! recycled buffer: nothing is allocated per packet.
 
 use crate::core::mp2t::{self, DepayCut};
+use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::elements::base::depay::{
     RtpFastBaseDepay, RtpFastBaseDepayExt, RtpFastBaseDepayImpl, RtpPacket,
 };
@@ -77,6 +78,13 @@ impl ObjectImpl for RtpFastMp2tDepay {
 impl GstObjectImpl for RtpFastMp2tDepay {}
 
 impl ElementImpl for RtpFastMp2tDepay {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        self.base_change_state(transition)
+    }
+
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(

@@ -16,6 +16,8 @@
 
 use crate::core::mp2t::{self, Limits, Packer, PacketPlan};
 use crate::elements::base::lock;
+use crate::elements::base::pay::RtpFastBasePayExt as _;
+use crate::elements::base::pay::RtpFastBasePayImplExt as _;
 use crate::elements::base::pay::{OutPacket, PacketTiming, RtpFastBasePay, RtpFastBasePayImpl};
 use crate::elements::base::queued_bytes::{self, Queue};
 use gst::glib;
@@ -102,16 +104,20 @@ impl ObjectImpl for RtpFastMp2tPay {
         self.parent_constructed();
         // As stock: pt 33 until the property is set (its pspec default
         // stays the base class's 96, as stock's does).
-        self.obj()
-            .upcast_ref::<RtpFastBasePay>()
-            .imp()
-            .set_default_pt(mp2t::PAYLOAD_TYPE);
+        self.obj().pay_base().set_default_pt(mp2t::PAYLOAD_TYPE);
     }
 }
 
 impl GstObjectImpl for RtpFastMp2tPay {}
 
 impl ElementImpl for RtpFastMp2tPay {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        self.base_change_state(transition)
+    }
+
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(
@@ -307,14 +313,14 @@ impl RtpFastBasePayImpl for RtpFastMp2tPay {
         // else in the caps matters (as stock).
         gst::debug!(CAT, imp = self, "sink caps {caps}");
         let obj = self.obj();
-        let base = obj.upcast_ref::<RtpFastBasePay>().imp();
+        let base = obj.pay_base();
         base.set_options("video", mp2t::ENCODING_NAME, mp2t::CLOCK_RATE);
         base.set_outcaps(gst::Structure::new_empty("fields").as_ref())
     }
 
     fn handle_buffer(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let obj = self.obj();
-        let base = obj.upcast_ref::<RtpFastBasePay>().imp();
+        let base = obj.pay_base();
         let limits = Self::limits(base, Some(&buffer));
         let len = buffer.size();
         let mut guard = lock(&self.state);
@@ -363,7 +369,7 @@ impl RtpFastBasePayImpl for RtpFastMp2tPay {
 
     fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
         let obj = self.obj();
-        let base = obj.upcast_ref::<RtpFastBasePay>().imp();
+        let base = obj.pay_base();
         let limits = Self::limits(base, None);
         let mut guard = lock(&self.state);
         let st = &mut *guard;

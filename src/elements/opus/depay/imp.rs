@@ -3,6 +3,7 @@
 //! payload in a recycled buffer: nothing is allocated per packet.
 
 use crate::core::opus;
+use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::elements::base::depay::{
     RtpFastBaseDepay, RtpFastBaseDepayExt, RtpFastBaseDepayImpl, RtpPacket,
 };
@@ -37,6 +38,13 @@ impl ObjectImpl for RtpFastOpusDepay {}
 impl GstObjectImpl for RtpFastOpusDepay {}
 
 impl ElementImpl for RtpFastOpusDepay {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        self.base_change_state(transition)
+    }
+
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(

@@ -3,6 +3,8 @@
 
 use crate::core::opus::{self, PaySinkFields, TalkSpurt};
 use crate::elements::base::lock;
+use crate::elements::base::pay::RtpFastBasePayExt as _;
+use crate::elements::base::pay::RtpFastBasePayImplExt as _;
 use crate::elements::base::pay::{
     marker_flag, OutPacket, PacketTiming, RtpFastBasePay, RtpFastBasePayImpl,
 };
@@ -66,6 +68,13 @@ impl ObjectImpl for RtpFastOpusPay {
 impl GstObjectImpl for RtpFastOpusPay {}
 
 impl ElementImpl for RtpFastOpusPay {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        self.base_change_state(transition)
+    }
+
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(
@@ -150,7 +159,7 @@ impl RtpFastBasePayImpl for RtpFastOpusPay {
         // As stock: gst_value_can_intersect (a type check in 1.22, so OPUS
         // unless the field is not a string or list).
         let obj = self.obj();
-        let base = obj.upcast_ref::<RtpFastBasePay>().imp();
+        let base = obj.pay_base();
         let takes_opus = base
             .src_pad()
             .allowed_caps()
@@ -194,11 +203,9 @@ impl RtpFastBasePayImpl for RtpFastOpusPay {
             discont: false,
         };
         let obj = self.obj();
-        obj.upcast_ref::<RtpFastBasePay>()
-            .imp()
-            .push_packet(&buffer, timing, packet, |out| {
-                super::super::copy_audio_metas(&buffer, out)
-            })
+        obj.pay_base().push_packet(&buffer, timing, packet, |out| {
+            super::super::copy_audio_metas(&buffer, out)
+        })
     }
 
     /// As rtpopuspay: what downstream takes (OPUS/draft, MULTIOPUS) narrows
@@ -211,11 +218,7 @@ impl RtpFastBasePayImpl for RtpFastOpusPay {
         filter: Option<&gst::Caps>,
     ) -> gst::Caps {
         let obj = self.obj();
-        let src_template = obj
-            .upcast_ref::<RtpFastBasePay>()
-            .imp()
-            .src_pad()
-            .pad_template_caps();
+        let src_template = obj.pay_base().src_pad().pad_template_caps();
         let peer = match allowed {
             Some(a) => src_template.intersect_with_mode(a, gst::CapsIntersectMode::First),
             None => src_template,

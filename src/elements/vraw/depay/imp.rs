@@ -10,6 +10,7 @@
 //! counted, never written outside the frame.
 
 use crate::core::vraw::{self, Geometry, PlaneLayout, ReceivedSegment, Sampling};
+use crate::elements::base::depay::RtpFastBaseDepayImplExt as _;
 use crate::elements::base::depay::{
     RtpFastBaseDepay, RtpFastBaseDepayExt, RtpFastBaseDepayImpl, RtpPacket,
 };
@@ -69,6 +70,13 @@ impl ObjectImpl for RtpFastVRawDepay {}
 impl GstObjectImpl for RtpFastVRawDepay {}
 
 impl ElementImpl for RtpFastVRawDepay {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        self.base_change_state(transition)
+    }
+
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(

@@ -14,6 +14,8 @@ use crate::core::vraw::{
     self, FrameCursor, Geometry, PlanError, PlaneLayout, PlannedPacket, Sampling, Segment,
 };
 use crate::elements::base::lock;
+use crate::elements::base::pay::RtpFastBasePayExt as _;
+use crate::elements::base::pay::RtpFastBasePayImplExt as _;
 use crate::elements::base::pay::{
     marker_flag, OutPacket, PacketTiming, RtpFastBasePay, RtpFastBasePayImpl,
 };
@@ -136,6 +138,13 @@ impl ObjectImpl for RtpFastVRawPay {
 impl GstObjectImpl for RtpFastVRawPay {}
 
 impl ElementImpl for RtpFastVRawPay {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        self.base_change_state(transition)
+    }
+
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(
@@ -203,7 +212,7 @@ impl RtpFastVRawPay {
         geometry: Geometry,
         buffer: &gst::BufferRef,
     ) -> Result<FrameCursor, gst::FlowError> {
-        let imp = base.imp();
+        let imp = base.pay_base();
         let key = CursorKey {
             geometry,
             mtu: imp.plan_mtu(),
@@ -241,9 +250,9 @@ impl RtpFastVRawPay {
         base: &RtpFastBasePay,
         why: &str,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        base.imp().count_malformed();
+        base.pay_base().count_malformed();
         warn_limited!(
-            base.imp().drop_warnings(),
+            base.pay_base().drop_warnings(),
             CAT,
             imp = self,
             "dropping frame: {why}"
@@ -298,7 +307,7 @@ impl RtpFastBasePayImpl for RtpFastVRawPay {
         }
         gst::debug!(CAT, imp = self, "{caps} -> {fields}");
         let obj = self.obj();
-        let base = obj.upcast_ref::<RtpFastBasePay>().imp();
+        let base = obj.pay_base();
         base.set_options("video", "RAW", 90000);
         base.set_outcaps(&fields)?;
         let mut st = lock(&self.state);
@@ -311,7 +320,7 @@ impl RtpFastBasePayImpl for RtpFastVRawPay {
     fn handle_buffer(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let obj = self.obj();
         let base = obj.upcast_ref::<RtpFastBasePay>();
-        let imp = base.imp();
+        let imp = base.pay_base();
         let mut guard = lock(&self.state);
         let st = &mut *guard;
         let (Some(info), Some(geometry)) = (st.info.as_ref(), st.geometry) else {
