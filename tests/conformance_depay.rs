@@ -684,9 +684,13 @@ fn side_by_side(
     };
     let sinks = [sink("stock"), sink("ours")];
     let events = sinks.each_ref().map(record_events);
-    // On each depayloader's sink pad (a copy of the tee's packet there, so
-    // the depayloader gets a writable buffer, as from udpsrc).
-    for depay in sinks.iter().filter(|_| metas).map(|s| {
+    // On each depayloader's sink pad a copy of the tee's packet, so the
+    // depayloader gets a writable buffer, as from udpsrc (with `metas`, the
+    // receiver's metas on it). Stock's GstRTPBaseDepayload 1.22.0 must not
+    // get a shared packet: on a seqnum gap it makes the packet writable and
+    // then unmaps the original, which the other branch may have freed by
+    // then (a use-after-free: `gst_buffer_unmap: assertion 'GST_IS_BUFFER'`).
+    for depay in sinks.iter().map(|s| {
         let pad = s.static_pad("sink").unwrap().peer().unwrap();
         let mut e = pad.parent_element().unwrap();
         // Up through the tail (capsfilter) to the depayloader.
@@ -706,11 +710,16 @@ fn side_by_side(
             gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
             move |_, info| {
                 let next = || n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let own = |b: &mut gst::BufferRef| {
+                    if metas {
+                        add_receiver_metas(b, next());
+                    }
+                };
                 match &mut info.data {
-                    Some(gst::PadProbeData::Buffer(b)) => add_receiver_metas(b.make_mut(), next()),
+                    Some(gst::PadProbeData::Buffer(b)) => own(b.make_mut()),
                     Some(gst::PadProbeData::BufferList(l)) => {
                         l.make_mut().foreach_mut(|mut b, _| {
-                            add_receiver_metas(b.make_mut(), next());
+                            own(b.make_mut());
                             std::ops::ControlFlow::Continue(Some(b))
                         });
                     }
