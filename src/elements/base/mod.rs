@@ -176,6 +176,22 @@ pub(crate) fn never_fails_after_panic(transition: gst::StateChange) -> bool {
     )
 }
 
+/// A format's `ElementImpl::change_state` for both bases: its parent's
+/// (the base's, through `parent_change_state`), except after a panic
+/// (`panicked`), when a downward or same-state change succeeds without
+/// going there ([`never_fails_after_panic`]).
+pub(crate) fn base_change_state<T: gst::subclass::prelude::ElementImpl>(
+    imp: &T,
+    panicked: bool,
+    transition: gst::StateChange,
+) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+    use gst::subclass::prelude::ElementImplExt;
+    if panicked && never_fails_after_panic(transition) {
+        return Ok(gst::StateChangeSuccess::Success);
+    }
+    imp.parent_change_state(transition)
+}
+
 /// The message of a LoggableError (it only exposes it through Display:
 /// `Error "category": "message" at file:line`), without a leading
 /// "not-negotiated: ".

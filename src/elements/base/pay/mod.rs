@@ -170,19 +170,13 @@ impl<O: IsA<RtpFastBasePay>> RtpFastBasePayExt for O {}
 
 /// What a format's `ElementImpl` chains to.
 pub trait RtpFastBasePayImplExt: RtpFastBasePayImpl {
-    /// A format's `ElementImpl::change_state`: the base's (through
-    /// `parent_change_state`), except after a panic, when a downward or
-    /// same-state change succeeds without going there (gstreamer-rs's
-    /// trampoline would fail NULL→NULL; see
-    /// [`never_fails_after_panic`](super::never_fails_after_panic)).
+    /// A format's `ElementImpl::change_state`: see
+    /// [`base_change_state`](super::base_change_state).
     fn base_change_state(
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if super::never_fails_after_panic(transition) && self.obj().has_panicked() {
-            return Ok(gst::StateChangeSuccess::Success);
-        }
-        self.parent_change_state(transition)
+        super::base_change_state(self, self.obj().has_panicked(), transition)
     }
 }
 
