@@ -179,17 +179,24 @@ pub fn pay<C: NalCodec>(data: &[u8]) {
 
         let (packets, scratch) = (p.packets(), p.scratch());
         // The first NAL unit a packet carries is an access unit delimiter
-        // (single unit, first of an aggregate, or first fragment).
+        // (first of an aggregate, first fragment, or a single unit). What
+        // the packet is comes from the plan, not its first byte: an input
+        // unit of an FU or aggregate type is sent as a single unit.
         let opens_with_aud = |pkt: &gstrsrtpfast::core::packetizer::Packet| {
             let mut bytes = scratch[pkt.inline()].to_vec();
             bytes.extend_from_slice(&au[pkt.payload()]);
-            match C::payload_kind(C::nal_type(&bytes)) {
-                PayloadKind::Aggregate => bytes
+            let fragment = pkt.agg_units == 0
+                && pkt.inline().len() == C::FU_OVERHEAD
+                && !pkt.payload().is_empty();
+            if pkt.agg_units >= 2 {
+                bytes
                     .get(C::AGG_HEADER_LEN + 2..)
-                    .is_some_and(|n| n.len() >= C::NAL_HEADER_LEN && C::nal_type(n) == C::AUD),
-                PayloadKind::Fragment => C::fu_parse(&bytes)
-                    .is_some_and(|(start, _, header)| start && C::nal_type(&header) == C::AUD),
-                _ => C::nal_type(&bytes) == C::AUD,
+                    .is_some_and(|n| n.len() >= C::NAL_HEADER_LEN && C::nal_type(n) == C::AUD)
+            } else if fragment {
+                C::fu_parse(&bytes)
+                    .is_some_and(|(start, _, header)| start && C::nal_type(&header) == C::AUD)
+            } else {
+                C::nal_type(&bytes) == C::AUD
             }
         };
         for (i, pkt) in packets.iter().enumerate() {
