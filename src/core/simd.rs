@@ -97,6 +97,31 @@ impl SimdLevel {
     }
 }
 
+/// What is wrong with an `RSRTPFAST_SIMD` value, in words for the user
+/// (None: unset, `auto`, or a level this CPU has).
+pub fn env_problem(env_value: Option<&str>) -> Option<String> {
+    let v = env_value?.trim();
+    if v.is_empty() || v.eq_ignore_ascii_case("auto") {
+        return None;
+    }
+    let here: Vec<&str> = SimdLevel::available_levels()
+        .into_iter()
+        .map(SimdLevel::nick)
+        .collect();
+    let best = SimdLevel::best().nick();
+    match SimdLevel::from_nick(v) {
+        None => Some(format!(
+            "{SIMD_ENV_VAR}={v:?} is not a SIMD level (this CPU: auto, {}); using {best}",
+            here.join(", ")
+        )),
+        Some(level) if !level.is_available() => Some(format!(
+            "{SIMD_ENV_VAR}={v} is not available on this CPU (it has {}); using {best}",
+            here.join(", ")
+        )),
+        Some(_) => None,
+    }
+}
+
 /// [`SimdLevel::resolve`] with the environment value passed in, so it can be
 /// tested without mutating the process environment.
 pub fn resolve_with(requested: Option<SimdLevel>, env_value: Option<&str>) -> (SimdLevel, bool) {
@@ -138,6 +163,20 @@ pub(crate) fn resolve_pure(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_environment_values_are_named() {
+        assert_eq!(env_problem(None), None);
+        assert_eq!(env_problem(Some(" Auto ")), None);
+        assert_eq!(env_problem(Some(SimdLevel::best().nick())), None);
+        let typo = env_problem(Some("bogus")).expect("a typo is reported");
+        assert!(typo.contains("\"bogus\" is not a SIMD level"), "{typo}");
+        assert!(typo.contains(SimdLevel::best().nick()), "{typo}");
+        if let Some(missing) = SimdLevel::ALL.into_iter().find(|l| !l.is_available()) {
+            let msg = env_problem(Some(missing.nick())).expect("unavailable level reported");
+            assert!(msg.contains("not available on this CPU"), "{msg}");
+        }
+    }
 
     #[test]
     fn nick_roundtrip() {

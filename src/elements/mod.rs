@@ -15,6 +15,13 @@ pub mod vraw;
 pub mod wrapper;
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    // Once per process (the plugin loads once): a typo or a level this CPU
+    // lacks in RSRTPFAST_SIMD is said plainly, on stderr as well as in the
+    // debug log, instead of silently running another level.
+    let env = std::env::var(crate::core::simd::SIMD_ENV_VAR).ok();
+    if let Some(problem) = crate::core::simd::env_problem(env.as_deref()) {
+        glib::g_warning!("rsrtpfast", "{problem}");
+    }
     // The abstract base classes, documented as plugin API like GStreamer's.
     base::pay::RtpFastBasePay::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     base::depay::register();

@@ -450,7 +450,9 @@ impl ObjectImpl for RtpFastBasePay {
             "simd" => {
                 s.simd_mode = value.get().unwrap();
                 let (level, fell_back) = SimdLevel::resolve(s.simd_mode.requested());
-                if fell_back {
+                // With `auto` a fallback comes from RSRTPFAST_SIMD, which
+                // the plugin names once when it loads (elements::register).
+                if fell_back && s.simd_mode.requested().is_some() {
                     gst::warning!(
                         CAT,
                         imp = self,
