@@ -675,14 +675,7 @@ fn side_by_side(
         .unwrap_or_else(|e| panic!("{desc}: {e}"))
         .downcast::<gst::Pipeline>()
         .unwrap();
-    let sink = |name: &str| {
-        pipeline
-            .by_name(name)
-            .unwrap()
-            .downcast::<gst_app::AppSink>()
-            .unwrap()
-    };
-    let sinks = [sink("stock"), sink("ours")];
+    let sinks = stock_and_ours_sinks(&pipeline);
     let events = sinks.each_ref().map(record_events);
     // On each depayloader's sink pad a copy of the tee's packet, so the
     // depayloader gets a writable buffer, as from udpsrc (with `metas`, the

@@ -78,14 +78,7 @@ fn side_by_side(src: &str, stock: &str, ours: &str, props: &str) -> (Vec<Seen>, 
         .unwrap_or_else(|e| panic!("{desc}: {e}"))
         .downcast::<gst::Pipeline>()
         .unwrap();
-    let sink = |name: &str| {
-        pipeline
-            .by_name(name)
-            .unwrap()
-            .downcast::<gst_app::AppSink>()
-            .unwrap()
-    };
-    let (stock_sink, ours_sink) = (sink("stock"), sink("ours"));
+    let [stock_sink, ours_sink] = stock_and_ours_sinks(&pipeline);
     let (stock_events, ours_events) = (record_events(&stock_sink), record_events(&ours_sink));
     pipeline.set_state(gst::State::Playing).unwrap();
     let stock_out = pull_all(&stock_sink);
@@ -446,14 +439,7 @@ fn side_by_side_events(
     );
     let (pipeline, src) = launch_with_src(&desc);
     src.set_caps(Some(caps));
-    let sink = |name: &str| {
-        pipeline
-            .by_name(name)
-            .unwrap()
-            .downcast::<gst_app::AppSink>()
-            .unwrap()
-    };
-    let (stock_sink, ours_sink) = (sink("stock"), sink("ours"));
+    let [stock_sink, ours_sink] = stock_and_ours_sinks(&pipeline);
     let (stock_events, ours_events) = (record_events(&stock_sink), record_events(&ours_sink));
     pipeline.set_state(gst::State::Playing).unwrap();
     for (i, b) in input.iter().enumerate() {

@@ -132,11 +132,21 @@ pub fn app_src(pipeline: &gst::Pipeline) -> gst_app::AppSrc {
 
 /// The pipeline's `appsink name=sink`.
 pub fn app_sink(pipeline: &gst::Pipeline) -> gst_app::AppSink {
+    app_sink_named(pipeline, "sink")
+}
+
+/// The pipeline's `appsink name={name}`.
+pub fn app_sink_named(pipeline: &gst::Pipeline, name: &str) -> gst_app::AppSink {
     pipeline
-        .by_name("sink")
+        .by_name(name)
         .unwrap()
         .downcast::<gst_app::AppSink>()
         .unwrap()
+}
+
+/// A side-by-side pipeline's `appsink name=stock` and `appsink name=ours`.
+pub fn stock_and_ours_sinks(pipeline: &gst::Pipeline) -> [gst_app::AppSink; 2] {
+    ["stock", "ours"].map(|name| app_sink_named(pipeline, name))
 }
 
 /// Parse `desc` and set it playing; with `input`, feed `appsrc name=src`
