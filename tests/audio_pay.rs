@@ -271,15 +271,7 @@ fn run_owned(desc: &str, caps: &gst::Caps, bufs: Vec<gst::Buffer>) -> Vec<gst::B
         src.push_buffer(b).unwrap();
     }
     src.end_of_stream().unwrap();
-    let sink = common::app_sink(&pipeline);
-    let mut out = Vec::new();
-    while let Ok(sample) = sink.pull_sample() {
-        if let Some(list) = sample.buffer_list() {
-            out.extend(list.iter_owned());
-        } else if let Some(b) = sample.buffer_owned() {
-            out.push(b);
-        }
-    }
+    let out = common::pull_buffers(&common::app_sink(&pipeline));
     pipeline.set_state(gst::State::Null).unwrap();
     out
 }

@@ -724,24 +724,8 @@ fn side_by_side(
     }
     pipeline.set_state(gst::State::Playing).unwrap();
     feed(&pipeline);
-    let pull = |sink: &gst_app::AppSink| {
-        let mut out = Vec::new();
-        while let Ok(sample) = sink.pull_sample() {
-            if let Some(list) = sample.buffer_list() {
-                out.extend(list.iter_owned());
-            } else if let Some(b) = sample.buffer_owned() {
-                out.push(b);
-            }
-        }
-        out
-    };
-    let bufs = sinks.each_ref().map(pull);
-    let bus = pipeline.bus().unwrap();
-    if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
-        if let gst::MessageView::Error(e) = msg.view() {
-            panic!("`{desc}` failed: {} ({:?})", e.error(), e.debug());
-        }
-    }
+    let bufs = sinks.each_ref().map(pull_buffers);
+    assert_no_bus_error(&pipeline, &desc);
     pipeline.set_state(gst::State::Null).unwrap();
     let [s, o] = bufs;
     let [se, oe] = events.map(|e| e.lock().unwrap().clone());

@@ -88,12 +88,7 @@ fn side_by_side(src: &str, stock: &str, ours: &str, props: &str) -> (Vec<Seen>, 
         ours_events.lock().unwrap().clone(),
     );
     assert_eq!(stock_events, ours_events, "{desc}: events downstream");
-    let bus = pipeline.bus().unwrap();
-    if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
-        if let gst::MessageView::Error(e) = msg.view() {
-            panic!("`{desc}` failed: {} ({:?})", e.error(), e.debug());
-        }
-    }
+    assert_no_bus_error(&pipeline, &desc);
     pipeline.set_state(gst::State::Null).unwrap();
     (stock_out, ours_out)
 }

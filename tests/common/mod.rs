@@ -193,20 +193,39 @@ pub fn run_collect(
     let mut caps = None;
     while let Ok(sample) = sink.pull_sample() {
         caps = sample.caps_owned().or(caps);
-        if let Some(list) = sample.buffer_list() {
-            out.extend(list.iter_owned());
-        } else if let Some(b) = sample.buffer_owned() {
-            out.push(b);
-        }
+        push_sample_buffers(&sample, &mut out);
     }
+    assert_no_bus_error(&pipeline, desc);
+    pipeline.set_state(gst::State::Null).unwrap();
+    (caps, out)
+}
+
+/// A sample's buffers (its list's, or its one buffer) onto `out`.
+pub fn push_sample_buffers(sample: &gst::Sample, out: &mut Vec<gst::Buffer>) {
+    if let Some(list) = sample.buffer_list() {
+        out.extend(list.iter_owned());
+    } else if let Some(b) = sample.buffer_owned() {
+        out.push(b);
+    }
+}
+
+/// Every buffer `sink` gets until EOS.
+pub fn pull_buffers(sink: &gst_app::AppSink) -> Vec<gst::Buffer> {
+    let mut out = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        push_sample_buffers(&sample, &mut out);
+    }
+    out
+}
+
+/// Panics with the pipeline's ERROR message, if it posted one.
+pub fn assert_no_bus_error(pipeline: &gst::Pipeline, desc: &str) {
     let bus = pipeline.bus().unwrap();
-    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+    if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
         if let gst::MessageView::Error(e) = msg.view() {
             panic!("pipeline `{desc}` failed: {} ({:?})", e.error(), e.debug());
         }
     }
-    pipeline.set_state(gst::State::Null).unwrap();
-    (caps, out)
 }
 
 /// NAL units of an Annex-B buffer.
