@@ -6,6 +6,7 @@
 
 pub mod core;
 pub mod elements;
+pub mod io;
 pub mod pool;
 
 // The fast-path tests, gathered (`cargo test performance::buffer_pool`).

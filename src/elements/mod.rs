@@ -11,6 +11,8 @@ pub mod l16;
 pub mod l24;
 pub mod mp2t;
 pub mod opus;
+pub mod udpsink;
+pub mod udpsrc;
 pub mod vraw;
 pub mod wrapper;
 
@@ -33,6 +35,8 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     mp2t::register(plugin)?;
     vraw::register(plugin)?;
     wrapper::register(plugin)?;
+    udpsrc::register(plugin)?;
+    udpsink::register(plugin)?;
     Ok(())
 }
 

@@ -1,0 +1,1 @@
+//! Batched receive: recvmmsg + UDP GRO.

@@ -1,0 +1,1 @@
+//! Batched send: sendmmsg + UDP GSO.
