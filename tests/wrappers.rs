@@ -449,19 +449,41 @@ fn child_proxy_reaches_the_child() {
         "max-stap"
     );
     // The wrapper's own aggregate-mode reads the child's.
-    assert_eq!(
-        w.property::<Option<String>>("aggregate-mode").as_deref(),
-        Some("max-stap")
-    );
+    assert_eq!(nick(w.property_value("aggregate-mode")), "max-stap");
     proxy.set_child_property("rtpfasth264pay0::config-interval", -1i32);
     let child = proxy.child_by_name("rtpfasth264pay0").unwrap();
     assert_eq!(child.property::<i32>("config-interval"), -1);
     // And set through the wrapper by nick, onto the child's enum type.
-    w.set_property("aggregate-mode", "zero-latency");
+    w.set_property_from_str("aggregate-mode", "zero-latency");
     assert_eq!(
         nick(proxy.child_property("rtpfasth264pay0::aggregate-mode")),
         "zero-latency"
     );
+}
+
+/// A value no payloader has fails where it is set, as on the stock
+/// payloaders: gst-launch reports it instead of running with the default.
+#[test]
+fn bad_aggregate_mode_fails_like_stock() {
+    common::init();
+    for line in [
+        "fakesrc ! rtph264pay aggregate-mode=bogus ! fakesink",
+        "fakesrc ! rtpfastpay aggregate-mode=bogus ! fakesink",
+    ] {
+        let err = gst::parse::launch(line).expect_err(line);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("aggregate-mode") && msg.contains("bogus"),
+            "{line}: {msg}"
+        );
+    }
+    // Every nick of the stock H.264 payloader's enum is a wrapper value.
+    let w = gst::ElementFactory::make("rtpfastpay").build().unwrap();
+    for nick in ["none", "zero-latency", "max-stap"] {
+        w.set_property_from_str("aggregate-mode", nick);
+        let v = w.property_value("aggregate-mode");
+        assert_eq!(glib::EnumValue::from_value(&v).unwrap().1.nick(), nick);
+    }
 }
 
 /// H.264 then VP8 through one appsrc: the caps change swaps the child and

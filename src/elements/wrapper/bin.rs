@@ -477,6 +477,27 @@ impl WrapperCore {
         }
     }
 
+    /// Forget a forwarded value (the child keeps what it has).
+    pub fn unset_forwarded(&self, name: &str) {
+        lock(&self.forwarded).retain(|(n, _)| n != name);
+    }
+
+    /// An enum property forwarded by nick: the child's value's nick when it
+    /// has the property, else the nick set on the wrapper.
+    pub fn forwarded_nick(&self, name: &str) -> Option<String> {
+        if let Some(element) = self.current() {
+            if element.find_property(name).is_some() {
+                if let Some(nick) = enum_nick(&element.property_value(name)) {
+                    return Some(nick);
+                }
+            }
+        }
+        lock(&self.forwarded)
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.get::<Option<String>>().ok().flatten())
+    }
+
     /// A forwarded property's value: the child's when it has it, else the
     /// one set on the wrapper, else the wrapper's default.
     pub fn forwarded(&self, pspec: &glib::ParamSpec) -> glib::Value {

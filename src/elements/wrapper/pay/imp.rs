@@ -27,6 +27,52 @@ impl ObjectSubclass for RtpFastPay {
     }
 }
 
+/// `aggregate-mode` on the wrapper: the nicks every stock and rsrtpfast
+/// NAL payloader's enum has, plus `default` (leave the child's own). An enum,
+/// not a string, so that a bad value fails where it is set, as it fails on
+/// the stock payloaders (gst-launch: "could not set property").
+#[derive(Debug, Eq, PartialEq, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRtpFastPayAggregateMode")]
+pub enum AggregateMode {
+    #[default]
+    #[enum_value(name = "The payloader's own default", nick = "default")]
+    Default = 0,
+    #[enum_value(name = "Not aggregating", nick = "none")]
+    None = 1,
+    #[enum_value(
+        name = "Aggregate what arrives together (zero latency)",
+        nick = "zero-latency"
+    )]
+    ZeroLatency = 2,
+    #[enum_value(name = "Aggregate into the largest STAP-A (H.264)", nick = "max-stap")]
+    MaxStap = 3,
+    #[enum_value(name = "Aggregate as much as fits", nick = "max")]
+    Max = 4,
+}
+
+impl AggregateMode {
+    fn from_nick(nick: &str) -> AggregateMode {
+        match nick {
+            "none" => Self::None,
+            "zero-latency" => Self::ZeroLatency,
+            "max-stap" => Self::MaxStap,
+            "max" => Self::Max,
+            _ => Self::Default,
+        }
+    }
+
+    fn nick(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::None => "none",
+            Self::ZeroLatency => "zero-latency",
+            Self::MaxStap => "max-stap",
+            Self::Max => "max",
+        }
+    }
+}
+
 /// The wrapper's own names for the properties it passes on.
 const FORWARDED: [&str; 7] = [
     "mtu",
@@ -92,11 +138,12 @@ impl ObjectImpl for RtpFastPay {
                     .default_value(0)
                     .mutable_playing()
                     .build(),
-                glib::ParamSpecString::builder("aggregate-mode")
+                glib::ParamSpecEnum::builder::<AggregateMode>("aggregate-mode")
                     .nick("Aggregate mode")
                     .blurb(
-                        "Nick of the aggregate-mode of the payloader inside when it has one \
-                         (none, zero-latency, max-stap, max), unset = its default",
+                        "aggregate-mode of the payloader inside when it has one (H.264: none, \
+                         zero-latency, max-stap; H.265: none, zero-latency, max), default = \
+                         the payloader's own default",
                     )
                     .mutable_playing()
                     .build(),
@@ -123,6 +170,16 @@ impl ObjectImpl for RtpFastPay {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         match pspec.name() {
+            // Passed on by nick: the child's enum type is its own.
+            "aggregate-mode" => {
+                let mode = value.get::<AggregateMode>().unwrap_or_default();
+                if mode == AggregateMode::Default {
+                    self.core.unset_forwarded("aggregate-mode");
+                } else {
+                    self.core
+                        .set_forwarded("aggregate-mode", &mode.nick().to_value());
+                }
+            }
             name if FORWARDED.contains(&name) => self.core.set_forwarded(name, value),
             _ if self.core.set_common_property(value, pspec) => {}
             other => unreachable!("property {other}"),
@@ -131,6 +188,12 @@ impl ObjectImpl for RtpFastPay {
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         match pspec.name() {
+            "aggregate-mode" => self
+                .core
+                .forwarded_nick("aggregate-mode")
+                .map(|n| AggregateMode::from_nick(&n))
+                .unwrap_or_default()
+                .to_value(),
             name if FORWARDED.contains(&name) => self.core.forwarded(pspec),
             "seqnum" | "timestamp" => self.core.forwarded(pspec),
             other => self
@@ -156,7 +219,7 @@ impl ElementImpl for RtpFastPay {
                  AV1, PCMU, ...). \
                  A caps change to another format swaps the element inside. mtu, pt, ssrc, \
                  timestamp-offset, seqnum-offset, config-interval and aggregate-mode are \
-                 passed on; other properties through the child (rtpfastpay0::rtpfasth264pay0::...). \
+                 passed on; other properties through the child, by its name (rtpfastpay rtpfasth264pay0::aggregate-mode=max-stap). \
                  Read active-element and native to see what was chosen. Rank none: never \
                  autoplugged.",
                 "rsrtpfast developers",
