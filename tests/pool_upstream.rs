@@ -52,11 +52,11 @@ fn run(launch: &str, feed: Feed) -> Arc<Seen> {
     let pad = sink.static_pad("sink").unwrap();
     let seen = Arc::new(Seen::default());
     let s = seen.clone();
-    pad.add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, move |_, info| {
+    pad.add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, move |pad, info| {
         if let Some(gst::PadProbeData::Query(q)) = info.data.as_mut() {
             if let gst::QueryViewMut::Allocation(a) = q.view_mut() {
                 s.queries.fetch_add(1, Ordering::Relaxed);
-                pool::propose_allocation(a);
+                pool::propose_allocation(a, pad);
                 return gst::PadProbeReturn::Handled;
             }
         }

@@ -24,6 +24,9 @@ pub struct RtpFastBufferPool {
     acquired: AtomicU64,
     wait: Mutex<()>,
     cond: Condvar,
+    /// "element -> upstream" when an element offered this pool in an
+    /// ALLOCATION answer: logged when upstream activates (takes) it.
+    pub(super) offered: Mutex<Option<String>>,
 }
 
 impl Default for RtpFastBufferPool {
@@ -38,6 +41,7 @@ impl Default for RtpFastBufferPool {
             acquired: AtomicU64::new(0),
             wait: Mutex::new(()),
             cond: Condvar::new(),
+            offered: Mutex::new(None),
         }
     }
 }
@@ -207,6 +211,19 @@ impl BufferPoolImpl for RtpFastBufferPool {
         }
         if !self.registered.swap(true, Ordering::AcqRel) {
             super::activate();
+            if let Some(offer) = self
+                .offered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_deref()
+            {
+                gst::info!(
+                    super::CAT,
+                    imp = self,
+                    "Upstream took the pool ({offer}): activated, {} bytes a buffer",
+                    self.size.load(Ordering::Relaxed)
+                );
+            }
         }
         // Pre-warm `min` buffers of the configured size into the shared lists.
         if let Some(s) = self.obj().config().params().map(|p| p.2) {

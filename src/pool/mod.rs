@@ -27,6 +27,7 @@ use gst::ffi;
 use gst::glib;
 use gst::glib::translate::*;
 use gst::prelude::*;
+use gst::subclass::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::OnceLock;
 
@@ -120,10 +121,13 @@ impl CoreStats {
 pub fn stats() -> PoolStats {
     let mut s = Core::global().stats();
     // Packet buffers parked whole (header block + view) bypass the core's
-    // free lists: count their reuse as acquired and recycled too.
-    let (reused, parked) = packet::counters();
+    // free lists: count their reuse as acquired and recycled too. Both
+    // count acquisitions (recycled = served by a buffer that came back), so
+    // recycled never exceeds acquired; counting parkings (returns) here made
+    // it overtake acquired by the buffers parked at the time (issue 23).
+    let (reused, _parked) = packet::counters();
     s.acquired += reused;
-    s.recycled += parked;
+    s.recycled += reused;
     s
 }
 
@@ -256,14 +260,47 @@ pub fn acquire_filled(size: usize, fill: impl FnOnce(&mut [u8])) -> gst::Buffer 
     buffer
 }
 
+/// Debug category of the pool (`GST_DEBUG=rtpfastpool:4` shows offers and
+/// takes).
+pub(crate) static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "rtpfastpool",
+        gst::DebugColorFlags::empty(),
+        Some("rsrtpfast buffer pool"),
+    )
+});
+
 /// For an element's `propose_allocation`: add a fresh `RtpFastBufferPool`
 /// (a handle on the shared core) and our recycling allocator to the query.
-pub fn propose_allocation(query: &mut gst::query::Allocation) {
+/// `sinkpad` is the pad the query arrived on: the offer is logged at INFO
+/// naming the element and the upstream element it goes to, and so is the
+/// moment upstream activates (takes) the pool.
+pub fn propose_allocation(query: &mut gst::query::Allocation, sinkpad: &gst::Pad) {
     register_types();
     let (caps, need_pool) = query.get_owned();
     let size = proposed_size(caps.as_ref());
+    let name = |o: Option<gst::Element>| {
+        o.map(|e| e.name().to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    let offer = format!(
+        "offered by {} to {}",
+        name(sinkpad.parent_element()),
+        upstream_of(sinkpad)
+    );
+    gst::info!(
+        CAT,
+        obj = sinkpad,
+        "Answering ALLOCATION: {}our allocator, {offer}",
+        if need_pool {
+            "GstRtpFastBufferPool and "
+        } else {
+            ""
+        }
+    );
     if need_pool {
         let pool = RtpFastBufferPool::new();
+        *pool.imp().offered.lock().unwrap_or_else(|e| e.into_inner()) = Some(offer);
         let mut config = pool.config();
         config.set_params(caps.as_ref(), size, 0, 0);
         config.set_allocator(Some(allocator()), None);
@@ -272,6 +309,35 @@ pub fn propose_allocation(query: &mut gst::query::Allocation) {
         }
     }
     query.add_allocation_param(Some(allocator()), gst::AllocationParams::default());
+}
+
+/// The element upstream of `pad` that will use what an ALLOCATION answer
+/// offers: through the elements that only pass the query on (capsfilter,
+/// queue, identity), named with them ("cam via capsfilter0").
+fn upstream_of(pad: &gst::Pad) -> String {
+    let mut via = Vec::new();
+    let mut peer = pad.peer().and_then(|p| p.parent_element());
+    while let Some(e) = peer.clone() {
+        let forwards = e
+            .factory()
+            .is_some_and(|f| matches!(f.name().as_str(), "capsfilter" | "queue" | "identity"));
+        if !forwards || via.len() > 8 {
+            break;
+        }
+        via.push(e.name().to_string());
+        peer = e
+            .static_pad("sink")
+            .and_then(|p| p.peer())
+            .and_then(|p| p.parent_element());
+    }
+    let name = peer
+        .map(|e| e.name().to_string())
+        .unwrap_or_else(|| "?".into());
+    if via.is_empty() {
+        name
+    } else {
+        format!("{name} via {}", via.join(", "))
+    }
 }
 
 /// Buffer size to propose: raw audio/video frame size when the caps tell,

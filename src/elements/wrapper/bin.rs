@@ -319,7 +319,7 @@ impl WrapperCore {
             // Around a stock child upstream is still offered our pool (ours
             // answer this themselves).
             gst::QueryViewMut::Allocation(q) if !native => {
-                crate::pool::propose_allocation(q);
+                crate::pool::propose_allocation(q, pad.upcast_ref());
                 return true;
             }
             _ => {}

@@ -936,7 +936,7 @@ impl RtpFastBaseDepay {
 
     fn sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
         if let gst::QueryViewMut::Allocation(q) = query.view_mut() {
-            crate::pool::propose_allocation(q);
+            crate::pool::propose_allocation(q, pad);
             return true;
         }
         gst::Pad::query_default(pad, Some(&*self.obj()), query)

@@ -1338,7 +1338,7 @@ impl RtpFastBasePay {
             }
             // Offer upstream the shared pool and its recycling allocator.
             gst::QueryViewMut::Allocation(q) => {
-                crate::pool::propose_allocation(q);
+                crate::pool::propose_allocation(q, pad);
                 true
             }
             gst::QueryViewMut::AcceptCaps(q) => {
