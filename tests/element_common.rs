@@ -277,3 +277,51 @@ fn formats_have_gstreamer_rs_element_trampolines_of_their_own() {
     // 7 formats, a payloader and a depayloader each.
     assert_eq!(checked, 14, "elements on the two bases");
 }
+
+/// `stats-interval` posts on the clock, not only on timed buffers: under a
+/// storm of garbage (no valid packet ever reaches the timed path) the
+/// messages keep coming and the last one carries the drops.
+#[test]
+fn stats_interval_keeps_posting_under_garbage() {
+    init();
+    let pipeline = gst::parse::launch(
+        "appsrc name=src is-live=true format=time \
+         caps=application/x-rtp,media=audio,clock-rate=48000,encoding-name=OPUS,payload=96 \
+         ! rtpfastopusdepay name=depay stats-interval=20 ! fakesink",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for i in 0..200u64 {
+        // Version 0: never RTP.
+        let mut b = gst::Buffer::from_slice(vec![0u8; 40]);
+        b.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(2 * i));
+        src.push_buffer(b).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let bus = pipeline.bus().unwrap();
+    let mut malformed = Vec::new();
+    while let Some(msg) = bus.pop() {
+        if let gst::MessageView::Element(e) = msg.view() {
+            let s = e.structure().unwrap();
+            if s.name() == "rtpfast-stats" {
+                malformed.push(s.get::<u64>("malformed").unwrap());
+            }
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(
+        malformed.len() >= 5,
+        "messages under garbage: {malformed:?}"
+    );
+    assert_eq!(malformed.last(), Some(&200), "{malformed:?}");
+}

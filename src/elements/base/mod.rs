@@ -288,6 +288,11 @@ pub(crate) fn common_properties(simd_blurb: &str) -> [glib::ParamSpec; 4] {
 pub struct ElementCommon {
     stats_interval_ms: AtomicU32,
     stream: Mutex<Option<crate::pool::StreamHandle>>,
+    /// The clock tick that posts `rtpfast-stats` every `stats-interval` ms
+    /// while PLAYING. On the clock, not on buffers: under a storm of
+    /// garbage no buffer reaches the timed path, and that is when the
+    /// numbers matter (issue 23).
+    ticker: Mutex<Option<gst::PeriodicClockId>>,
     /// Limits the warnings logged for dropped input (a storm of bad packets
     /// must not flood the log).
     pub drop_warnings: warn_limit::WarnLimit,
@@ -299,11 +304,22 @@ impl ElementCommon {
     }
 
     /// Handles the properties it owns; false for any other.
-    pub fn set_property(&self, value: &glib::Value, pspec: &glib::ParamSpec) -> bool {
+    pub fn set_property(
+        &self,
+        obj: &gst::Element,
+        value: &glib::Value,
+        pspec: &glib::ParamSpec,
+    ) -> bool {
         match pspec.name() {
-            "stats-interval" => self
-                .stats_interval_ms
-                .store(value.get().unwrap(), Ordering::Relaxed),
+            "stats-interval" => {
+                self.stats_interval_ms
+                    .store(value.get().unwrap(), Ordering::Relaxed);
+                // A new interval while PLAYING takes effect now.
+                if obj.current_state() == gst::State::Playing {
+                    self.stop_ticker();
+                    self.start_ticker(obj);
+                }
+            }
             "pool-max-bytes" => crate::pool::set_max_bytes(value.get().unwrap()),
             _ => return false,
         }
@@ -320,8 +336,10 @@ impl ElementCommon {
 
     /// Hold a pool handle from READY->PAUSED to PAUSED->READY, so the pool
     /// can give memory back when no stream is running.
-    pub fn change_state(&self, transition: gst::StateChange) {
+    pub fn change_state(&self, obj: &gst::Element, transition: gst::StateChange) {
         match transition {
+            gst::StateChange::PausedToPlaying => self.start_ticker(obj),
+            gst::StateChange::PlayingToPaused => self.stop_ticker(),
             gst::StateChange::ReadyToPaused => {
                 *lock(&self.stream) = Some(crate::pool::StreamHandle::new());
                 self.drop_warnings.reset();
@@ -333,8 +351,48 @@ impl ElementCommon {
         }
     }
 
-    /// Post `stats` (renamed `rtpfast-stats`) as an element message.
-    pub fn post_stats(&self, obj: &gst::Element, mut stats: gst::Structure) {
+    /// Post the element's `stats` every `stats-interval` ms on its clock
+    /// (from the clock's thread) until [`stop_ticker`](Self::stop_ticker).
+    /// Without a clock or an interval, nothing.
+    fn start_ticker(&self, obj: &gst::Element) {
+        let ms = self.stats_interval_ms();
+        let Some(clock) = obj.clock().filter(|_| ms > 0) else {
+            return;
+        };
+        let interval = gst::ClockTime::from_mseconds(ms as u64);
+        let id = clock.new_periodic_id(clock.time() + interval, interval);
+        let weak = obj.downgrade();
+        let scheduled = id.wait_async(move |_, _, _| {
+            if let Some(obj) = weak.upgrade() {
+                post_stats(&obj);
+            }
+        });
+        if scheduled.is_ok() {
+            if let Some(old) = lock(&self.ticker).replace(id) {
+                old.unschedule();
+            }
+        }
+    }
+
+    /// At EOS, with `stats-interval` set: the final numbers, posted once
+    /// more (a stream shorter than the interval still reports).
+    pub fn post_final_stats(&self, obj: &gst::Element) {
+        if self.stats_interval_ms() > 0 {
+            post_stats(obj);
+        }
+    }
+
+    fn stop_ticker(&self) {
+        if let Some(id) = lock(&self.ticker).take() {
+            id.unschedule();
+        }
+    }
+}
+
+/// Post the element's `stats`, renamed `rtpfast-stats`, as an element
+/// message.
+fn post_stats(obj: &gst::Element) {
+    if let Ok(Some(mut stats)) = obj.property_value("stats").get::<Option<gst::Structure>>() {
         stats.set_name(stats::STATS_MESSAGE_NAME);
         let _ = obj.post_message(gst::message::Element::builder(stats).src(obj).build());
     }

@@ -53,7 +53,6 @@ pub struct ElementStats {
     pub malformed: u64,
     pub lost_fragments: u64,
     pub window: ProcessingWindow,
-    last_post: Option<std::time::Instant>,
 }
 
 impl ElementStats {
@@ -63,21 +62,6 @@ impl ElementStats {
     #[inline]
     pub fn sample_now(&self, period: u64) -> bool {
         self.buffers_in.is_multiple_of(period)
-    }
-
-    /// Whether `stats-interval` says to post now (checked on sampled
-    /// buffers only, so it adds no clock read to the others).
-    pub fn post_due(&mut self, interval_ms: u32, now: std::time::Instant) -> bool {
-        if interval_ms == 0 {
-            return false;
-        }
-        let due = self
-            .last_post
-            .is_none_or(|t| now.duration_since(t).as_millis() >= interval_ms as u128);
-        if due {
-            self.last_post = Some(now);
-        }
-        due
     }
 
     /// Our counters appended to the base class's `stats` structure.

@@ -472,20 +472,14 @@ impl RtpFastBaseDepay {
         }
     }
 
-    /// One timed packet: into the window, and post `rtpfast-stats` when
-    /// `stats-interval` says so.
+    /// One timed packet: into the window.
     #[cold]
     fn record_timing(&self, start: Instant) {
         let now = Instant::now();
         let ns = now.duration_since(start).as_nanos().min(u32::MAX as u128) as u32;
         let mut t = lock(&self.timing);
         t.window.record(ns);
-        let post = t.post_due(self.common.stats_interval_ms(), now);
         drop(t);
-        if post {
-            self.common
-                .post_stats(self.obj().upcast_ref(), self.stats());
-        }
     }
 
     #[cold]
@@ -884,6 +878,7 @@ impl RtpFastBaseDepay {
                         gst::debug!(CAT, imp = self, "drain at EOS: {:?}", err);
                     }
                 }
+                self.common.post_final_stats(obj.upcast_ref());
             }
             EventView::CustomDownstream(_) if event.has_name("GstRTPPacketLost") => {
                 let obj = self.obj();
@@ -1131,7 +1126,10 @@ impl ObjectImpl for RtpFastBaseDepay {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        if self.common.set_property(value, pspec) {
+        if self
+            .common
+            .set_property(self.obj().upcast_ref(), value, pspec)
+        {
             return;
         }
         match pspec.name() {
@@ -1208,7 +1206,8 @@ impl ElementImpl for RtpFastBaseDepay {
         if transition == gst::StateChange::PlayingToPaused {
             crate::elements::base::test_panic_point(crate::elements::base::TestPanic::ChangeState);
         }
-        self.common.change_state(transition);
+        self.common
+            .change_state(self.obj().upcast_ref(), transition);
         if transition == gst::StateChange::ReadyToPaused {
             *lock(&self.stream) = Stream::default();
             self.reset_streaming();

@@ -420,7 +420,10 @@ impl ObjectImpl for RtpFastBasePay {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        if self.common.set_property(value, pspec) {
+        if self
+            .common
+            .set_property(self.obj().upcast_ref(), value, pspec)
+        {
             return;
         }
         let mut s = lock(&self.state);
@@ -507,7 +510,8 @@ impl ElementImpl for RtpFastBasePay {
         if transition == gst::StateChange::PlayingToPaused {
             super::super::test_panic_point(super::super::TestPanic::ChangeState);
         }
-        self.common.change_state(transition);
+        self.common
+            .change_state(self.obj().upcast_ref(), transition);
         if transition == gst::StateChange::ReadyToPaused {
             self.start();
             self.vfuncs(|k, o| k.start.map(|f| f(o)));
@@ -1186,12 +1190,7 @@ impl RtpFastBasePay {
         if let Some(ns) = (now.duration_since(start).as_nanos() as u64).checked_div(n) {
             s.stats.window.record(ns.min(u32::MAX as u64) as u32);
         }
-        let post = s.stats.post_due(self.common.stats_interval_ms(), now);
         drop(s);
-        if post {
-            self.common
-                .post_stats(self.obj().upcast_ref(), self.stats());
-        }
         res
     }
 
@@ -1283,6 +1282,7 @@ impl RtpFastBasePay {
                     gst::debug!(CAT, imp = self, "drain on EOS: {err:?}");
                 }
                 self.push_pending_segment();
+                self.common.post_final_stats(obj.upcast_ref());
                 gst::Pad::event_default(pad, Some(&*obj), event)
             }
             _ => gst::Pad::event_default(pad, Some(&*obj), event),
