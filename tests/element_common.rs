@@ -325,3 +325,47 @@ fn stats_interval_keeps_posting_under_garbage() {
     );
     assert_eq!(malformed.last(), Some(&200), "{malformed:?}");
 }
+
+/// gst-inspect documents `stats`: every field a payloader, depayloader or
+/// wrapper reports is named in the property's blurb, after streaming (so the
+/// format's own fields are there too).
+#[test]
+fn stats_blurb_names_every_field() {
+    let media = encode(Codec::H264, 5, 320, 240);
+    let pipeline = play(
+        "appsrc name=src ! rtpfasth264pay name=pay ! rtpfasth264depay name=depay ! fakesink",
+        Some((&media.caps, &media.frames)),
+    );
+    let _ = stats_messages(&pipeline);
+    let mut elements: Vec<gst::Element> = vec![
+        pipeline.by_name("pay").unwrap(),
+        pipeline.by_name("depay").unwrap(),
+    ];
+    let registry = gst::Registry::get();
+    for f in registry.features_by_plugin("rsrtpfast") {
+        let Ok(f) = f.downcast::<gst::ElementFactory>() else {
+            continue;
+        };
+        let klass = f.metadata(gst::ELEMENT_METADATA_KLASS).unwrap_or_default();
+        if klass.contains("Payloader") || klass.contains("Depayloader") {
+            elements.push(f.create().build().unwrap());
+        }
+    }
+    assert!(elements.len() >= 16, "{} elements", elements.len());
+    for e in elements {
+        let blurb = e
+            .find_property("stats")
+            .unwrap()
+            .blurb()
+            .unwrap_or_default()
+            .to_string();
+        let stats = e.property::<Option<gst::Structure>>("stats").unwrap();
+        for (field, _) in stats.iter() {
+            assert!(
+                blurb.contains(field.as_str()),
+                "{}: stats field {field} not in the blurb: {blurb}",
+                e.name()
+            );
+        }
+    }
+}

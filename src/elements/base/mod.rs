@@ -250,7 +250,7 @@ pub(crate) fn pad_templates(sink: &gst::Caps, src: &gst::Caps) -> Vec<gst::PadTe
 
 /// The properties every rsrtpfast element has: `simd`, `stats`,
 /// `stats-interval`, `pool-max-bytes`.
-pub(crate) fn common_properties(simd_blurb: &str) -> [glib::ParamSpec; 4] {
+pub(crate) fn common_properties(simd_blurb: &str, stats_blurb: &str) -> [glib::ParamSpec; 4] {
     [
         glib::ParamSpecEnum::builder_with_default("simd", SimdMode::Auto)
             .nick("SIMD level")
@@ -259,9 +259,7 @@ pub(crate) fn common_properties(simd_blurb: &str) -> [glib::ParamSpec; 4] {
             .build(),
         glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
             .nick("Statistics")
-            .blurb(
-                "Base-class statistics plus packets, bytes, drops, SIMD level, processing time and pool counters",
-            )
+            .blurb(stats_blurb)
             .read_only()
             .build(),
         glib::ParamSpecUInt::builder("stats-interval")

@@ -1092,7 +1092,7 @@ impl ObjectImpl for RtpFastBaseDepay {
             vec![
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("Various statistics")
+                    .blurb(super::super::stats::DEPAY_STATS_BLURB)
                     .read_only()
                     .build(),
                 glib::ParamSpecBoolean::builder("source-info")
@@ -1116,7 +1116,10 @@ impl ObjectImpl for RtpFastBaseDepay {
             .into_iter()
             // Ours: simd, stats-interval, pool-max-bytes (`stats` is above).
             .chain(
-                common_properties("SIMD level for bulk work (auto honours RSRTPFAST_SIMD)")
+                common_properties(
+                    "SIMD level for bulk work (auto honours RSRTPFAST_SIMD)",
+                    super::super::stats::DEPAY_STATS_BLURB,
+                )
                     .into_iter()
                     .filter(|p| p.name() != "stats"),
             )

@@ -393,6 +393,7 @@ impl ObjectImpl for RtpFastBasePay {
             ];
             v.extend(super::super::common_properties(
                 "SIMD level for bulk work such as start-code scanning (auto honours RSRTPFAST_SIMD)",
+                super::super::stats::PAY_STATS_BLURB,
             ));
             v
         });

@@ -38,6 +38,7 @@ impl ObjectImpl for RtpFastDepay {
             let mut v: Vec<glib::ParamSpec> = super::super::identity_properties().into();
             v.extend(crate::elements::base::common_properties(
                 "SIMD level of the rsrtpfast depayloader inside (stock ones have none)",
+                crate::elements::base::stats::WRAPPER_STATS_BLURB,
             ));
             v
         });

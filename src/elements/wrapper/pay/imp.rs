@@ -162,6 +162,7 @@ impl ObjectImpl for RtpFastPay {
             v.extend(super::super::identity_properties());
             v.extend(crate::elements::base::common_properties(
                 "SIMD level of the rsrtpfast payloader inside (stock ones have none)",
+                crate::elements::base::stats::WRAPPER_STATS_BLURB,
             ));
             v
         });
