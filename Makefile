@@ -1,11 +1,19 @@
 # The two commands of the README.
-.PHONY: deps demo test build meson loom
+.PHONY: deps deps-demo demo test build meson loom
 
+# Everything make test needs (valgrind, heaptrack, meson, ffmpeg, cargo-fuzz, ...).
 deps:
 	@bash scripts/install-deps.sh
 
-build: deps
-	cargo build --release
+# Only what building and running needs.
+deps-demo:
+	@bash scripts/install-deps.sh --demo
+
+# The plugin (target/release/libgstrsrtpfast.so) and the demo share one
+# build: Cargo.toml turns on the features the dev-dependencies would, so
+# building the example does not rebuild the plugin, nor the other way round.
+build: deps-demo
+	cargo build --release --lib --example loopback
 
 # Loopback sender -> UDP 127.0.0.1 -> receiver (decoding), once with the stock
 # elements and once with ours, for H.264, Opus and L16: a side-by-side table of
