@@ -36,6 +36,7 @@ test: deps
 	$(TIMED) panic-tests cargo test --features performance,test-panic --test panic_paths --test panic_to_error
 	$(TIMED) loom $(MAKE) loom
 	$(TIMED) meson $(MAKE) meson
+	$(TIMED) install-check $(MAKE) install-check
 	$(TIMED) soak $(MAKE) soak
 	$(TIMED) churn-memcheck $(MAKE) churn-memcheck
 	$(TIMED) fuzz-smoke $(MAKE) fuzz-smoke
@@ -44,6 +45,36 @@ test: deps
 # rebuilds every crate).
 loom:
 	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_pool_core
+
+# System-wide install where Debian's/Ubuntu's GStreamer looks for plugins
+# (pkg-config's pluginsdir: /usr/lib/<multiarch>/gstreamer-1.0), the plugin
+# stripped of its debug info (~17 MB -> ~4 MB). Reuses the release build of
+# `make build`/`make demo` (target/release). DESTDIR for packaging.
+PLUGINDIR ?= $(shell pkg-config --variable=pluginsdir gstreamer-1.0)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+.PHONY: install uninstall install-check
+install: deps-demo
+	cargo build --release --lib
+	@test -n "$(PLUGINDIR)" || { echo "pkg-config knows no gstreamer-1.0 pluginsdir"; exit 1; }
+	$(if $(DESTDIR),,$(SUDO)) install -D -m 644 -s target/release/libgstrsrtpfast.so $(DESTDIR)$(PLUGINDIR)/libgstrsrtpfast.so
+	@echo "installed $(DESTDIR)$(PLUGINDIR)/libgstrsrtpfast.so"
+
+uninstall:
+	$(if $(DESTDIR),,$(SUDO)) rm -f $(DESTDIR)$(PLUGINDIR)/libgstrsrtpfast.so
+	@echo "removed $(DESTDIR)$(PLUGINDIR)/libgstrsrtpfast.so"
+
+# The README's recipe on this machine: install, gst-inspect finds the plugin
+# without GST_PLUGIN_PATH (a fresh registry), uninstall, it is gone. Needs
+# root or sudo (it writes to /usr).
+install-check:
+	$(MAKE) install
+	@reg=$$(mktemp -u); env -u GST_PLUGIN_PATH GST_REGISTRY=$$reg gst-inspect-1.0 rsrtpfast | grep -q rtpfasth264pay \
+	  || { echo "gst-inspect-1.0 does not find the installed plugin"; $(MAKE) uninstall; exit 1; }; rm -f $$reg
+	@! readelf -S $(PLUGINDIR)/libgstrsrtpfast.so | grep -q debug_info || { echo "installed plugin not stripped"; $(MAKE) uninstall; exit 1; }
+	$(MAKE) uninstall
+	@reg=$$(mktemp -u); ! env -u GST_PLUGIN_PATH GST_REGISTRY=$$reg gst-inspect-1.0 rsrtpfast >/dev/null 2>&1 \
+	  || { echo "still found after uninstall"; exit 1; }; rm -f $$reg
+	@echo "install + gst-inspect + uninstall OK"
 
 meson:
 	rm -rf build/meson
