@@ -155,7 +155,7 @@ perf-report: deps
 
 perf-report-render:
 	cargo build --quiet --release --bin rtp_perf_compare
-	target/release/rtp_perf_compare --from-json $(PERF_REPORT_JSON) --plot $(PERF_REPORT_CHART) --readme README.md
+	target/release/rtp_perf_compare --from-json $(PERF_REPORT_JSON) --plot $(PERF_REPORT_CHART) --readme docs/performance.md
 
 # --- heap profile (issue 4) ------------------------------------------------
 # valgrind massif + heaptrack per element (stock and ours, H.264/H.265) and
