@@ -6,10 +6,12 @@
 set -euo pipefail
 # Build and run: GStreamer's development files, the plugins the demo's
 # pipelines use (x264enc: ugly, avdec_h264: libav), gst-launch/gst-inspect.
-# The examples link the dev-dependencies, gstreamer-rtsp-server among them.
+# The examples link the dev-dependencies: gstreamer-rtsp-server, and
+# gstreamer-webrtc (plugins-bad's development files); webrtcbin needs
+# libnice's plugin at run time.
 PKGS="pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base
 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-gstreamer1.0-tools libgstrtspserver-1.0-dev"
+gstreamer1.0-tools libgstrtspserver-1.0-dev libgstreamer-plugins-bad1.0-dev gstreamer1.0-nice"
 FULL=1
 [ "${1:-}" = "--demo" ] && FULL=0
 if [ "$FULL" = 1 ]; then
