@@ -197,6 +197,7 @@ fn help_and_list() {
         "--batch-bytes",
         "--media-dir",
         "--wrapped",
+        "--input-lists",
         "--list",
         "--from-json",
         "--readme",
