@@ -325,9 +325,11 @@ impl RtpFastBaseDepay {
     /// a separate pass first: a separate pass would map every packet twice
     /// or hold all the maps at once, and mapping is the larger cost.
     ///
-    /// Measured (callgrind, instructions per packet, `rtp_perf_compare
-    /// --list 32` vs one by one, push loop only): see the `list` rows in
-    /// docs/depay_lists.md.
+    /// Measured (callgrind, instructions per RTP packet, `rtp_perf_compare
+    /// --instructions --input-lists 32` against one push per packet, SIMD
+    /// sse2, 30 frames): L16 3,587 -> 2,691, Opus 3,461 -> 2,625, MP2T
+    /// 3,476 -> 2,656, raw video 2,681 -> 2,013, H.264 2,497 -> 1,829
+    /// (docs/depay_lists.md).
     pub(super) fn sink_chain_list(
         &self,
         list: gst::BufferList,
