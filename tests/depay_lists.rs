@@ -163,11 +163,26 @@ struct Output {
     /// Positions of DISCONT buffers inside output lists (other than first).
     discont_inside_list: usize,
     stats: Option<gst::Structure>,
+    /// Events and buffers at the sink in the order they came ("buffer"
+    /// for each buffer, a list's one by one): an event must keep its place
+    /// among the buffers.
+    timeline: Vec<String>,
 }
 
 /// Feed `segments` (each a caps and its packets, in order) into
 /// `appsrc ! <depay> ! <tail> appsink`, the way `feed` says.
 fn run(depay: &str, tail: &str, segments: &[(gst::Caps, Vec<gst::Buffer>)], feed: Feed) -> Output {
+    run_with(depay, tail, segments, feed, |_| ())
+}
+
+/// [`run`], `setup` given the depayloader before it starts.
+fn run_with(
+    depay: &str,
+    tail: &str,
+    segments: &[(gst::Caps, Vec<gst::Buffer>)],
+    feed: Feed,
+    setup: impl FnOnce(&gst::Element),
+) -> Output {
     init();
     let desc = format!(
         "appsrc name=src format=time max-bytes=0 ! {depay} name=d ! {tail} \
@@ -184,19 +199,40 @@ fn run(depay: &str, tail: &str, segments: &[(gst::Caps, Vec<gst::Buffer>)], feed
     let lists = Arc::new(AtomicUsize::new(0));
     let discont_inside = Arc::new(AtomicUsize::new(0));
     let bufs = Arc::new(Mutex::new(Vec::new()));
+    let timeline = Arc::new(Mutex::new(Vec::new()));
     {
-        let (pushes, lists, discont_inside, bufs) = (
+        let timeline = timeline.clone();
+        sink.static_pad("sink").unwrap().add_probe(
+            gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |_, info| {
+                if let Some(ev) = info.event() {
+                    let entry = match ev.view() {
+                        gst::EventView::Caps(c) => format!("caps {}", c.caps()),
+                        _ => format!("{:?}", ev.type_()),
+                    };
+                    timeline.lock().unwrap().push(entry);
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
+    }
+    {
+        let (pushes, lists, discont_inside, bufs, timeline) = (
             pushes.clone(),
             lists.clone(),
             discont_inside.clone(),
             bufs.clone(),
+            timeline.clone(),
         );
         sink.static_pad("sink").unwrap().add_probe(
             gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
             move |_, info| {
                 pushes.fetch_add(1, Ordering::Relaxed);
                 match &info.data {
-                    Some(gst::PadProbeData::Buffer(b)) => bufs.lock().unwrap().push(seen(b)),
+                    Some(gst::PadProbeData::Buffer(b)) => {
+                        bufs.lock().unwrap().push(seen(b));
+                        timeline.lock().unwrap().push("buffer".into());
+                    }
                     Some(gst::PadProbeData::BufferList(l)) => {
                         lists.fetch_add(1, Ordering::Relaxed);
                         for (i, b) in l.iter().enumerate() {
@@ -204,6 +240,7 @@ fn run(depay: &str, tail: &str, segments: &[(gst::Caps, Vec<gst::Buffer>)], feed
                                 discont_inside.fetch_add(1, Ordering::Relaxed);
                             }
                             bufs.lock().unwrap().push(seen(b));
+                            timeline.lock().unwrap().push("buffer".into());
                         }
                     }
                     _ => {}
@@ -212,6 +249,7 @@ fn run(depay: &str, tail: &str, segments: &[(gst::Caps, Vec<gst::Buffer>)], feed
             },
         );
     }
+    setup(&pipeline.by_name("d").unwrap());
     pipeline.set_state(gst::State::Playing).unwrap();
     for (caps, packets) in segments {
         src.set_caps(Some(caps));
@@ -258,6 +296,7 @@ fn run(depay: &str, tail: &str, segments: &[(gst::Caps, Vec<gst::Buffer>)], feed
     let caps = sink.static_pad("sink").unwrap().current_caps();
     pipeline.set_state(gst::State::Null).unwrap();
     let bufs = std::mem::take(&mut *bufs.lock().unwrap());
+    let timeline = std::mem::take(&mut *timeline.lock().unwrap());
     // The stream id is random per run: only that there was one.
     let events = events
         .lock()
@@ -276,6 +315,7 @@ fn run(depay: &str, tail: &str, segments: &[(gst::Caps, Vec<gst::Buffer>)], feed
         lists: lists.load(Ordering::Relaxed),
         discont_inside_list: discont_inside.load(Ordering::Relaxed),
         stats,
+        timeline,
     }
 }
 
@@ -294,6 +334,12 @@ fn assert_same_output(what: &str, a: &Output, b: &Output) {
         "{what}: events\none by one: {:?}\nlists: {:?}",
         a.events,
         b.events
+    );
+    assert!(
+        a.timeline == b.timeline,
+        "{what}: events among buffers\none by one: {:?}\nlists: {:?}",
+        a.timeline,
+        b.timeline
     );
     assert_eq!(a.bufs.len(), b.bufs.len(), "{what}: buffer count");
     for (i, (x, y)) in a.bufs.iter().zip(&b.bufs).enumerate() {
@@ -401,9 +447,12 @@ fn changed_caps(name: &str, caps: &gst::Caps) -> gst::Caps {
     caps
 }
 
+/// Caps and the packets sent with them.
+type Segment = (gst::Caps, Vec<gst::Buffer>);
+
 /// The input variants of one format: clean, damaged, and split by a caps
 /// change.
-fn inputs(f: &Format) -> Vec<(&'static str, Vec<(gst::Caps, Vec<gst::Buffer>)>)> {
+fn inputs(f: &Format) -> Vec<(&'static str, Vec<Segment>)> {
     let (caps, packets) = capture(&f.front);
     let mid = packets.len() / 2 + 3;
     vec![
@@ -527,4 +576,147 @@ fn flow_error_from_a_list() {
         more.get_mut().unwrap().add(b.clone());
     }
     assert_eq!(push_list(&h, more), Err(gst::FlowError::NotLinked));
+}
+
+/// A header extension for the test: one byte, a packet counter; every
+/// tenth packet it asks the depayloader to update the output caps
+/// (`x-count`), so a caps event comes mid-list.
+mod count_ext {
+    use gst::glib;
+    use gst::subclass::prelude::*;
+    use gst_rtp::prelude::*;
+    use gst_rtp::subclass::prelude::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[derive(Default)]
+    pub struct Imp {
+        last: AtomicU32,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for Imp {
+        const NAME: &'static str = "RsRtpFastTestCountExt";
+        type Type = CountExt;
+        type ParentType = gst_rtp::RTPHeaderExtension;
+    }
+
+    impl ObjectImpl for Imp {}
+    impl GstObjectImpl for Imp {}
+    impl ElementImpl for Imp {
+        fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+            static META: std::sync::LazyLock<gst::subclass::ElementMetadata> =
+                std::sync::LazyLock::new(|| {
+                    gst::subclass::ElementMetadata::new(
+                        "Test counter extension",
+                        "Network/Extension/RTPHeader",
+                        "A counter that updates caps every 10th packet",
+                        "rsrtpfast tests",
+                    )
+                });
+            Some(&*META)
+        }
+    }
+
+    impl RTPHeaderExtensionImpl for Imp {
+        const URI: &'static str = "urn:rsrtpfast:test:count";
+
+        fn supported_flags(&self) -> gst_rtp::RTPHeaderExtensionFlags {
+            gst_rtp::RTPHeaderExtensionFlags::ONE_BYTE
+        }
+
+        fn max_size(&self, _input: &gst::BufferRef) -> usize {
+            1
+        }
+
+        fn write(
+            &self,
+            _input: &gst::BufferRef,
+            _flags: gst_rtp::RTPHeaderExtensionFlags,
+            _output: &gst::BufferRef,
+            _data: &mut [u8],
+        ) -> Result<usize, gst::LoggableError> {
+            Ok(0)
+        }
+
+        fn read(
+            &self,
+            _flags: gst_rtp::RTPHeaderExtensionFlags,
+            data: &[u8],
+            _output: &mut gst::BufferRef,
+        ) -> Result<(), gst::LoggableError> {
+            let n = data.first().copied().unwrap_or(0) as u32;
+            self.last.store(n, Ordering::Relaxed);
+            self.obj()
+                .set_wants_update_non_rtp_src_caps(n.is_multiple_of(10));
+            Ok(())
+        }
+
+        fn update_non_rtp_src_caps(
+            &self,
+            caps: &mut gst::CapsRef,
+        ) -> Result<(), gst::LoggableError> {
+            let n = self.last.load(Ordering::Relaxed) as i32;
+            caps.structure_mut(0).unwrap().set("x-count", n);
+            Ok(())
+        }
+    }
+
+    glib::wrapper! {
+        pub struct CountExt(ObjectSubclass<Imp>)
+            @extends gst_rtp::RTPHeaderExtension, gst::Element, gst::Object;
+    }
+
+    pub fn new(id: u32) -> gst_rtp::RTPHeaderExtension {
+        let ext: CountExt = glib::Object::new();
+        let ext = ext.upcast::<gst_rtp::RTPHeaderExtension>();
+        ext.set_id(id);
+        ext
+    }
+}
+
+/// `packet` (no CSRCs, no extension) with a one-byte extension element of
+/// id 1 carrying `n`.
+fn with_count(packet: &gst::Buffer, n: u8) -> gst::Buffer {
+    let map = packet.map_readable().unwrap();
+    assert_eq!(map[0] & 0x1f, 0, "no CSRCs or extension yet");
+    let mut v = Vec::with_capacity(map.len() + 8);
+    v.push(map[0] | 0x10);
+    v.extend_from_slice(&map[1..12]);
+    v.extend_from_slice(&[0xBE, 0xDE, 0, 1, 1 << 4, n, 0, 0]);
+    v.extend_from_slice(&map[12..]);
+    let mut b = gst::Buffer::from_mut_slice(v);
+    let bm = b.get_mut().unwrap();
+    bm.set_pts(packet.pts());
+    bm.set_dts(packet.dts());
+    bm.set_duration(packet.duration());
+    b
+}
+
+/// A caps event a header extension asks for in the middle of a list comes
+/// out between the same buffers as one by one (the collected output list
+/// is pushed before it).
+#[test]
+fn caps_from_a_header_extension_mid_list() {
+    let f = format("L16");
+    let (caps, packets) = capture(&f.front);
+    let packets: Vec<gst::Buffer> = packets
+        .iter()
+        .enumerate()
+        .map(|(i, p)| with_count(p, i as u8))
+        .collect();
+    let segments = [(caps, packets)];
+    let add = |d: &gst::Element| d.emit_by_name::<()>("add-extension", &[&count_ext::new(1)]);
+    let reference = run_with(f.element, "", &segments, Feed::Buffers, add);
+    let caps_events = reference
+        .timeline
+        .iter()
+        .filter(|e| e.contains("x-count"))
+        .count();
+    assert!(caps_events >= 3, "caps updates: {:?}", reference.timeline);
+    for feed in [Feed::Lists(7), Feed::Lists(32), Feed::Lists(0)] {
+        let out = run_with(f.element, "", &segments, feed, add);
+        let what = format!("L16 with a caps-updating extension fed as {feed:?}");
+        assert_same_output(&what, &reference, &out);
+        assert!(out.lists > 0, "{what}: lists out");
+    }
 }
