@@ -193,40 +193,64 @@ fn map_only_memory<R>(buffer: &gst::BufferRef, f: impl FnOnce(&[u8]) -> R) -> Op
     }
 }
 
-/// Where `process` counts valid packets and their payload bytes, returning
-/// the packet's index: straight into `Hot` one by one (the `stats` property
-/// sees each packet), in locals for a list (stored once at its end).
-trait PacketCounts {
-    fn count(&mut self, bytes: u64) -> u64;
+/// What differs in `process` between a packet pushed alone and one of a
+/// list: where valid packets and their payload bytes are counted (straight
+/// into `Hot`, so `stats` sees each packet; in locals for a list, stored
+/// once at its end) and how the format's `handle_packet` is reached (looked
+/// up per packet as before lists existed, so that path's code is what it
+/// was; once per list).
+trait PacketCtx {
+    /// Count one packet; its index.
+    fn count(&mut self, hot: &Hot, bytes: u64) -> u64;
+    fn handle(&self, imp: &RtpFastBaseDepay, packet: &RtpPacket<'_>) -> Flow;
 }
 
-struct HotCounts<'a>(&'a Hot);
+/// A packet pushed alone.
+struct OneByOne;
 
-impl PacketCounts for HotCounts<'_> {
+impl PacketCtx for OneByOne {
     #[inline(always)]
-    fn count(&mut self, bytes: u64) -> u64 {
-        let hot = self.0;
+    fn count(&mut self, hot: &Hot, bytes: u64) -> u64 {
         let n = hot.packets.load(Relaxed);
         hot.packets.store(n + 1, Relaxed);
         hot.bytes.store(hot.bytes.load(Relaxed) + bytes, Relaxed);
         n
     }
+
+    #[inline(always)]
+    fn handle(&self, imp: &RtpFastBaseDepay, packet: &RtpPacket<'_>) -> Flow {
+        let obj = imp.obj();
+        let handle = vtable(&obj)
+            .handle_packet
+            .expect("subclass sets handle_packet");
+        handle(&obj, packet)
+    }
 }
 
-struct ListCounts {
+/// A packet of a list.
+struct InList<'a> {
+    obj: &'a super::RtpFastBaseDepay,
+    handle: HandlePacketFn,
     packets: u64,
     bytes: u64,
 }
 
-impl PacketCounts for ListCounts {
+impl PacketCtx for InList<'_> {
     #[inline(always)]
-    fn count(&mut self, bytes: u64) -> u64 {
+    fn count(&mut self, _hot: &Hot, bytes: u64) -> u64 {
         let n = self.packets;
         self.packets = n + 1;
         self.bytes += bytes;
         n
     }
+
+    #[inline(always)]
+    fn handle(&self, _imp: &RtpFastBaseDepay, packet: &RtpPacket<'_>) -> Flow {
+        (self.handle)(self.obj, packet)
+    }
 }
+
+type Flow = Result<gst::FlowSuccess, gst::FlowError>;
 
 /// `Hot::deferred` holds a GstFlowReturn (never 0 = OK there).
 fn deferred_error(code: i32) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -307,11 +331,15 @@ impl RtpFastBaseDepay {
         } else {
             buffer
         };
-        let obj = self.obj();
-        let handle = vtable(&obj)
-            .handle_packet
-            .expect("subclass sets handle_packet");
-        self.map_and_process(&buffer, &obj, handle, &mut self.hot_counts())
+        match buffer.n_memory() {
+            1 => {
+                match map_only_memory(&buffer, |data| self.process(&buffer, data, &mut OneByOne)) {
+                    Some(ret) => ret,
+                    None => self.malformed(None),
+                }
+            }
+            _ => self.process_unusual(&buffer, &mut OneByOne),
+        }
     }
 
     /// A whole input list in one call (a batching source pushes one per
@@ -351,7 +379,9 @@ impl RtpFastBaseDepay {
         if collect {
             self.hot.collecting.store(true, Relaxed);
         }
-        let mut counts = ListCounts {
+        let mut ctx = InList {
+            obj: &obj,
+            handle,
             packets: self.hot.packets.load(Relaxed),
             bytes: self.hot.bytes.load(Relaxed),
         };
@@ -363,7 +393,13 @@ impl RtpFastBaseDepay {
                 // buffer is shared.
                 self.note_ntp_reference(buffer);
             }
-            ret = self.map_and_process(buffer, &obj, handle, &mut counts);
+            ret = match buffer.n_memory() {
+                1 => match map_only_memory(buffer, |data| self.process(buffer, data, &mut ctx)) {
+                    Some(ret) => ret,
+                    None => self.malformed(None),
+                },
+                _ => self.process_unusual(buffer, &mut ctx),
+            };
             if collect {
                 let deferred = self.hot.deferred.swap(0, Relaxed);
                 if deferred != 0 {
@@ -374,8 +410,8 @@ impl RtpFastBaseDepay {
                 break;
             }
         }
-        self.hot.packets.store(counts.packets, Relaxed);
-        self.hot.bytes.store(counts.bytes, Relaxed);
+        self.hot.packets.store(ctx.packets, Relaxed);
+        self.hot.bytes.store(ctx.bytes, Relaxed);
         if collect {
             self.hot.collecting.store(false, Relaxed);
             // What was collected before an error still goes out, as it
@@ -399,35 +435,19 @@ impl RtpFastBaseDepay {
         Err(gst::FlowError::NotNegotiated)
     }
 
-    fn hot_counts(&self) -> HotCounts<'_> {
-        HotCounts(&self.hot)
-    }
-
-    #[inline(always)]
-    fn map_and_process(
-        &self,
-        buffer: &gst::BufferRef,
-        obj: &super::RtpFastBaseDepay,
-        handle: HandlePacketFn,
-        counts: &mut impl PacketCounts,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        match buffer.n_memory() {
-            1 => match map_only_memory(buffer, |data| {
-                self.process(buffer, data, obj, handle, counts)
-            }) {
-                Some(ret) => ret,
-                None => self.malformed(None),
-            },
-            0 => self.malformed(Some(rtp::RtpError::Truncated)),
-            _ => {
-                let mut gathered = lock(&self.gathered);
-                gathered.resize(buffer.size(), 0);
-                if buffer.copy_to_slice(0, &mut gathered).is_err() {
-                    return self.malformed(None);
-                }
-                self.process(buffer, &gathered, obj, handle, counts)
-            }
+    /// A packet of no memory or of several (gathered into one slice).
+    #[cold]
+    #[inline(never)]
+    fn process_unusual(&self, buffer: &gst::BufferRef, ctx: &mut impl PacketCtx) -> Flow {
+        if buffer.n_memory() == 0 {
+            return self.malformed(Some(rtp::RtpError::Truncated));
         }
+        let mut gathered = lock(&self.gathered);
+        gathered.resize(buffer.size(), 0);
+        if buffer.copy_to_slice(0, &mut gathered).is_err() {
+            return self.malformed(None);
+        }
+        self.process(buffer, &gathered, ctx)
     }
 
     #[inline]
@@ -435,9 +455,7 @@ impl RtpFastBaseDepay {
         &self,
         buffer: &gst::BufferRef,
         data: &[u8],
-        obj: &super::RtpFastBaseDepay,
-        handle: HandlePacketFn,
-        counts: &mut impl PacketCounts,
+        ctx: &mut impl PacketCtx,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let info = match rtp::parse(data) {
             Ok(info) => info,
@@ -491,15 +509,15 @@ impl RtpFastBaseDepay {
             data,
             csrcs: info.csrcs.clone(),
         };
-        let n = counts.count(packet.payload.len() as u64);
+        let n = ctx.count(hot, packet.payload.len() as u64);
         // Timing every packet would cost more than the 2% budget: every 16th,
         // from the 16th on (a stream that stopped after a few packets does
         // not allocate the window).
         if n % 16 != 15 {
-            return handle(obj, &packet);
+            return ctx.handle(self, &packet);
         }
         let start = Instant::now();
-        let res = handle(obj, &packet);
+        let res = ctx.handle(self, &packet);
         self.record_timing(start);
         res
     }
