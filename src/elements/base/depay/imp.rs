@@ -355,8 +355,8 @@ impl RtpFastBaseDepay {
     ///
     /// Measured (callgrind, instructions per RTP packet, `rtp_perf_compare
     /// --instructions --input-lists 32` against one push per packet, SIMD
-    /// sse2, 30 frames): L16 3,587 -> 2,691, Opus 3,461 -> 2,625, MP2T
-    /// 3,476 -> 2,656, raw video 2,681 -> 2,013, H.264 2,497 -> 1,829
+    /// sse2, 30 frames): L16 3,575 -> 2,688, Opus 3,449 -> 2,623, MP2T
+    /// 3,464 -> 2,654, raw video 2,669 -> 2,012, H.264 2,485 -> 1,828
     /// (docs/depay_lists.md).
     pub(super) fn sink_chain_list(
         &self,
