@@ -131,7 +131,7 @@ fn formats() -> Vec<Format> {
         },
         Format {
             name: "vraw",
-            front: "videotestsrc num-buffers=3 ! \
+            front: "videotestsrc num-buffers=5 ! \
                     video/x-raw,format=UYVY,width=160,height=120,framerate=30/1 ! rtpvrawpay"
                 .into(),
             element: "rtpfastvrawdepay",
@@ -434,6 +434,50 @@ fn damaged(packets: &[gst::Buffer]) -> Vec<gst::Buffer> {
     out
 }
 
+/// Raw video damaged without holes in a frame: the bytes of a frame a
+/// lost packet leaves unwritten are whatever the recycled output memory
+/// held (as in stock), so they differ from run to run. A whole frame lost
+/// (a seqnum gap), a duplicate and a malformed packet in the next one, a
+/// restarted sender (new ssrc) from the frame after, an old seqnum near
+/// the end (dropped).
+fn damaged_whole_frames(packets: &[gst::Buffer]) -> Vec<gst::Buffer> {
+    let marker = |p: &gst::Buffer| p.map_readable().unwrap()[1] & 0x80 != 0;
+    let mut frames: Vec<Vec<gst::Buffer>> = vec![Vec::new()];
+    for p in packets {
+        frames.last_mut().unwrap().push(p.clone());
+        if marker(p) {
+            frames.push(Vec::new());
+        }
+    }
+    frames.retain(|f| !f.is_empty());
+    assert!(frames.len() >= 5, "{} frames", frames.len());
+    let mut out = Vec::new();
+    out.extend(frames[0].iter().cloned());
+    // frames[1] lost
+    for (i, p) in frames[2].iter().enumerate() {
+        out.push(p.clone());
+        if i == 3 {
+            out.push(p.clone()); // duplicate
+            let mut bad = gst::Buffer::from_slice([0x40u8, 96, 0, 1, 0]);
+            bad.make_mut().set_pts(p.pts());
+            out.push(bad); // malformed
+        }
+    }
+    for f in &frames[3..] {
+        out.extend(f.iter().map(|p| with_ssrc(p, 0x0bad_cafe)));
+    }
+    // An old seqnum before the last packet: dropped.
+    let last = out.len() - 1;
+    let old = u16::from_be_bytes({
+        let m = out[last].map_readable().unwrap();
+        [m[2], m[3]]
+    })
+    .wrapping_sub(5);
+    let late = with_seq(&out[last], old);
+    out.insert(last, late);
+    out
+}
+
 /// The caps with a field changed: a new clock-rate for raw audio (the
 /// output caps change), an extra field elsewhere (new caps, same output).
 fn changed_caps(name: &str, caps: &gst::Caps) -> gst::Caps {
@@ -454,10 +498,27 @@ type Segment = (gst::Caps, Vec<gst::Buffer>);
 /// change.
 fn inputs(f: &Format) -> Vec<(&'static str, Vec<Segment>)> {
     let (caps, packets) = capture(&f.front);
-    let mid = packets.len() / 2 + 3;
+    let mut mid = packets.len() / 2 + 3;
+    if f.name == "vraw" {
+        // At a frame boundary: a frame cut by new caps is left with a hole
+        // of undefined bytes (see `damaged_whole_frames`).
+        while packets[mid - 1].map_readable().unwrap()[1] & 0x80 == 0 {
+            mid += 1;
+        }
+    }
     vec![
         ("clean", vec![(caps.clone(), packets.clone())]),
-        ("damaged", vec![(caps.clone(), damaged(&packets))]),
+        (
+            "damaged",
+            vec![(
+                caps.clone(),
+                if f.name == "vraw" {
+                    damaged_whole_frames(&packets)
+                } else {
+                    damaged(&packets)
+                },
+            )],
+        ),
         (
             "caps change",
             vec![
@@ -588,9 +649,15 @@ mod count_ext {
     use gst_rtp::subclass::prelude::*;
     use std::sync::atomic::{AtomicU32, Ordering};
 
+    /// Called from `read()` with the packet's counter (mid-list).
+    pub type Hook = Box<dyn Fn(u32) + Send + Sync>;
+
     #[derive(Default)]
     pub struct Imp {
         last: AtomicU32,
+        /// Ask for caps updates (every 10th packet).
+        pub updates: std::sync::atomic::AtomicBool,
+        pub hook: std::sync::Mutex<Option<Hook>>,
     }
 
     #[glib::object_subclass]
@@ -646,8 +713,12 @@ mod count_ext {
         ) -> Result<(), gst::LoggableError> {
             let n = data.first().copied().unwrap_or(0) as u32;
             self.last.store(n, Ordering::Relaxed);
+            let updates = self.updates.load(Ordering::Relaxed);
             self.obj()
-                .set_wants_update_non_rtp_src_caps(n.is_multiple_of(10));
+                .set_wants_update_non_rtp_src_caps(updates && n.is_multiple_of(10));
+            if let Some(hook) = self.hook.lock().unwrap().as_ref() {
+                hook(n);
+            }
             Ok(())
         }
 
@@ -667,7 +738,19 @@ mod count_ext {
     }
 
     pub fn new(id: u32) -> gst_rtp::RTPHeaderExtension {
+        let ext = with_hook(id, None);
+        ext.downcast_ref::<CountExt>()
+            .unwrap()
+            .imp()
+            .updates
+            .store(true, Ordering::Relaxed);
+        ext
+    }
+
+    /// No caps updates; `hook` called for every packet read.
+    pub fn with_hook(id: u32, hook: Option<Hook>) -> gst_rtp::RTPHeaderExtension {
         let ext: CountExt = glib::Object::new();
+        *ext.imp().hook.lock().unwrap() = hook;
         let ext = ext.upcast::<gst_rtp::RTPHeaderExtension>();
         ext.set_id(id);
         ext
@@ -716,6 +799,63 @@ fn caps_from_a_header_extension_mid_list() {
     for feed in [Feed::Lists(7), Feed::Lists(32), Feed::Lists(0)] {
         let out = run_with(f.element, "", &segments, feed, add);
         let what = format!("L16 with a caps-updating extension fed as {feed:?}");
+        assert_same_output(&what, &reference, &out);
+        assert!(out.lists > 0, "{what}: lists out");
+    }
+}
+
+/// Caps the format itself sends mid-list (`set_src_caps`: L16 choosing the
+/// byte order again after downstream asked to reconfigure in the middle of
+/// a list) come out between the same buffers as one by one.
+#[test]
+fn caps_from_a_renegotiation_mid_list() {
+    let f = format("L16");
+    let (caps, packets) = capture(&f.front);
+    let packets: Vec<gst::Buffer> = packets
+        .iter()
+        .enumerate()
+        .map(|(i, p)| with_count(p, i as u8))
+        .collect();
+    let segments = [(caps, packets)];
+    // At packet 25 (read while its output is decorated): the sink now wants
+    // little-endian and our src pad is told to reconfigure; the next
+    // packet's handle_packet renegotiates.
+    let setup = |d: &gst::Element| {
+        let pipeline = d.parent().unwrap().downcast::<gst::Bin>().unwrap();
+        let sink = pipeline.by_name("sink").unwrap();
+        let src = d.static_pad("src").unwrap();
+        let hook: count_ext::Hook = Box::new(move |n| {
+            if n == 25 {
+                let le: gst::Caps = "audio/x-raw,format=S16LE".parse().unwrap();
+                sink.set_property("caps", &le);
+                src.mark_reconfigure();
+            }
+        });
+        d.emit_by_name::<()>("add-extension", &[&count_ext::with_hook(1, Some(hook))]);
+    };
+    let reference = run_with(f.element, "", &segments, Feed::Buffers, setup);
+    let caps: Vec<&String> = reference
+        .timeline
+        .iter()
+        .filter(|e| e.starts_with("caps"))
+        .collect();
+    assert!(
+        caps.len() == 2 && caps[1].contains("S16LE"),
+        "a second caps event, little-endian: {caps:?}"
+    );
+    let first_le = reference
+        .timeline
+        .iter()
+        .position(|e| e.contains("S16LE"))
+        .unwrap();
+    assert!(
+        reference.timeline[first_le - 1] == "buffer" && first_le + 1 < reference.timeline.len(),
+        "mid-stream: {:?}",
+        reference.timeline
+    );
+    for feed in [Feed::Lists(7), Feed::Lists(32), Feed::Lists(0)] {
+        let out = run_with(f.element, "", &segments, feed, setup);
+        let what = format!("L16 renegotiating mid-list, fed as {feed:?}");
         assert_same_output(&what, &reference, &out);
         assert!(out.lists > 0, "{what}: lists out");
     }
