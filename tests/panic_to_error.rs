@@ -81,6 +81,44 @@ fn wrapper_depay_bin_inner_panic_becomes_an_element_error() {
     panics_into_an_error(h, bus, rtp_l16_packet());
 }
 
+/// The same through the list entry (the depayloader base's own, and
+/// `rtpfastdepay`'s direct one): a list of packets gets the flow error.
+fn list_panics_into_an_error(h: gst_check::Harness, bus: gst::Bus, buffer: gst::Buffer) {
+    let list = || {
+        let mut l = gst::BufferList::new();
+        for seq in 1u16..4 {
+            let mut b = buffer.copy_deep().unwrap();
+            b.make_mut().map_writable().unwrap()[2..4].copy_from_slice(&seq.to_be_bytes());
+            l.get_mut().unwrap().add(b);
+        }
+        l
+    };
+    let pad = h.srcpad().unwrap();
+    assert_eq!(pad.push_list(list()), Err(gst::FlowError::Error));
+    let (error, debug) = bus_error(&bus).expect("an ERROR message on the bus");
+    assert!(
+        error.contains("Panicked") || debug.contains("Panicked"),
+        "error names the panic: {error} / {debug}"
+    );
+    for _ in 0..3 {
+        assert_eq!(pad.push_list(list()), Err(gst::FlowError::Error));
+    }
+    let mut h = h;
+    assert!(h.try_pull().is_none(), "nothing came out");
+}
+
+#[test]
+fn depayloader_chain_list_panic_becomes_an_element_error() {
+    let (h, bus) = harness("rtpfastL16depay", RTP_L16_CAPS, None);
+    list_panics_into_an_error(h, bus, rtp_l16_packet());
+}
+
+#[test]
+fn wrapper_depay_bin_inner_list_panic_becomes_an_element_error() {
+    let (h, bus) = harness("rtpfastdepay", RTP_L16_CAPS, None);
+    list_panics_into_an_error(h, bus, rtp_l16_packet());
+}
+
 /// A whole pipeline: the error stops it like any other element error, and
 /// the process goes on to tear it down.
 #[test]

@@ -197,6 +197,7 @@ fn help_and_list() {
         "--batch-bytes",
         "--media-dir",
         "--wrapped",
+        "--input-lists",
         "--list",
         "--from-json",
         "--readme",
@@ -438,4 +439,49 @@ fn instructions_per_packet_under_callgrind() {
     assert_eq!(p[3], "-", "payloaders have no floor: {p:?}");
     assert_eq!(p[4], "-", "payloaders have no identity: {p:?}");
     close(ratio(&p, 5), s, o);
+}
+
+/// `--input-lists`: the same RTP packets pushed as lists cost our 1:1
+/// depayloader fewer instructions per packet than one push each (the list
+/// path does the per-call work once per list and pushes one output list).
+/// Instruction counts, not times: the same on every run of a build.
+#[test]
+fn input_lists_cost_fewer_instructions_per_packet() {
+    match Command::new("valgrind").arg("--version").output() {
+        Ok(o) if o.status.success() => {}
+        other => panic!("valgrind is required (apt-get install valgrind): {other:?}"),
+    }
+    let ours = |lists: Option<&str>| -> f64 {
+        let mut args = vec![
+            "--instructions",
+            "--only",
+            "l16depay",
+            "--frames",
+            "10",
+            "--rounds",
+            "1",
+            "--min-packets",
+            "1",
+            "--streams",
+            "0",
+            "--format",
+            "json",
+        ];
+        if let Some(n) = lists {
+            args.extend(["--input-lists", n]);
+        }
+        let (status, stdout, stderr) = run_tool(&args);
+        assert!(status.success(), "tool failed: {stderr}\n{stdout}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let c = &v["pairs"][0]["ours"]["callgrind"];
+        let ir = |k: usize| c["instructions"][k].as_f64().unwrap();
+        let p = |k: usize| c["packets"][k].as_f64().unwrap();
+        (ir(1) - ir(0)) / (p(1) - p(0))
+    };
+    let one_by_one = ours(None);
+    let in_lists = ours(Some("16"));
+    assert!(
+        in_lists > 0.0 && in_lists < one_by_one,
+        "lists of 16: {in_lists} instructions per packet, one by one: {one_by_one}"
+    );
 }

@@ -421,6 +421,11 @@ struct Opts {
     /// packets (pay: RTP out, depay: RTP in). Use --frames to keep it short.
     #[arg(long)]
     instructions: bool,
+    /// With --instructions, depayloaders get their RTP packets in buffer
+    /// lists of N (as a batching UDP source pushes them) instead of one
+    /// push per packet (0). Only the callgrind counts honour it.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    input_lists: usize,
     /// Ours = the wrapper bin (rtpfastpay / rtpfastdepay) holding our
     /// element, to measure what the wrapper costs over it.
     #[arg(long)]
@@ -819,6 +824,9 @@ fn measure_pair(
         if opts.wrapped {
             common.push("--wrapped".to_string());
         }
+        if opts.input_lists > 0 {
+            common.push(format!("--input-lists={}", opts.input_lists));
+        }
         let rtp_file = std::env::temp_dir().join(format!(
             "rtp_perf_compare.{}.{}.rtp",
             std::process::id(),
@@ -887,9 +895,28 @@ fn instr_child(opts: &Opts, pair: &str, role: &str, reps: usize) -> Result<u64, 
         (m.caps, inputs)
     };
     let rig = rig::Rig::new(&element, props, &caps, false)?;
-    let bufs: Vec<gst::Buffer> = inputs.iter().map(rig::build_buffer).collect();
+    let mut bufs: Vec<gst::Buffer> = inputs.iter().map(rig::build_buffer).collect();
+    // Lists are built before the counted loop, as a source builds them.
+    let lists: Vec<gst::BufferList> = if spec.depay && opts.input_lists > 0 {
+        bufs.chunks(opts.input_lists)
+            .map(|chunk| {
+                let mut list = gst::BufferList::new_sized(chunk.len());
+                let l = list.get_mut().unwrap();
+                for b in chunk {
+                    l.add(b.clone());
+                }
+                list
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !lists.is_empty() {
+        // The lists hold the only references: writable, as a source's.
+        bufs.clear();
+    }
     rig.reset();
-    instr::rtp_perf_instr_push_loop(&rig, bufs)?;
+    instr::rtp_perf_instr_push_loop(&rig, bufs, lists)?;
     Ok(if spec.depay {
         inputs.len() as u64
     } else {

@@ -26,12 +26,20 @@ use std::process::Command;
 /// Name of the counted function (callgrind `--toggle-collect` pattern).
 pub const PUSH_LOOP: &str = "rtp_perf_instr_push_loop";
 
-/// The counted section: push every buffer, in order, synchronously.
-/// Never inlined, so callgrind sees it as a function of its own.
+/// The counted section: push every buffer, then every list (`--input-lists`),
+/// in order, synchronously. Never inlined, so callgrind sees it as a
+/// function of its own.
 #[inline(never)]
-pub fn rtp_perf_instr_push_loop(rig: &Rig, bufs: Vec<gst::Buffer>) -> Result<(), String> {
+pub fn rtp_perf_instr_push_loop(
+    rig: &Rig,
+    bufs: Vec<gst::Buffer>,
+    lists: Vec<gst::BufferList>,
+) -> Result<(), String> {
     for b in bufs {
         rig.push(b)?;
+    }
+    for l in lists {
+        rig.push_list(l)?;
     }
     Ok(())
 }

@@ -165,6 +165,15 @@ impl Rig {
             .map_err(|e| format!("{}: push: {e:?}", self.factory()))
     }
 
+    /// Push one buffer list synchronously.
+    #[inline]
+    pub fn push_list(&self, list: gst::BufferList) -> Result<(), String> {
+        self.src
+            .push_list(list)
+            .map(|_| ())
+            .map_err(|e| format!("{}: push_list: {e:?}", self.factory()))
+    }
+
     /// Factory name of the element under test.
     pub fn factory(&self) -> String {
         self.element

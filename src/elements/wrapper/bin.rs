@@ -143,6 +143,35 @@ fn sink_chain(
     }
 }
 
+/// The ghost sink pad's chain-list function: a native depayloader takes
+/// the whole list in one call (`chain_list_direct`); otherwise what a ghost
+/// pad does (the list to the child's pad, whose own chain-list function or
+/// GStreamer's per-buffer default takes it).
+fn sink_chain_list(
+    direct: &Mutex<Option<Direct>>,
+    pad: &gst::GhostPad,
+    parent: Option<&gst::Object>,
+    list: gst::BufferList,
+) -> Result<gst::FlowSuccess, gst::FlowError> {
+    let guard = lock(direct);
+    match &*guard {
+        Some(Direct::Depay(e)) => crate::elements::base::depay::chain_list_direct(e, list),
+        // A payloader (its pad's own chain-list) or a stock child.
+        Some(Direct::Pay(..) | Direct::Proxy) => {
+            drop(guard);
+            gst::ProxyPad::chain_list_default(pad, parent, list)
+        }
+        None => {
+            drop(guard);
+            match list.get_owned(0) {
+                // The buffer path's error.
+                Some(buffer) => sink_chain(direct, pad, parent, buffer),
+                None => Ok(gst::FlowSuccess::Ok),
+            }
+        }
+    }
+}
+
 /// The wrapper element a ghost pad's `parent` is.
 fn core_of(parent: Option<&gst::Object>) -> Option<(&gst::Bin, &WrapperCore)> {
     use glib::subclass::prelude::*;
@@ -164,8 +193,12 @@ impl WrapperCore {
             .name("sink")
             // The closure holds the native child's entry itself: no lookup
             // of the wrapper from `parent` per buffer.
-            .chain_function(move |pad, parent, buffer| {
-                sink_chain(&chain_direct, pad, parent, buffer)
+            .chain_function({
+                let direct = direct.clone();
+                move |pad, parent, buffer| sink_chain(&direct, pad, parent, buffer)
+            })
+            .chain_list_function(move |pad, parent, list| {
+                sink_chain_list(&chain_direct, pad, parent, list)
             })
             .event_function(|pad, parent, event| match core_of(parent) {
                 Some((bin, core)) => core.sink_event(bin, pad, event),

@@ -6,7 +6,7 @@
 //! unless the packet spans several memories or `source-info` / header
 //! extensions are in use.
 
-use super::{Class, RtpPacket};
+use super::{Class, HandlePacketFn, RtpPacket};
 use crate::core::rtp;
 use crate::core::simd::SimdLevel;
 use crate::elements::base::stats::ElementStats;
@@ -75,6 +75,12 @@ struct Hot {
     units_out: AtomicU64,
     /// The last NTP reference timestamp seen on a packet (NO_TIME: none).
     ref_ts: AtomicU64,
+    /// An input list is being worked through by a `LIST_OUTPUT` format:
+    /// `push` collects into `RtpFastBaseDepay::collected`.
+    collecting: AtomicBool,
+    /// A flow error met while flushing the collected list before an event
+    /// (`set_src_caps` cannot return it): the list loop returns it.
+    deferred: AtomicI32,
 }
 
 impl Default for Hot {
@@ -100,6 +106,8 @@ impl Default for Hot {
             bytes: AtomicU64::new(0),
             units_out: AtomicU64::new(0),
             ref_ts: AtomicU64::new(NO_TIME),
+            collecting: AtomicBool::new(false),
+            deferred: AtomicI32::new(0),
         }
     }
 }
@@ -185,6 +193,73 @@ fn map_only_memory<R>(buffer: &gst::BufferRef, f: impl FnOnce(&[u8]) -> R) -> Op
     }
 }
 
+/// What differs in `process` between a packet pushed alone and one of a
+/// list: where valid packets and their payload bytes are counted (straight
+/// into `Hot`, so `stats` sees each packet; in locals for a list, stored
+/// once at its end) and how the format's `handle_packet` is reached (looked
+/// up per packet as before lists existed, so that path's code is what it
+/// was; once per list).
+trait PacketCtx {
+    /// Count one packet; its index.
+    fn count(&mut self, hot: &Hot, bytes: u64) -> u64;
+    fn handle(&self, imp: &RtpFastBaseDepay, packet: &RtpPacket<'_>) -> Flow;
+}
+
+/// A packet pushed alone.
+struct OneByOne;
+
+impl PacketCtx for OneByOne {
+    #[inline(always)]
+    fn count(&mut self, hot: &Hot, bytes: u64) -> u64 {
+        let n = hot.packets.load(Relaxed);
+        hot.packets.store(n + 1, Relaxed);
+        hot.bytes.store(hot.bytes.load(Relaxed) + bytes, Relaxed);
+        n
+    }
+
+    #[inline(always)]
+    fn handle(&self, imp: &RtpFastBaseDepay, packet: &RtpPacket<'_>) -> Flow {
+        let obj = imp.obj();
+        let handle = vtable(&obj)
+            .handle_packet
+            .expect("subclass sets handle_packet");
+        handle(&obj, packet)
+    }
+}
+
+/// A packet of a list.
+struct InList<'a> {
+    obj: &'a super::RtpFastBaseDepay,
+    handle: HandlePacketFn,
+    packets: u64,
+    bytes: u64,
+}
+
+impl PacketCtx for InList<'_> {
+    #[inline(always)]
+    fn count(&mut self, _hot: &Hot, bytes: u64) -> u64 {
+        let n = self.packets;
+        self.packets = n + 1;
+        self.bytes += bytes;
+        n
+    }
+
+    #[inline(always)]
+    fn handle(&self, _imp: &RtpFastBaseDepay, packet: &RtpPacket<'_>) -> Flow {
+        (self.handle)(self.obj, packet)
+    }
+}
+
+type Flow = Result<gst::FlowSuccess, gst::FlowError>;
+
+/// `Hot::deferred` holds a GstFlowReturn (never 0 = OK there).
+fn deferred_error(code: i32) -> Result<gst::FlowSuccess, gst::FlowError> {
+    use gst::glib::translate::FromGlib;
+    // SAFETY: FFI edge. `code` was made by `into_glib` of a FlowReturn
+    // (`defer_error`), so it is a valid GstFlowReturn value.
+    unsafe { gst::FlowReturn::from_glib(code) }.into_result()
+}
+
 /// The virtual methods of `obj`'s class.
 fn vtable(obj: &super::RtpFastBaseDepay) -> &Class {
     obj.class().as_ref()
@@ -208,6 +283,8 @@ pub struct RtpFastBaseDepay {
     decoration: Mutex<Option<Box<Decoration>>>,
     /// Reused to gather packets that span several memories.
     gathered: Mutex<Vec<u8>>,
+    /// The output list being collected while `Hot::collecting`.
+    collected: Mutex<Option<gst::BufferList>>,
     /// `stats-interval`, `pool-max-bytes` and the pool handle.
     common: ElementCommon,
     simd: Mutex<(SimdMode, SimdLevel)>,
@@ -244,13 +321,7 @@ impl RtpFastBaseDepay {
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         if !self.hot.negotiated.load(Relaxed) {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Negotiation,
-                ("No RTP format was negotiated."),
-                ["Input buffers need to have RTP caps set on them (set the caps on the upstream source or a capsfilter)."]
-            );
-            return Err(gst::FlowError::NotNegotiated);
+            return self.not_negotiated();
         }
         crate::elements::base::test_panic_point(crate::elements::base::TestPanic::DepayChain);
         // One list walk when the packet carries metas (udpsrc's address),
@@ -261,20 +332,122 @@ impl RtpFastBaseDepay {
             buffer
         };
         match buffer.n_memory() {
-            1 => match map_only_memory(&buffer, |data| self.process(&buffer, data)) {
-                Some(ret) => ret,
-                None => self.malformed(None),
-            },
-            0 => self.malformed(Some(rtp::RtpError::Truncated)),
-            _ => {
-                let mut gathered = lock(&self.gathered);
-                gathered.resize(buffer.size(), 0);
-                if buffer.copy_to_slice(0, &mut gathered).is_err() {
-                    return self.malformed(None);
+            1 => {
+                match map_only_memory(&buffer, |data| self.process(&buffer, data, &mut OneByOne)) {
+                    Some(ret) => ret,
+                    None => self.malformed(None),
                 }
-                self.process(&buffer, &gathered)
+            }
+            _ => self.process_unusual(&buffer, &mut OneByOne),
+        }
+    }
+
+    /// A whole input list in one call (a batching source pushes one per
+    /// socket wake-up): the entry guard, negotiation check, vtable lookup
+    /// and the packet/byte counters once per list; per packet the same
+    /// `process` as `sink_chain` (seqnum tracking, DISCONT, drops,
+    /// malformed counting), so the output is the same. A `LIST_OUTPUT`
+    /// format's pushes are collected into one output list (see `collect`).
+    ///
+    /// Headers are parsed packet by packet inside the loop rather than in
+    /// a separate pass first: a separate pass would map every packet twice
+    /// or hold all the maps at once, and mapping is the larger cost.
+    ///
+    /// Measured (callgrind, instructions per RTP packet, `rtp_perf_compare
+    /// --instructions --input-lists 32` against one push per packet, SIMD
+    /// sse2, 30 frames): L16 3,575 -> 2,688, Opus 3,449 -> 2,623, MP2T
+    /// 3,464 -> 2,654, raw video 2,669 -> 2,012, H.264 2,485 -> 1,828
+    /// (docs/depay_lists.md).
+    pub(super) fn sink_chain_list(
+        &self,
+        list: gst::BufferList,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if list.len() < 2 {
+            return match list.get_owned(0) {
+                Some(buffer) => self.sink_chain(buffer),
+                None => Ok(gst::FlowSuccess::Ok),
+            };
+        }
+        if !self.hot.negotiated.load(Relaxed) {
+            return self.not_negotiated();
+        }
+        crate::elements::base::test_panic_point(crate::elements::base::TestPanic::DepayChain);
+        let obj = self.obj();
+        let class = vtable(&obj);
+        let handle = class.handle_packet.expect("subclass sets handle_packet");
+        let collect = class.list_output;
+        if collect {
+            self.hot.collecting.store(true, Relaxed);
+        }
+        let mut ctx = InList {
+            obj: &obj,
+            handle,
+            packets: self.hot.packets.load(Relaxed),
+            bytes: self.hot.bytes.load(Relaxed),
+        };
+        let mut ret = Ok(gst::FlowSuccess::Ok);
+        for buffer in list.iter() {
+            if buffer.meta::<gst::ReferenceTimestampMeta>().is_some() {
+                // A buffer in a list is not ours to change: the meta stays,
+                // as it does in stock and in our per-buffer path when the
+                // buffer is shared.
+                self.note_ntp_reference(buffer);
+            }
+            ret = match buffer.n_memory() {
+                1 => match map_only_memory(buffer, |data| self.process(buffer, data, &mut ctx)) {
+                    Some(ret) => ret,
+                    None => self.malformed(None),
+                },
+                _ => self.process_unusual(buffer, &mut ctx),
+            };
+            if collect {
+                let deferred = self.hot.deferred.swap(0, Relaxed);
+                if deferred != 0 {
+                    ret = deferred_error(deferred);
+                }
+            }
+            if ret.is_err() {
+                break;
             }
         }
+        self.hot.packets.store(ctx.packets, Relaxed);
+        self.hot.bytes.store(ctx.bytes, Relaxed);
+        if collect {
+            self.hot.collecting.store(false, Relaxed);
+            // What was collected before an error still goes out, as it
+            // would have one by one.
+            let flushed = self.flush_collected();
+            if ret.is_ok() {
+                ret = flushed;
+            }
+        }
+        ret
+    }
+
+    #[cold]
+    fn not_negotiated(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        gst::element_imp_error!(
+            self,
+            gst::CoreError::Negotiation,
+            ("No RTP format was negotiated."),
+            ["Input buffers need to have RTP caps set on them (set the caps on the upstream source or a capsfilter)."]
+        );
+        Err(gst::FlowError::NotNegotiated)
+    }
+
+    /// A packet of no memory or of several (gathered into one slice).
+    #[cold]
+    #[inline(never)]
+    fn process_unusual(&self, buffer: &gst::BufferRef, ctx: &mut impl PacketCtx) -> Flow {
+        if buffer.n_memory() == 0 {
+            return self.malformed(Some(rtp::RtpError::Truncated));
+        }
+        let mut gathered = lock(&self.gathered);
+        gathered.resize(buffer.size(), 0);
+        if buffer.copy_to_slice(0, &mut gathered).is_err() {
+            return self.malformed(None);
+        }
+        self.process(buffer, &gathered, ctx)
     }
 
     #[inline]
@@ -282,6 +455,7 @@ impl RtpFastBaseDepay {
         &self,
         buffer: &gst::BufferRef,
         data: &[u8],
+        ctx: &mut impl PacketCtx,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let info = match rtp::parse(data) {
             Ok(info) => info,
@@ -335,24 +509,15 @@ impl RtpFastBaseDepay {
             data,
             csrcs: info.csrcs.clone(),
         };
-        let n = hot.packets.load(Relaxed);
-        hot.packets.store(n + 1, Relaxed);
-        hot.bytes.store(
-            hot.bytes.load(Relaxed) + packet.payload.len() as u64,
-            Relaxed,
-        );
-        let obj = self.obj();
-        let handle = vtable(&obj)
-            .handle_packet
-            .expect("subclass sets handle_packet");
+        let n = ctx.count(hot, packet.payload.len() as u64);
         // Timing every packet would cost more than the 2% budget: every 16th,
         // from the 16th on (a stream that stopped after a few packets does
         // not allocate the window).
         if n % 16 != 15 {
-            return handle(&obj, &packet);
+            return ctx.handle(self, &packet);
         }
         let start = Instant::now();
-        let res = handle(&obj, &packet);
+        let res = ctx.handle(self, &packet);
         self.record_timing(start);
         res
     }
@@ -451,6 +616,21 @@ impl RtpFastBaseDepay {
             })
         });
         buffer
+    }
+
+    /// A list's packet with an NTP reference meta: remember its time, as
+    /// `drop_repeated_ntp_reference` does (which cannot remove the meta
+    /// from a buffer the list holds).
+    #[cold]
+    #[inline(never)]
+    fn note_ntp_reference(&self, buffer: &gst::BufferRef) {
+        let ntp = gst::Caps::new_empty_simple("timestamp/x-ntp");
+        if let Some(ts) = buffer
+            .iter_meta::<gst::ReferenceTimestampMeta>()
+            .find(|m| m.reference().is_subset(&ntp))
+        {
+            self.hot.ref_ts.store(ts.timestamp().nseconds(), Relaxed);
+        }
     }
 
     /// `source-info` / extensions: the current packet's ssrc, CSRCs and
@@ -644,6 +824,9 @@ impl RtpFastBaseDepay {
     }
 
     pub fn push(&self, mut buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if self.hot.collecting.load(Relaxed) {
+            return self.collect(buffer);
+        }
         if self.decorate_output(buffer.make_mut()) && !self.update_src_caps_from_extensions() {
             return Err(gst::FlowError::Error);
         }
@@ -657,7 +840,64 @@ impl RtpFastBaseDepay {
         out.store(out.load(Relaxed) + n, Relaxed);
     }
 
+    /// `push` while an input list is worked through by a `LIST_OUTPUT`
+    /// format: decorated now (the current packet's times, DISCONT, metas),
+    /// added to the output list. What was collected is pushed first when
+    /// this buffer needs an event before it (segment, caps from a header
+    /// extension) or is DISCONT (so a DISCONT buffer starts an output list,
+    /// and an element that looks at a list's first buffer sees it).
+    #[inline(never)]
+    fn collect(&self, mut buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let update = self.decorate_output(buffer.make_mut());
+        if update
+            || self.hot.segment_pending.load(Relaxed)
+            || buffer.flags().contains(gst::BufferFlags::DISCONT)
+        {
+            self.flush_collected()?;
+        }
+        if update && !self.update_src_caps_from_extensions() {
+            return Err(gst::FlowError::Error);
+        }
+        self.push_pending_segment();
+        self.count_out(1);
+        lock(&self.collected)
+            .get_or_insert_with(|| crate::pool::acquire_list(32))
+            .get_mut()
+            .expect("the collected list is only ours")
+            .add(buffer);
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    /// Push what `collect` gathered: one list (one buffer alone).
+    fn flush_collected(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let Some(list) = lock(&self.collected).take() else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let out = self.output.get().unwrap_or(&self.srcpad);
+        match list.len() {
+            0 => Ok(gst::FlowSuccess::Ok),
+            1 => out.push(list.get_owned(0).expect("one buffer")),
+            _ => out.push_list(list),
+        }
+    }
+
+    /// Before an event mid-list: push what was collected; a flow error is
+    /// kept for the list loop to return.
+    fn flush_before_event(&self) {
+        if self.hot.collecting.load(Relaxed) {
+            if let Err(err) = self.flush_collected() {
+                let code: gst::FlowReturn = err.into();
+                self.hot
+                    .deferred
+                    .store(gst::glib::translate::IntoGlib::into_glib(code), Relaxed);
+            }
+        }
+    }
+
     pub fn push_list(&self, mut list: gst::BufferList) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if self.hot.collecting.load(Relaxed) {
+            self.flush_collected()?;
+        }
         let mut update = false;
         list.make_mut().foreach_mut(|mut b, _| {
             update |= self.decorate_output(b.make_mut());
@@ -672,6 +912,7 @@ impl RtpFastBaseDepay {
     }
 
     pub fn set_src_caps(&self, caps: &gst::Caps) -> bool {
+        self.flush_before_event();
         self.srcpad.push_event(gst::event::Caps::new(caps))
     }
 
@@ -830,6 +1071,10 @@ impl RtpFastBaseDepay {
         hot.next_seqnum.store(NO_SEQNUM, Relaxed);
         hot.discont.store(false, Relaxed);
         hot.segment_pending.store(false, Relaxed);
+        // Left set only by a panic mid-list.
+        hot.collecting.store(false, Relaxed);
+        hot.deferred.store(0, Relaxed);
+        *lock(&self.collected) = None;
         let mut st = lock(&self.stream);
         st.segment = gst::Segment::new();
         st.segment_event = None;
@@ -1016,16 +1261,7 @@ impl ObjectSubclass for RtpFastBaseDepay {
             // SAFETY: as for the chain function: only set on our own always
             // sink pad, whose parent is this element.
             .chain_list_function(|_pad, parent, list| unsafe {
-                super::super::streaming::<Self>(parent, |imp| {
-                    let mut ret = Ok(gst::FlowSuccess::Ok);
-                    for b in list.iter_owned() {
-                        ret = imp.sink_chain(b);
-                        if ret.is_err() {
-                            break;
-                        }
-                    }
-                    ret
-                })
+                super::super::streaming::<Self>(parent, |imp| imp.sink_chain_list(list))
             })
             // SAFETY: `pad_function`'s contract, as for the chain function:
             // only set on our own always sink pad, whose parent is this
@@ -1079,6 +1315,7 @@ impl ObjectSubclass for RtpFastBaseDepay {
             extensions: Mutex::new(Vec::new()),
             decoration: Mutex::new(None),
             gathered: Mutex::new(Vec::new()),
+            collected: Mutex::new(None),
             common: ElementCommon::default(),
             simd: Mutex::new((SimdMode::Auto, SimdLevel::resolve(None).0)),
             timing: Mutex::new(ElementStats::default()),

@@ -105,11 +105,14 @@ pub struct Class {
     pub(crate) sink_event: Option<fn(&RtpFastBaseDepay, gst::Event) -> bool>,
     pub(crate) src_event: Option<fn(&RtpFastBaseDepay, gst::Event) -> bool>,
     pub(crate) extend_stats: Option<fn(&RtpFastBaseDepay, &mut gst::Structure)>,
+    /// [`RtpFastBaseDepayImpl::LIST_OUTPUT`] (false when zero-filled).
+    pub(crate) list_output: bool,
 }
 
 // SAFETY: FFI edge. `Class` is `#[repr(C)]` and starts with the parent class
 // struct, as GObject requires of a class struct; its other fields are
-// `Option<fn>`s, for which GObject's zero filling is `None`.
+// `Option<fn>`s, for which GObject's zero filling is `None`, and a bool
+// (zero: false).
 unsafe impl ClassStruct for Class {
     type Type = imp::RtpFastBaseDepay;
 }
@@ -128,6 +131,16 @@ impl std::ops::Deref for Class {
 /// What a depayloader format implements. Everything has a default except
 /// `handle_packet`.
 pub trait RtpFastBaseDepayImpl: ElementImpl + ObjectSubclass<Type: IsA<RtpFastBaseDepay>> {
+    /// One output buffer per packet (audio, Opus, MP2T): while the base
+    /// works through an input buffer list, [`RtpFastBaseDepayExt::push`]
+    /// collects into one output list, pushed when the input list is done
+    /// (or before any event the base sends in between, and before a
+    /// DISCONT buffer), so lists in give lists out. Formats that push per
+    /// frame or access unit (H.26x, raw video) keep pushing buffers.
+    /// A format that sets this must send events only through the base
+    /// ([`RtpFastBaseDepayExt::set_src_caps`]), which keeps them in order.
+    const LIST_OUTPUT: bool = false;
+
     /// New sink caps (the base has already read clock-rate, npt-*, play-*,
     /// onvif-mode and extmap-*). Errors should say `not-negotiated:` and name
     /// the offending field.
@@ -295,6 +308,7 @@ unsafe impl<T: RtpFastBaseDepayImpl> IsSubclassable<T> for RtpFastBaseDepay {
         klass.sink_event = Some(|obj, event| subclass::<T>(obj).sink_event(event));
         klass.src_event = Some(|obj, event| subclass::<T>(obj).src_event(event));
         klass.extend_stats = Some(|obj, s| subclass::<T>(obj).extend_stats(s));
+        klass.list_output = T::LIST_OUTPUT;
     }
 }
 
@@ -310,6 +324,22 @@ pub(crate) fn chain_direct(
     unsafe {
         super::streaming::<imp::RtpFastBaseDepay>(Some(element.upcast_ref()), |imp| {
             imp.sink_chain(buffer)
+        })
+    }
+}
+
+/// The sink pad's chain-list function, for `rtpfastdepay` holding this
+/// element: a list through the wrapper stays one call (see
+/// `sink_chain_list`).
+#[inline]
+pub(crate) fn chain_list_direct(
+    element: &RtpFastBaseDepay,
+    list: gst::BufferList,
+) -> Result<gst::FlowSuccess, gst::FlowError> {
+    // SAFETY: `element` is an RtpFastBaseDepay, what `streaming` casts to.
+    unsafe {
+        super::streaming::<imp::RtpFastBaseDepay>(Some(element.upcast_ref()), |imp| {
+            imp.sink_chain_list(list)
         })
     }
 }

@@ -60,6 +60,9 @@ impl ElementImpl for RtpFastL24Depay {
 }
 
 impl RtpFastBaseDepayImpl for RtpFastL24Depay {
+    // One output buffer per packet: lists in, lists out.
+    const LIST_OUTPUT: bool = true;
+
     fn set_sink_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
         self.base.set_caps(self.obj().upcast_ref(), caps)
     }

@@ -152,6 +152,9 @@ impl RtpFastMp2tDepay {
 }
 
 impl RtpFastBaseDepayImpl for RtpFastMp2tDepay {
+    // One output buffer per packet: lists in, lists out.
+    const LIST_OUTPUT: bool = true;
+
     fn start(&self) {
         self.warned_empty.store(false, Relaxed);
     }

@@ -69,6 +69,9 @@ impl ElementImpl for RtpFastOpusDepay {
 }
 
 impl RtpFastBaseDepayImpl for RtpFastOpusDepay {
+    // One output buffer per packet: lists in, lists out.
+    const LIST_OUTPUT: bool = true;
+
     fn set_sink_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let s = caps
             .structure(0)
