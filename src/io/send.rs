@@ -59,7 +59,7 @@ pub struct SendStats {
 }
 
 /// Handle of a destination in a [`Sender`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DestId(u32);
 
 /// Per-destination counters, as multiudpsink keeps them per client.
@@ -254,6 +254,7 @@ impl Sender {
         self.iovs.clear();
         Batch {
             sender: self,
+            cursor: 0,
             _data: std::marker::PhantomData,
         }
     }
@@ -263,6 +264,8 @@ impl Sender {
 /// copied.
 pub struct Batch<'s, 'd> {
     sender: &'s mut Sender,
+    /// First datagram not yet sent (or dropped).
+    cursor: usize,
     _data: std::marker::PhantomData<&'d [u8]>,
 }
 
@@ -307,9 +310,10 @@ impl<'d> Batch<'_, 'd> {
     /// Send everything queued from `sockets[dest.socket]`, as few `sendmmsg`
     /// calls as the batch allows. Errors on single messages are counted and
     /// skipped (as multiudpsink warns and goes on); `cancel` raised stops
-    /// waiting on a full socket buffer and returns with `cancelled`.
-    pub fn send(self, sockets: &[RawFd], cancel: &AtomicBool) -> SendReport {
-        self.sender.send_queued(sockets, cancel)
+    /// waiting on a full socket buffer and returns with `cancelled`: calling
+    /// `send` again goes on from the first datagram not sent.
+    pub fn send(&mut self, sockets: &[RawFd], cancel: &AtomicBool) -> SendReport {
+        self.sender.send_queued(&mut self.cursor, sockets, cancel)
     }
 }
 
@@ -403,17 +407,21 @@ impl Sender {
         socket
     }
 
-    fn send_queued(&mut self, sockets: &[RawFd], cancel: &AtomicBool) -> SendReport {
+    fn send_queued(
+        &mut self,
+        cursor: &mut usize,
+        sockets: &[RawFd],
+        cancel: &AtomicBool,
+    ) -> SendReport {
         let mut report = SendReport::default();
-        let mut cursor = 0;
         let mut waited_since: Option<Instant> = None;
-        'batch: while cursor < self.pkts.len() {
-            let socket = self.build(cursor);
+        'batch: while *cursor < self.pkts.len() {
+            let socket = self.build(*cursor);
             let Some(&fd) = sockets.get(socket) else {
                 // No socket for this family: every message of it fails.
                 let m = self.meta[0];
                 self.drop_msg(m, libc::EAFNOSUPPORT, &mut report);
-                cursor = m.first + m.count;
+                *cursor = m.first + m.count;
                 continue;
             };
             let mut k = 0;
@@ -453,6 +461,7 @@ impl Sender {
                         let since = *waited_since.get_or_insert_with(Instant::now);
                         if cancel.load(Ordering::Relaxed) {
                             report.cancelled = true;
+                            *cursor = meta.first;
                             break 'batch;
                         }
                         if since.elapsed() >= self.max_wait {
@@ -473,8 +482,8 @@ impl Sender {
                             let d = self.pkts[meta.first].dest as usize;
                             self.dests[d].gso = false;
                         }
-                        cursor = meta.first;
-                        self.gso_retry_from(cursor);
+                        *cursor = meta.first;
+                        self.gso_retry_from(*cursor);
                         continue 'batch;
                     }
                     _ => {
@@ -483,7 +492,7 @@ impl Sender {
                     }
                 }
             }
-            cursor = self.meta.last().map_or(cursor, |m| m.first + m.count);
+            *cursor = self.meta.last().map_or(*cursor, |m| m.first + m.count);
             self.clear_retry();
         }
         self.clear_retry();
