@@ -314,13 +314,16 @@ impl RtpFastUdpSink {
                 disconnect_time: 0,
                 final_stats: None,
             };
+            // As multiudpsink's g_list_insert_sorted: IPv4 before IPv6, and
+            // a new client first among those of its family (so it is sent
+            // to first).
             let at = if client.family_v6() {
-                st.clients.len()
-            } else {
                 st.clients
                     .iter()
                     .position(Client::family_v6)
                     .unwrap_or(st.clients.len())
+            } else {
+                0
             };
             st.clients.insert(at, client);
         }
