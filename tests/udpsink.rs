@@ -8,6 +8,7 @@
 
 mod common;
 
+use gio::prelude::*;
 use gst::prelude::*;
 use std::net::UdpSocket;
 use std::sync::{Arc, Mutex};
@@ -229,7 +230,8 @@ fn same_datagrams_as_udpsink_ipv6() {
 }
 
 /// Single buffers (render, not render_list) made of several memories go
-/// out as one datagram each, the memories gathered in order.
+/// out as one datagram each, the memories gathered in order, to an IPv4
+/// and an IPv6 `host`.
 #[test]
 fn multi_memory_buffers_one_by_one() {
     common::init();
@@ -246,20 +248,23 @@ fn multi_memory_buffers_one_by_one() {
         .iter()
         .map(|b| b.map_readable().unwrap().to_vec())
         .collect();
-    let r = Receiver::new("127.0.0.1:0", want.len());
-    let desc = format!(
-        "appsrc name=src format=time ! rtpfastudpsink sync=false host=127.0.0.1 port={}",
-        r.port()
-    );
-    let (pipeline, src) = common::launch_with_src(&desc);
-    pipeline.set_state(gst::State::Playing).unwrap();
-    for b in &bufs {
-        src.push_buffer(b.clone()).unwrap();
+    // IPv4 and IPv6, through the host/port properties.
+    for (bind, host) in [("127.0.0.1:0", "127.0.0.1"), ("[::1]:0", "::1")] {
+        let r = Receiver::new(bind, want.len());
+        let desc = format!(
+            "appsrc name=src format=time ! rtpfastudpsink sync=false host={host} port={}",
+            r.port()
+        );
+        let (pipeline, src) = common::launch_with_src(&desc);
+        pipeline.set_state(gst::State::Playing).unwrap();
+        for b in &bufs {
+            src.push_buffer(b.clone()).unwrap();
+        }
+        src.end_of_stream().unwrap();
+        wait_eos(&pipeline, &desc);
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert!(r.join() == want, "to {host}");
     }
-    src.end_of_stream().unwrap();
-    wait_eos(&pipeline, &desc);
-    pipeline.set_state(gst::State::Null).unwrap();
-    assert!(r.join() == want);
 }
 
 /// Stock udpsrc + rtph264depay read what we send: the same VCL NAL units as
@@ -548,4 +553,81 @@ fn uri_handler_like_udpsink() {
         assert_eq!(el.property::<String>("clients"), "127.0.0.1:5008");
         assert!(h.set_uri("http://127.0.0.1:1").is_err());
     }
+}
+
+/// What the sockets look like: IP_TTL, IP_TOS and SO_SNDBUF of
+/// `used-socket` in PAUSED, IP_TOS after `qos-dscp` changes there, and
+/// whether a socket given by the application is still open after NULL with
+/// `close-socket=false` and with the default.
+fn socket_options(factory: &str) -> Vec<i64> {
+    use std::os::fd::AsRawFd;
+    common::init();
+    let getopt = |fd: i32, level: i32, name: i32| -> i64 {
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: a c_int buffer of `len` bytes for getsockopt to fill.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                level,
+                name,
+                &mut v as *mut _ as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0);
+        v as i64
+    };
+    let mut out = Vec::new();
+    let sink = gst::ElementFactory::make(factory)
+        .property("clients", "127.0.0.1:9")
+        .property("ttl", 7i32)
+        .property("qos-dscp", 10i32)
+        .property("buffer-size", 300_000i32)
+        .build()
+        .unwrap();
+    sink.set_state(gst::State::Paused).unwrap();
+    let used = sink.property::<Option<gio::Socket>>("used-socket").unwrap();
+    let fd = used.as_raw_fd();
+    out.push(getopt(fd, libc::IPPROTO_IP, libc::IP_TTL));
+    out.push(getopt(fd, libc::IPPROTO_IP, libc::IP_TOS));
+    out.push(getopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF));
+    sink.set_property("qos-dscp", 63i32);
+    out.push(getopt(fd, libc::IPPROTO_IP, libc::IP_TOS));
+    sink.set_state(gst::State::Null).unwrap();
+    out.push(
+        sink.property::<Option<gio::Socket>>("used-socket")
+            .is_some() as i64,
+    );
+    for close in [false, true] {
+        let given = gio::Socket::new(
+            gio::SocketFamily::Ipv4,
+            gio::SocketType::Datagram,
+            gio::SocketProtocol::Udp,
+        )
+        .unwrap();
+        let sink = gst::ElementFactory::make(factory)
+            .property("clients", "127.0.0.1:9")
+            .property("socket", &given)
+            .property("close-socket", close)
+            .build()
+            .unwrap();
+        sink.set_state(gst::State::Paused).unwrap();
+        let used = sink.property::<Option<gio::Socket>>("used-socket");
+        out.push((used.as_ref() == Some(&given)) as i64);
+        sink.set_state(gst::State::Null).unwrap();
+        out.push(given.is_closed() as i64);
+    }
+    out
+}
+
+#[test]
+fn socket_options_like_udpsink() {
+    let stock = socket_options("udpsink");
+    let ours = socket_options("rtpfastudpsink");
+    assert_eq!(ours, stock);
+    // ttl, tos (10 << 2), the send buffer (the kernel doubles it), tos
+    // after qos-dscp=63, no used socket after NULL, the given socket used
+    // and left open, used and closed.
+    assert_eq!(ours, [7, 40, 600_000, 252, 0, 1, 0, 1, 1]);
 }

@@ -549,7 +549,7 @@ impl RtpFastUdpSink {
     }
 
     fn setup_sockets(&self, settings: &Settings, st: &State) {
-        for (s, v6) in [(&st.used_socket, false), (&st.used_socket_v6, true)] {
+        for s in [&st.used_socket, &st.used_socket_v6] {
             let Some(s) = s else { continue };
             let fd = fd_of(s);
             let sock = socket2::SockRef::from(&fd);
@@ -574,21 +574,28 @@ impl RtpFastUdpSink {
                 }
             }
             s.set_broadcast(true);
-            if settings.qos_dscp >= 0 {
-                let tos = ((settings.qos_dscp & 0x3f) << 2) as u32;
-                let r = if v6 {
-                    sock.set_tclass_v6(tos)
-                } else {
-                    sock.set_tos(tos)
-                };
-                if let Err(e) = r {
-                    gst::error!(
-                        CAT,
-                        imp = self,
-                        "could not set qos dscp {}: {e}",
-                        settings.qos_dscp
-                    );
-                }
+        }
+        self.apply_dscp(settings.qos_dscp, st);
+    }
+
+    /// `qos-dscp` onto the sockets in use (-1: leave them alone), at start
+    /// and whenever the property changes, as multiudpsink.
+    fn apply_dscp(&self, dscp: i32, st: &State) {
+        if dscp < 0 {
+            return;
+        }
+        let tos = ((dscp & 0x3f) << 2) as u32;
+        for (s, v6) in [(&st.used_socket, false), (&st.used_socket_v6, true)] {
+            let Some(s) = s else { continue };
+            let fd = fd_of(s);
+            let sock = socket2::SockRef::from(&fd);
+            let r = if v6 {
+                sock.set_tclass_v6(tos)
+            } else {
+                sock.set_tos(tos)
+            };
+            if let Err(e) = r {
+                gst::error!(CAT, imp = self, "could not set qos dscp {dscp}: {e}");
             }
         }
     }
@@ -1028,7 +1035,10 @@ impl ObjectImpl for RtpFastUdpSink {
                     "ttl-mc" => s.ttl_mc = value.get().expect("type checked"),
                     "loop" => s.loop_ = value.get().expect("type checked"),
                     "force-ipv4" => s.force_ipv4 = value.get().expect("type checked"),
-                    "qos-dscp" => s.qos_dscp = value.get().expect("type checked"),
+                    "qos-dscp" => {
+                        s.qos_dscp = value.get().expect("type checked");
+                        self.apply_dscp(s.qos_dscp, &lock(&self.state));
+                    }
                     "send-duplicates" => s.send_duplicates = value.get().expect("type checked"),
                     "buffer-size" => s.buffer_size = value.get().expect("type checked"),
                     "bind-address" => s.bind_address = value.get().expect("type checked"),
