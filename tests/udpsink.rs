@@ -330,14 +330,23 @@ fn client_scenario(
     let (pipeline, src) = common::launch_with_src(&desc);
     let sink = pipeline.by_name("out").unwrap();
     let events = Arc::new(Mutex::new(Vec::<String>::new()));
+    let removed_stats = Arc::new(Mutex::new(Vec::<u64>::new()));
     for sig in ["client-added", "client-removed"] {
         let ev = events.clone();
+        let rs_ = removed_stats.clone();
         sink.connect(sig, false, move |args| {
             let el = args[0].get::<gst::Element>().unwrap();
             let host = args[1].get::<String>().unwrap();
             let port = args[2].get::<i32>().unwrap();
             // A client-removed handler can still read the client's stats.
             let st = el.emit_by_name::<gst::Structure>("get-stats", &[&host, &port]);
+            if sig == "client-removed" {
+                for f in ["bytes-sent", "packets-sent"] {
+                    rs_.lock()
+                        .unwrap()
+                        .push(st.get::<u64>(f).unwrap_or(u64::MAX));
+                }
+            }
             ev.lock().unwrap().push(format!(
                 "{sig} {port} has-stats={}",
                 st.has_field("packets-sent")
@@ -393,12 +402,12 @@ fn client_scenario(
                 .collect()
         })
         .collect();
-    let served: u64 = sink.property("bytes-served");
-    let to_serve: u64 = sink.property("bytes-to-serve");
-    events
-        .lock()
-        .unwrap()
-        .push(format!("served={served} to-serve={to_serve}"));
+    let mut stats = stats;
+    stats.push(vec![
+        sink.property::<u64>("bytes-served"),
+        sink.property::<u64>("bytes-to-serve"),
+    ]);
+    stats.push(removed_stats.lock().unwrap().clone());
     sink.emit_by_name::<()>("clear", &[]);
     let clients: String = sink.property("clients");
     events
@@ -431,7 +440,11 @@ fn clients_by_signals_like_multiudpsink() {
             ours.0, stock.0,
             "datagrams per client (send-duplicates={dup})"
         );
+        // get-stats of each client (the removed one's from inside
+        // client-removed), bytes-served and bytes-to-serve.
         assert_eq!(ours.1, stock.1, "get-stats (send-duplicates={dup})");
+        let per = if dup { 25 } else { 15 };
+        assert_eq!(ours.1[3], [per * 1000, per]);
         // Stock's `clients` string loses the comma after a client's last
         // duplicate when it is the last client ("A,BB"); ours keeps it.
         let is_clients = |s: &String| s.starts_with("clients=");
