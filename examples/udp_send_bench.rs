@@ -4,7 +4,7 @@
 //! N datagrams of 1400 bytes in frames of 40 (one video frame's fragments, as
 //! a payloader pushes them: one list per frame) go over loopback to a
 //! receiver thread. Each way sends frame by frame; the user+sys CPU of the
-//! sending thread (getrusage RUSAGE_THREAD) is summed around the send calls
+//! sending thread (CLOCK_THREAD_CPUTIME_ID, see thread_cpu) is summed around the send calls
 //! only, not around the flow-control waits that keep the receiver from
 //! dropping. Ways:
 //!   sendmsg      one sendmsg per datagram (stock udpsink, one buffer at a time)
@@ -31,13 +31,17 @@ const RUN: usize = 40;
 /// Datagrams the sender may be ahead of the receiver.
 const WINDOW: u64 = 1200;
 
+/// CPU time (user+sys) of the calling thread. CLOCK_THREAD_CPUTIME_ID,
+/// not getrusage(RUSAGE_THREAD): getrusage returns the runtime as of the
+/// scheduler's last update (a tick or a switch), so around a 20 µs send it
+/// credits whatever ran since that update, the unmeasured work between
+/// sends included; the clock brings the runtime up to now first.
 fn thread_cpu() -> Duration {
-    // SAFETY: rusage is plain C data; getrusage fills it.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid rusage to fill for the calling thread.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    // SAFETY: timespec is plain C data; clock_gettime fills it.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 struct Rx {

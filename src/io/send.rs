@@ -12,23 +12,26 @@
 //! buffer per run, and a list to several clients one syscall per run; ours
 //! batches all runs and all clients in one `sendmmsg` and gathers the
 //! fragments where they lie. Measured with `examples/udp_send_bench.rs`
-//! (Dec 2026, this 2-core VM under load ~6, kernel 6.18; loopback, 100 000
+//! (Dec 2026, this shared 2-core VM, kernel 6.18; loopback, 100 000
 //! datagrams of 1400 B in frames of 40, one send call per frame, receiver
-//! thread draining; user+sys CPU of the sending thread from getrusage
-//! RUSAGE_THREAD around the send calls; median of 9 rounds, three runs):
+//! thread draining; CPU of the sending thread (user+sys, from
+//! CLOCK_THREAD_CPUTIME_ID around the send calls: getrusage RUSAGE_THREAD
+//! lags to the scheduler's last update and misattributes such short spans);
+//! median of 7 rounds, three runs):
 //!
-//! | way                                        | ns CPU / datagram |
-//! |--------------------------------------------|-------------------|
-//! | sendmsg per datagram (stock, buffer by buffer) | 466 / 606 / 616 |
-//! | sendmmsg, no GSO (stock udpsink's list path)   | 536 / 545 / 504 |
-//! | ours: sendmmsg + GSO, iovec per datagram       | 119 / 107 / 104 |
-//! | quinn-udp GSO, frame copied contiguous first   | 135 / 128 / 108 |
-//! | quinn-udp GSO without the copy (lower bound)   |  97 /  88 /  91 |
+//! | way                                            | ns CPU / datagram  |
+//! |------------------------------------------------|--------------------|
+//! | sendmsg per datagram (stock, buffer by buffer) | 1201 / 1176 / 1210 |
+//! | sendmmsg, no GSO (stock udpsink's list path)   | 1104 / 1092 / 1102 |
+//! | ours: sendmmsg + GSO, iovec per datagram       |  418 /  412 /  422 |
+//! | quinn-udp GSO, frame copied contiguous first   |  425 /  412 /  420 |
+//! | quinn-udp GSO without the copy (lower bound)   |  401 /  386 /  388 |
 //!
-//! GSO is the 4-6x; quinn-udp and ours are equal within this machine's
-//! noise once the copy quinn needs is counted. Ours stays: no copy, one
-//! syscall for every run of every client of a list (quinn: one per run and
-//! client), and per-destination fallback without losing a datagram.
+//! GSO is the 2.6x (on loopback the receive path runs in the sender's
+//! softirq too, so a real NIC gains more); quinn-udp and ours are equal once
+//! the copy quinn needs is counted. Ours stays: no copy, one syscall for
+//! every run of every client of a list (quinn: one per run and client), and
+//! a per-destination fallback that loses no datagram.
 //!
 //! `rtpfastudpsink` is a thin element over [`Sender`].
 
