@@ -15,6 +15,9 @@
 //!                with segment_size (GSO); the fragments are copied into one
 //!                contiguous buffer first, as quinn needs
 //!   quinn-gso-nocopy  the same without the copy (a lower bound for quinn)
+//!   ours-gso-4clients / quinn-gso-4clients  each frame to 4 receivers: ours
+//!                one sendmmsg (4 GSO messages), quinn one call per client
+//!                (the frame copied once)
 //!
 //! cargo run --release --example udp_send_bench -- [datagrams] [rounds]
 
@@ -79,32 +82,48 @@ fn receiver() -> Rx {
     }
 }
 
-/// Send `n` datagrams frame by frame with `send_frame`; CPU per datagram in
-/// ns and the datagrams that arrived.
-fn measure(name: &str, n: usize, mut send_frame: impl FnMut(SocketAddr, &[Vec<u8>])) -> (f64, u64) {
-    let rx = receiver();
+/// Send `n` datagrams to each of `clients` receivers frame by frame with
+/// `send_frame`; CPU per datagram sent in ns and the datagrams that arrived.
+fn measure(
+    name: &str,
+    n: usize,
+    clients: usize,
+    mut send_frame: impl FnMut(&[SocketAddr], &[Vec<u8>]),
+) -> (f64, u64) {
+    let rxs: Vec<Rx> = (0..clients).map(|_| receiver()).collect();
+    let addrs: Vec<SocketAddr> = rxs.iter().map(|r| r.addr).collect();
     let frame: Vec<Vec<u8>> = (0..RUN).map(|i| vec![i as u8; SIZE]).collect();
     let frames = n / RUN;
     let mut cpu = Duration::ZERO;
     let deadline = Instant::now() + Duration::from_secs(120);
+    let slowest = || {
+        rxs.iter()
+            .map(|r| r.count.load(Ordering::Relaxed))
+            .min()
+            .unwrap()
+    };
     for f in 0..frames {
-        // Flow control (not measured): wait until the receiver is close.
+        // Flow control (not measured): wait until the receivers are close.
         let sent = (f * RUN) as u64;
-        while rx.count.load(Ordering::Relaxed) + WINDOW < sent && Instant::now() < deadline {
+        while slowest() + WINDOW < sent && Instant::now() < deadline {
             std::thread::sleep(Duration::from_micros(50));
         }
         let t0 = thread_cpu();
-        send_frame(rx.addr, &frame);
+        send_frame(&addrs, &frame);
         cpu += thread_cpu() - t0;
     }
-    let total = (frames * RUN) as u64;
+    let each = (frames * RUN) as u64;
     let wait_end = Instant::now() + Duration::from_secs(2);
-    while rx.count.load(Ordering::Relaxed) < total && Instant::now() < wait_end {
+    while slowest() < each && Instant::now() < wait_end {
         std::thread::sleep(Duration::from_millis(1));
     }
-    rx.stop.store(true, Ordering::Relaxed);
-    let got = rx.count.load(Ordering::Relaxed);
-    rx.thread.join().unwrap();
+    let mut got = 0;
+    for rx in rxs {
+        rx.stop.store(true, Ordering::Relaxed);
+        got += rx.count.load(Ordering::Relaxed);
+        rx.thread.join().unwrap();
+    }
+    let total = each * clients as u64;
     let per = cpu.as_nanos() as f64 / total as f64;
     eprintln!("{name:>17}: {per:7.0} ns CPU/datagram ({got}/{total} arrived)");
     (per, got)
@@ -132,33 +151,42 @@ fn main() {
         "ours-gso-adjacent",
         "quinn-gso",
         "quinn-gso-nocopy",
+        "ours-gso-4clients",
+        "quinn-gso-4clients",
     ];
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     let mut contiguous = vec![0u8; SIZE * RUN];
     for _ in 0..rounds {
         for (k, name) in names.iter().enumerate() {
             let (per, _) = match *name {
-                "sendmsg" => measure(name, n, |to, frame| {
+                "sendmsg" => measure(name, n, 1, |to, frame| {
                     for p in frame {
-                        tx.send_to(p, to).unwrap();
+                        tx.send_to(p, to[0]).unwrap();
                     }
                 }),
-                "sendmmsg" | "ours-gso" | "ours-gso-adjacent" => {
+                "sendmmsg" | "ours-gso" | "ours-gso-adjacent" | "ours-gso-4clients" => {
                     let mut s = Sender::new();
                     s.set_gso(*name != "sendmmsg");
                     let adjacent = *name == "ours-gso-adjacent";
-                    let mut dest = None;
-                    let r = measure(name, n, |to, frame| {
-                        let d = *dest.get_or_insert_with(|| s.add_dest(to, 0));
+                    let clients = if name.ends_with("4clients") { 4 } else { 1 };
+                    let mut dests = Vec::new();
+                    let r = measure(name, n, clients, |to, frame| {
+                        if dests.is_empty() {
+                            dests = to.iter().map(|a| s.add_dest(*a, 0)).collect();
+                        }
+                        // A whole list to every client: one batch, as the
+                        // element sends it.
                         let mut b = s.batch();
-                        if adjacent {
-                            // The same datagrams as slices of one buffer.
-                            for p in contiguous.chunks(SIZE) {
-                                b.push(d, p);
-                            }
-                        } else {
-                            for p in frame {
-                                b.push(d, p);
+                        for &d in &dests {
+                            if adjacent {
+                                // The same datagrams as slices of one buffer.
+                                for p in contiguous.chunks(SIZE) {
+                                    b.push(d, p);
+                                }
+                            } else {
+                                for p in frame {
+                                    b.push(d, p);
+                                }
                             }
                         }
                         b.send(&[fd], &cancel);
@@ -172,23 +200,28 @@ fn main() {
                     r
                 }
                 _ => {
-                    let copy = *name == "quinn-gso";
-                    measure(name, n, |to, frame| {
+                    let copy = *name != "quinn-gso-nocopy";
+                    let clients = if name.ends_with("4clients") { 4 } else { 1 };
+                    measure(name, n, clients, |to, frame| {
                         if copy {
                             for (i, p) in frame.iter().enumerate() {
                                 contiguous[i * SIZE..(i + 1) * SIZE].copy_from_slice(p);
                             }
                         }
-                        let t = quinn_udp::Transmit {
-                            destination: to,
-                            ecn: None,
-                            contents: &contiguous,
-                            segment_size: Some(SIZE),
-                            src_ip: None,
-                        };
-                        // try_send (send is deprecated: it hides errors);
-                        // the socket blocks, so WouldBlock cannot happen.
-                        quinn.try_send((&tx).into(), &t).unwrap();
+                        // One Transmit (one sendmsg) per client.
+                        for &destination in to {
+                            let t = quinn_udp::Transmit {
+                                destination,
+                                ecn: None,
+                                contents: &contiguous,
+                                segment_size: Some(SIZE),
+                                src_ip: None,
+                            };
+                            // try_send (send is deprecated: it hides
+                            // errors); the socket blocks, so WouldBlock
+                            // cannot happen.
+                            quinn.try_send((&tx).into(), &t).unwrap();
+                        }
                     })
                 }
             };

@@ -17,21 +17,28 @@
 //! thread draining; CPU of the sending thread (user+sys, from
 //! CLOCK_THREAD_CPUTIME_ID around the send calls: getrusage RUSAGE_THREAD
 //! lags to the scheduler's last update and misattributes such short spans);
-//! median of 7 rounds, three runs):
 //!
-//! | way                                            | ns CPU / datagram  |
-//! |------------------------------------------------|--------------------|
-//! | sendmsg per datagram (stock, buffer by buffer) | 1201 / 1176 / 1210 |
-//! | sendmmsg, no GSO (stock udpsink's list path)   | 1104 / 1092 / 1102 |
-//! | ours: sendmmsg + GSO, iovec per datagram       |  418 /  412 /  422 |
-//! | quinn-udp GSO, frame copied contiguous first   |  425 /  412 /  420 |
-//! | quinn-udp GSO without the copy (lower bound)   |  401 /  386 /  388 |
+//! | way                                            | ns CPU / datagram |
+//! |------------------------------------------------|-------------------|
+//! | sendmsg per datagram (stock, buffer by buffer) | 1204 / 1174       |
+//! | sendmmsg, no GSO (stock udpsink's list path)   | 1101 / 1077       |
+//! | ours: sendmmsg + GSO, iovec per datagram       |  436 /  412       |
+//! | quinn-udp GSO, frame copied contiguous first   |  440 /  430       |
+//! | quinn-udp GSO without the copy (lower bound)   |  406 /  394       |
+//! | ours, the frame to 4 clients (one sendmmsg)    |  349 /  334       |
+//! | quinn-udp, 4 clients (one copy, 4 sendmsg)     |  337 /  318       |
 //!
-//! GSO is the 2.6x (on loopback the receive path runs in the sender's
-//! softirq too, so a real NIC gains more); quinn-udp and ours are equal once
-//! the copy quinn needs is counted. Ours stays: no copy, one syscall for
-//! every run of every client of a list (quinn: one per run and client), and
-//! a per-destination fallback that loses no datagram.
+//! (median of 9 rounds, two runs; earlier runs agree.) GSO is the 2.6-2.8x;
+//! on loopback the receive path runs in the sender's softirq too, so a real
+//! NIC gains more. Between quinn-udp and ours there is no winner beyond
+//! this machine's noise. Ours is kept for what the numbers do not show:
+//! quinn-udp sends one contiguous `Transmit` per call, so a payloader's
+//! fragments (a header and a payload memory each) would be copied into a
+//! scratch buffer per run and the splitting into runs, sizes and clients
+//! would still be ours to write; and when the kernel refuses GSO quinn-udp
+//! turns it off for the whole socket and the refused datagrams are lost
+//! (QUIC retransmits; RTP does not), where ours resends them and turns it
+//! off for that destination only.
 //!
 //! `rtpfastudpsink` is a thin element over [`Sender`].
 
