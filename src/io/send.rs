@@ -6,17 +6,14 @@
 //! copied. A destination whose route refuses GSO is resent without it, marked
 //! no-GSO, and counted; no datagram is lost.
 //!
-//! Why libc `sendmmsg` and not `quinn_udp::UdpSocketState::send`: quinn-udp
-//! sends one `Transmit` (one contiguous buffer, one destination, one segment
-//! size) per `sendmsg`, so a list of fragments would need a copy into one
-//! buffer per run, and a list to several clients one syscall per run; ours
-//! batches all runs and all clients in one `sendmmsg` and gathers the
-//! fragments where they lie. Measured with `examples/udp_send_bench.rs`
-//! (Dec 2026, this shared 2-core VM, kernel 6.18; loopback, 100 000
-//! datagrams of 1400 B in frames of 40, one send call per frame, receiver
-//! thread draining; CPU of the sending thread (user+sys, from
-//! CLOCK_THREAD_CPUTIME_ID around the send calls: getrusage RUSAGE_THREAD
-//! lags to the scheduler's last update and misattributes such short spans);
+//! Why libc `sendmmsg` and not `quinn_udp::UdpSocketState::try_send`
+//! (issue 22: measure both, keep the winner). Measured with
+//! `examples/udp_send_bench.rs` (Dec 2026, this shared 2-core VM, kernel
+//! 6.18; loopback, 100 000 datagrams of 1400 B in frames of 40, one send
+//! call per frame, a receiver thread draining; CPU (user+sys) of the
+//! sending thread from CLOCK_THREAD_CPUTIME_ID around the send calls, since
+//! getrusage RUSAGE_THREAD lags to the scheduler's last update and
+//! misattributes such short spans):
 //!
 //! | way                                            | ns CPU / datagram |
 //! |------------------------------------------------|-------------------|
