@@ -644,3 +644,67 @@ fn socket_options_like_udpsink() {
     // and left open, used and closed.
     assert_eq!(ours, [7, 40, 600_000, 252, 0, 1, 0, 1, 1]);
 }
+
+/// A datagram the kernel refuses (over 65 507 bytes) is dropped with
+/// stock's warning, counted, and the stream goes on. A bus sync handler
+/// that calls back into the sink when the warning is posted does not
+/// deadlock it.
+fn oversized(factory: &str) -> (usize, Vec<String>) {
+    common::init();
+    let r = Receiver::new("127.0.0.1:0", 2);
+    let desc = format!(
+        "appsrc name=src format=time ! {factory} name=out sync=false host=127.0.0.1 port={}",
+        r.port()
+    );
+    let (pipeline, src) = common::launch_with_src(&desc);
+    let sink = pipeline.by_name("out").unwrap();
+    let warnings = Arc::new(Mutex::new(Vec::new()));
+    let w = warnings.clone();
+    let port = r.port() as i32;
+    pipeline.bus().unwrap().set_sync_handler(move |_, msg| {
+        if let gst::MessageView::Warning(e) = msg.view() {
+            let el = msg
+                .src()
+                .unwrap()
+                .downcast_ref::<gst::Element>()
+                .unwrap()
+                .clone();
+            let st = el.emit_by_name::<gst::Structure>("get-stats", &[&"127.0.0.1", &port]);
+            w.lock().unwrap().push(format!(
+                "{} stats={}",
+                e.error(),
+                st.has_field("bytes-sent")
+            ));
+        }
+        gst::BusSyncReply::Pass
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for len in [100, 70_000, 200] {
+        src.push_buffer(gst::Buffer::from_mut_slice(vec![1u8; len]))
+            .unwrap();
+    }
+    src.end_of_stream().unwrap();
+    wait_eos(&pipeline, &desc);
+    if factory == "rtpfastudpsink" {
+        assert_eq!(stat(&sink, "send-errors"), 1);
+        assert_eq!(stat(&sink, "packets"), 2);
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let got = r.join().len();
+    let w = warnings.lock().unwrap().clone();
+    (got, w)
+}
+
+#[test]
+fn oversized_datagram_warns_and_goes_on_like_udpsink() {
+    let stock = oversized("udpsink");
+    let ours = oversized("rtpfastudpsink");
+    assert_eq!(ours, stock);
+    assert_eq!(ours.0, 2);
+    assert_eq!(ours.1.len(), 1, "{:?}", ours.1);
+    assert!(
+        ours.1[0].contains("larger than maximum size"),
+        "{:?}",
+        ours.1
+    );
+}

@@ -322,6 +322,12 @@ impl<'d> Batch<'_, 'd> {
         self.sender.pkts.len()
     }
 
+    /// Datagrams of the batch already sent or dropped (all of them once
+    /// `send` returned without `cancelled`).
+    pub fn done(&self) -> usize {
+        self.cursor
+    }
+
     pub fn is_empty(&self) -> bool {
         self.sender.pkts.is_empty()
     }

@@ -14,7 +14,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use crate::elements::base::lock;
-use crate::elements::base::warn_limit::{warn_limited, WarnLimit};
+use crate::elements::base::warn_limit::WarnLimit;
 use crate::io::send::{DestId, Sender};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -115,6 +115,22 @@ impl std::ops::Deref for Sock {
     type Target = gio::Socket;
     fn deref(&self) -> &gio::Socket {
         &self.0
+    }
+}
+
+/// What `render` / `render_list` got.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    One(&'a gst::BufferRef),
+    List(&'a gst::BufferListRef),
+}
+
+impl<'a> Input<'a> {
+    fn for_each(self, mut f: impl FnMut(&'a gst::BufferRef)) {
+        match self {
+            Input::One(b) => f(b),
+            Input::List(l) => l.iter().for_each(f),
+        }
     }
 }
 
@@ -600,18 +616,39 @@ impl RtpFastUdpSink {
         }
     }
 
-    /// Every buffer of `bufs` to every client (client by client, duplicates
-    /// as many times as added when `send-duplicates`), as one batch.
-    fn render_buffers<'b>(
+    /// Every buffer of `input` to every client (client by client,
+    /// duplicates as many times as added when `send-duplicates`), as one
+    /// batch. When `unlock` interrupts a wait for room in the socket buffer,
+    /// the state lock is let go while waiting for preroll (so `add` and
+    /// `remove` from other threads go on), then the rest is sent.
+    fn render_buffers(&self, input: Input<'_>) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut done = 0;
+        loop {
+            match self.send_from(input, done)? {
+                None => return Ok(gst::FlowSuccess::Ok),
+                Some(progress) => {
+                    done = progress;
+                    // As multiudpsink: wait for preroll (flushing: an error
+                    // out of here), then carry on with the rest.
+                    self.obj().wait_preroll()?;
+                }
+            }
+        }
+    }
+
+    /// One attempt of [`Self::render_buffers`] from datagram `skip` on:
+    /// `Some(done)` when cancelled after `done` datagrams.
+    fn send_from<'b>(
         &self,
-        bufs: impl Iterator<Item = &'b gst::BufferRef>,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        input: Input<'b>,
+        skip: usize,
+    ) -> Result<Option<usize>, gst::FlowError> {
         let send_duplicates = lock(&self.settings).send_duplicates;
         let mut guard = lock(&self.state);
         let st = &mut *guard;
         if st.clients.is_empty() {
             gst::log!(CAT, imp = self, "no clients");
-            return Ok(gst::FlowSuccess::Ok);
+            return Ok(None);
         }
         let fd4: Option<RawFd> = st.used_socket.as_ref().map(|s| s.as_raw_fd());
         let fd6: Option<RawFd> = st.used_socket_v6.as_ref().map(|s| s.as_raw_fd());
@@ -637,7 +674,7 @@ impl RtpFastUdpSink {
         let mut maps: Vec<Map<'b>> = with_lifetime(std::mem::take(&mut st.maps));
         st.ranges.clear();
         let mut size = 0u64;
-        for buf in bufs {
+        input.for_each(|buf| {
             let start = maps.len() as u32;
             for mem in buf.iter_memories() {
                 match mem.map_readable() {
@@ -649,60 +686,73 @@ impl RtpFastUdpSink {
                 }
             }
             st.ranges.push((start, maps.len() as u32 - start));
+        });
+        if skip == 0 {
+            st.bytes_to_serve += size;
         }
-        st.bytes_to_serve += size;
 
         let bytes_before = st.sender.stats().bytes;
         let mut batch = st.sender.batch();
+        let mut k = 0;
         for c in &st.clients {
             let times = if send_duplicates { c.add_count } else { 1 };
             for _ in 0..times {
                 for &(start, n) in &st.ranges {
-                    let parts = &maps[start as usize..(start + n) as usize];
-                    batch.push_parts(c.dest, parts.iter().map(|m| m.as_slice()));
+                    if k >= skip {
+                        let parts = &maps[start as usize..(start + n) as usize];
+                        batch.push_parts(c.dest, parts.iter().map(|m| m.as_slice()));
+                    }
+                    k += 1;
                 }
             }
         }
-        let mut result = Ok(gst::FlowSuccess::Ok);
-        let mut errors = 0;
-        let mut last_error = None;
-        loop {
-            let rep = batch.send(sockets, &self.cancel);
-            errors += rep.errors;
-            last_error = rep.last_error.or(last_error);
-            if !rep.cancelled {
-                break;
-            }
-            // Flushing or going to PAUSED: as multiudpsink, wait for preroll
-            // and carry on with the rest of the batch if it says so.
-            let obj = self.obj();
-            if let Err(e) = obj.wait_preroll() {
-                result = Err(e);
-                break;
-            }
-        }
+        let rep = batch.send(sockets, &self.cancel);
+        let result = if rep.cancelled {
+            Some(skip + batch.done())
+        } else {
+            None
+        };
+        let (errors, last_error) = (rep.errors, rep.last_error);
         let after = st.sender.stats().bytes;
         st.bytes_served += after - bytes_before;
-        if errors > 0 {
+        let problem = (errors > 0).then(|| {
             let (err, dest) = last_error.unwrap_or((0, DestId::default()));
             let addr = st
                 .sender
                 .dest_addr(dest)
                 .map_or_else(|| "?".to_string(), |a| a.to_string());
-            let reason = std::io::Error::from_raw_os_error(err);
-            let big = st.ranges.iter().any(|&(s, n)| {
-                maps[s as usize..(s + n) as usize]
-                    .iter()
-                    .map(|m| m.len())
-                    .sum::<usize>()
-                    > UDP_MAX_SIZE
-            });
-            if self.send_warn.allow().is_some() {
-                if big {
+            let big = st
+                .ranges
+                .iter()
+                .map(|&(s, n)| {
+                    maps[s as usize..(s + n) as usize]
+                        .iter()
+                        .map(|m| m.len())
+                        .sum::<usize>()
+                })
+                .find(|&len| len > UDP_MAX_SIZE);
+            (addr, std::io::Error::from_raw_os_error(err), big)
+        });
+        st.maps = with_lifetime(maps);
+        // Messages are posted without the lock: a bus sync handler may call
+        // back into the element (get-stats, remove).
+        drop(guard);
+        if let Some((addr, reason, big)) = problem {
+            // Rate-limited (a burst, then one a second with the count of
+            // those held back): the drops are all in `stats`.
+            if let Some(suppressed) = self.send_warn.allow() {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "{errors} datagrams not sent, last to {addr}: {reason} \
+                     ({suppressed} similar warnings suppressed)"
+                );
+                if let Some(len) = big {
                     gst::element_imp_warning!(
                         self,
                         gst::ResourceError::Write,
-                        ("Attempting to send a UDP packets larger than maximum size"),
+                        ("Attempting to send a UDP packets larger than maximum size ({len} > \
+                             {UDP_MAX_SIZE})"),
                         ["Reason: {reason}"]
                     );
                 } else {
@@ -714,15 +764,8 @@ impl RtpFastUdpSink {
                     );
                 }
             }
-            warn_limited!(
-                &self.send_warn,
-                CAT,
-                imp = self,
-                "{errors} datagrams not sent, last to {addr}: {reason}"
-            );
         }
-        st.maps = with_lifetime(maps);
-        result
+        Ok(result)
     }
 }
 
@@ -1159,15 +1202,14 @@ impl BaseSinkImpl for RtpFastUdpSink {
         if buffer.n_memory() == 0 {
             return Ok(gst::FlowSuccess::Ok);
         }
-        let b: &gst::BufferRef = buffer;
-        self.render_buffers(std::iter::once(b))
+        self.render_buffers(Input::One(buffer))
     }
 
     fn render_list(&self, list: &gst::BufferList) -> Result<gst::FlowSuccess, gst::FlowError> {
         if list.is_empty() {
             return Ok(gst::FlowSuccess::Ok);
         }
-        self.render_buffers(list.iter())
+        self.render_buffers(Input::List(list))
     }
 
     fn unlock(&self) -> Result<(), gst::ErrorMessage> {
