@@ -153,6 +153,10 @@ pub struct Sender {
     stats: SendStats,
     /// Destinations whose GSO is off only until the current chunk is sent.
     retry_restore: Vec<u32>,
+    /// Test hook: the next this many `sendmmsg` calls fail with EAGAIN
+    /// (loopback never fills a UDP send buffer).
+    #[cfg(test)]
+    fake_eagain: u32,
 }
 
 // SAFETY: the raw pointers in `iovs` and `msgs` point into the data of one
@@ -194,6 +198,8 @@ impl Sender {
             max_wait: Duration::from_secs(2),
             stats: SendStats::default(),
             retry_restore: Vec::with_capacity(4),
+            #[cfg(test)]
+            fake_eagain: 0,
         }
     }
 
@@ -452,18 +458,7 @@ impl Sender {
             let mut k = 0;
             while k < self.msgs.len() {
                 self.stats.syscalls += 1;
-                // SAFETY: msgs[k..] are initialised mmsghdrs whose pointers
-                // (addresses in `dests`, iovecs in `iovs` into data borrowed
-                // by the live Batch, cmsgs) stay valid and unmodified for the
-                // duration of the call.
-                let r = unsafe {
-                    libc::sendmmsg(
-                        fd,
-                        self.msgs.as_mut_ptr().add(k),
-                        (self.msgs.len() - k) as libc::c_uint,
-                        0,
-                    )
-                };
+                let r = self.sendmmsg_from(fd, k);
                 if r > 0 {
                     waited_since = None;
                     for m in k..k + r as usize {
@@ -522,6 +517,29 @@ impl Sender {
         }
         self.clear_retry();
         report
+    }
+
+    /// `sendmmsg` of messages `k..`: its return value (errno set on -1).
+    fn sendmmsg_from(&mut self, fd: RawFd, k: usize) -> libc::c_int {
+        #[cfg(test)]
+        if self.fake_eagain > 0 {
+            self.fake_eagain -= 1;
+            // SAFETY: errno is this thread's; writing it is what libc does.
+            unsafe { *libc::__errno_location() = libc::EAGAIN };
+            return -1;
+        }
+        // SAFETY: msgs[k..] are initialised mmsghdrs whose pointers
+        // (addresses in `dests`, iovecs in `iovs` into data borrowed by the
+        // live Batch, cmsgs) stay valid and unmodified for the duration of
+        // the call.
+        unsafe {
+            libc::sendmmsg(
+                fd,
+                self.msgs.as_mut_ptr().add(k),
+                (self.msgs.len() - k) as libc::c_uint,
+                0,
+            )
+        }
     }
 
     fn count_sent(&mut self, m: MsgMeta) {
@@ -877,6 +895,71 @@ mod tests {
         let rep = send_all(&mut s, tx.as_raw_fd(), &items, 64);
         assert_eq!((rep.sent, rep.errors), (2, 1));
         assert_eq!(recv_n(&r, 2).len(), 2);
+    }
+
+    /// A full socket buffer (EAGAIN, injected) is waited out; with the
+    /// cancel flag raised the batch stops and a second `send` goes on from
+    /// the first datagram not sent: nothing lost, nothing twice.
+    #[test]
+    fn full_buffer_waits_and_cancel_resumes_where_it_stopped() {
+        let r = receiver(false);
+        let tx = sender_socket(false);
+        let fd = tx.as_raw_fd();
+        let mut s = Sender::new();
+        let d = s.add_dest(r.local_addr().unwrap(), 0);
+        let data = frames(3, 10, 1000);
+        let cancel = AtomicBool::new(false);
+
+        s.fake_eagain = 3;
+        let mut b = s.batch();
+        for p in &data {
+            b.push(d, p);
+        }
+        let rep = b.send(&[fd], &cancel);
+        assert_eq!((rep.sent, rep.errors, rep.cancelled), (30, 0, false));
+        assert_eq!(recv_n(&r, 30), data);
+
+        s.fake_eagain = 1;
+        cancel.store(true, Ordering::Relaxed);
+        let mut b = s.batch();
+        for p in &data {
+            b.push(d, p);
+        }
+        let rep = b.send(&[fd], &cancel);
+        assert!(rep.cancelled);
+        assert_eq!((rep.sent, b.done()), (0, 0));
+        cancel.store(false, Ordering::Relaxed);
+        let rep = b.send(&[fd], &cancel);
+        assert_eq!(
+            (rep.sent, rep.errors, rep.cancelled, b.done()),
+            (30, 0, false, 30)
+        );
+        assert_eq!(recv_n(&r, 30), data);
+    }
+
+    /// A send buffer that stays full past `max_wait` costs each message
+    /// that waited that long (dropped and counted, never a hang), and the
+    /// sender works on once there is room.
+    #[test]
+    fn buffer_full_past_max_wait_drops_and_counts() {
+        let r = receiver(false);
+        let tx = sender_socket(false);
+        let mut s = Sender::new();
+        s.set_gso(false);
+        s.set_max_wait(Duration::from_millis(20));
+        let d = s.add_dest(r.local_addr().unwrap(), 0);
+        let data: Vec<Vec<u8>> = (0..5).map(|i| vec![i as u8; 100]).collect();
+        let items: Vec<_> = data.iter().map(|p| (d, p.as_slice())).collect();
+        // Full for good (the polls in between return at once: the real
+        // socket is writable).
+        s.fake_eagain = u32::MAX;
+        let rep = send_all(&mut s, tx.as_raw_fd(), &items, 64);
+        assert_eq!((rep.sent, rep.errors), (0, 5), "{rep:?}");
+        assert_eq!(s.stats().errors, 5);
+        s.fake_eagain = 0;
+        let rep = send_all(&mut s, tx.as_raw_fd(), &items, 64);
+        assert_eq!(rep.sent, 5);
+        assert_eq!(recv_n(&r, 5), data);
     }
 
     #[test]
