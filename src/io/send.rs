@@ -165,8 +165,6 @@ pub struct Sender {
 // alive, and are rewritten before every use. Between batches they are stale
 // values never read, so moving the sender to another thread is sound.
 unsafe impl Send for Sender {}
-// SAFETY: every method that touches the pointers takes `&mut self`.
-unsafe impl Sync for Sender {}
 
 impl Default for Sender {
     fn default() -> Self {
