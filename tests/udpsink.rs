@@ -612,6 +612,22 @@ fn socket_options(factory: &str) -> Vec<i64> {
         sink.property::<Option<gio::Socket>>("used-socket")
             .is_some() as i64,
     );
+    // A multicast client (nothing is sent: PAUSED only, and no group join,
+    // which would send IGMP on a real interface): ttl-mc and loop go onto
+    // the socket.
+    let sink = gst::ElementFactory::make(factory)
+        .property("clients", "239.255.12.34:5004")
+        .property("auto-multicast", false)
+        .property("ttl-mc", 5i32)
+        .property("loop", false)
+        .build()
+        .unwrap();
+    sink.set_state(gst::State::Paused).unwrap();
+    let used = sink.property::<Option<gio::Socket>>("used-socket").unwrap();
+    let fd = used.as_raw_fd();
+    out.push(getopt(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL));
+    out.push(getopt(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP));
+    sink.set_state(gst::State::Null).unwrap();
     for close in [false, true] {
         let given = gio::Socket::new(
             gio::SocketFamily::Ipv4,
@@ -640,9 +656,9 @@ fn socket_options_like_udpsink() {
     let ours = socket_options("rtpfastudpsink");
     assert_eq!(ours, stock);
     // ttl, tos (10 << 2), the send buffer (the kernel doubles it), tos
-    // after qos-dscp=63, no used socket after NULL, the given socket used
-    // and left open, used and closed.
-    assert_eq!(ours, [7, 40, 600_000, 252, 0, 1, 0, 1, 1]);
+    // after qos-dscp=63, no used socket after NULL, multicast ttl and loop,
+    // the given socket used and left open, used and closed.
+    assert_eq!(ours, [7, 40, 600_000, 252, 0, 5, 0, 1, 0, 1, 1]);
 }
 
 /// A datagram the kernel refuses (over 65 507 bytes) is dropped with
