@@ -46,6 +46,10 @@ fn value_string(v: &glib::Value) -> String {
     if let Ok(None) = v.get::<Option<gst::Structure>>() {
         return "GstStructure: NULL".into();
     }
+    // Sinks' last-sample: serializing a NULL sample is a GStreamer critical.
+    if let Ok(None) = v.get::<Option<gst::Sample>>() {
+        return "GstSample: NULL".into();
+    }
     match v.serialize() {
         Ok(s) => format!("{}: {s}", v.type_().name()),
         Err(_) => format!("{v:?}"),
@@ -265,4 +269,34 @@ fn parity_check_detects_differences() {
         d.iter().any(|l| l.contains("`aggregate-mode` differs")),
         "{d:?}"
     );
+}
+
+/// rtpfastudpsink against udpsink (multiudpsink + host/port) and
+/// multiudpsink: the same properties (flags, defaults, ranges) and the
+/// same action and client signals.
+#[test]
+fn udpsink_properties_and_signals_match_stock() {
+    common::init();
+    for stock in ["udpsink", "multiudpsink"] {
+        let s = signals_of(gst::ElementFactory::make(stock).build().unwrap().type_());
+        for sig in [
+            "add",
+            "remove",
+            "clear",
+            "get-stats",
+            "client-added",
+            "client-removed",
+        ] {
+            assert!(s.contains_key(sig), "{stock} lacks {sig}?");
+        }
+        let mut d = parity_diff(stock, "rtpfastudpsink");
+        // multiudpsink has no host/port and its `clients` default is empty;
+        // ours is udpsink, whose default client is localhost:5004.
+        if stock == "multiudpsink" {
+            d.retain(|l| !l.contains("`clients`") && !l.contains("`name`"));
+        } else {
+            d.retain(|l| !l.contains("`name`"));
+        }
+        assert!(d.is_empty(), "rtpfastudpsink vs {stock}:\n{}", d.join("\n"));
+    }
 }
