@@ -39,8 +39,9 @@ pub const DEFAULT_BATCH: usize = 32;
 pub const MAX_BATCH: usize = 1024;
 
 /// Space for the control messages of one slot: SO_RXQ_OVFL (u32) and
-/// UDP_GRO (int), each `CMSG_SPACE(4)` = 24 bytes on 64-bit Linux, plus room.
-const CMSG_BYTES: usize = 64;
+/// UDP_GRO (int), each `CMSG_SPACE(4)` = 24 bytes on 64-bit Linux, and
+/// SCM_TIMESTAMPNS (`CMSG_SPACE(16)` = 32), plus room.
+const CMSG_BYTES: usize = 128;
 
 /// Plain counters, kept by the receive thread only.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +134,9 @@ pub struct SlotResult {
     pub truncated: bool,
     /// Sender, when the receiver asks for it.
     pub sender: Option<SocketAddr>,
+    /// Kernel receive time (CLOCK_REALTIME since the epoch) when
+    /// [`Receiver::set_timestamps`] turned SO_TIMESTAMPNS on.
+    pub timestamp: Option<Duration>,
 }
 
 /// The datagrams of a slot as ranges of it: one for a plain datagram
@@ -266,6 +270,16 @@ impl Receiver {
             cmsgs: vec![[0u64; CMSG_BYTES / 8]; batch],
             stats: RecvStats::default(),
         })
+    }
+
+    /// Ask for each datagram's kernel receive time (SO_TIMESTAMPNS).
+    pub fn set_timestamps(&mut self, on: bool) -> io::Result<()> {
+        set_opt(
+            self.fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            on as libc::c_int,
+        )
     }
 
     /// The socket's descriptor.
@@ -418,6 +432,7 @@ impl Receiver {
             let len = h.msg_len as usize;
             let truncated = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
             let mut segment = 0usize;
+            let mut timestamp = None;
             // SAFETY: the kernel filled `msg_controllen` bytes of our control
             // buffer with well-formed cmsghdrs; CMSG_* walk only inside it.
             unsafe {
@@ -430,6 +445,12 @@ impl Receiver {
                     if level == libc::SOL_SOCKET && ty == SO_RXQ_OVFL {
                         let v = std::ptr::read_unaligned(data as *const u32);
                         self.stats.kernel_drops = self.stats.kernel_drops.max(v as u64);
+                    } else if level == libc::SOL_SOCKET && ty == libc::SCM_TIMESTAMPNS {
+                        let t = std::ptr::read_unaligned(data as *const libc::timespec);
+                        timestamp = Some(Duration::new(
+                            t.tv_sec.max(0) as u64,
+                            t.tv_nsec.clamp(0, 999_999_999) as u32,
+                        ));
                     } else if level == SOL_UDP && ty == UDP_GRO {
                         segment =
                             std::ptr::read_unaligned(data as *const libc::c_int).max(0) as usize;
@@ -447,6 +468,7 @@ impl Receiver {
                 segment: if segment >= len { 0 } else { segment },
                 truncated,
                 sender,
+                timestamp,
             };
             if truncated {
                 self.stats.truncated += 1;
@@ -728,6 +750,7 @@ mod tests {
             segment: 1000,
             truncated: false,
             sender: None,
+            timestamp: None,
         };
         assert_eq!(
             segments(&r).collect::<Vec<_>>(),
@@ -738,6 +761,7 @@ mod tests {
             segment: 0,
             truncated: false,
             sender: None,
+            timestamp: None,
         };
         assert_eq!(segments(&r).collect::<Vec<_>>(), vec![0..0]);
         let r = SlotResult {
@@ -745,6 +769,7 @@ mod tests {
             segment: 0,
             truncated: false,
             sender: None,
+            timestamp: None,
         };
         assert_eq!(segments(&r).collect::<Vec<_>>(), vec![0..700]);
     }
