@@ -945,7 +945,6 @@ impl RtpFastUdpSrc {
                 }
             }
         }
-        drop(obj);
         stream.short += short;
         if short > 0 {
             if let Some(suppressed) = self.warn.allow() {
