@@ -9,6 +9,7 @@
 mod common;
 
 use gio::prelude::*;
+use gst::glib;
 use gst::prelude::*;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -503,4 +504,193 @@ fn multicast_inner() {
         o.iter().map(|s| s.bytes.clone()).collect::<Vec<_>>(),
         vec![b"to-1".to_vec()]
     );
+}
+
+/// Every udpsrc property exists on ours with the same type (enum: same
+/// values and nicks), flags, default and range.
+#[test]
+fn properties_match_stock() {
+    common::init();
+    let stock = gst::ElementFactory::make("udpsrc").build().unwrap();
+    let ours = gst::ElementFactory::make("rtpfastudpsrc").build().unwrap();
+    let flags =
+        glib::ParamFlags::READABLE | glib::ParamFlags::WRITABLE | glib::ParamFlags::DEPRECATED;
+    for p in stock.list_properties().iter() {
+        let name = p.name();
+        if name == "name" {
+            continue;
+        }
+        let o = ours
+            .find_property(name)
+            .unwrap_or_else(|| panic!("rtpfastudpsrc has no `{name}`"));
+        assert_eq!(p.flags() & flags, o.flags() & flags, "{name}: flags");
+        if let Some(pe) = p.downcast_ref::<glib::ParamSpecEnum>() {
+            let oe = o.downcast_ref::<glib::ParamSpecEnum>().expect("enum");
+            let nicks = |e: &glib::ParamSpecEnum| {
+                e.enum_class()
+                    .values()
+                    .iter()
+                    .map(|v| (v.value(), v.nick().to_string()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(nicks(pe), nicks(oe), "{name}: enum values");
+            assert_eq!(
+                pe.default_value_as_i32(),
+                oe.default_value_as_i32(),
+                "{name}: default"
+            );
+            continue;
+        }
+        assert_eq!(p.value_type(), o.value_type(), "{name}: type");
+        let show = |v: &glib::Value| format!("{v:?}");
+        assert_eq!(
+            show(p.default_value()),
+            show(o.default_value()),
+            "{name}: default"
+        );
+        if let (Some(a), Some(b)) = (
+            p.downcast_ref::<glib::ParamSpecInt>(),
+            o.downcast_ref::<glib::ParamSpecInt>(),
+        ) {
+            assert_eq!(
+                (a.minimum(), a.maximum()),
+                (b.minimum(), b.maximum()),
+                "{name}: range"
+            );
+        }
+        if let (Some(a), Some(b)) = (
+            p.downcast_ref::<glib::ParamSpecUInt>(),
+            o.downcast_ref::<glib::ParamSpecUInt>(),
+        ) {
+            assert_eq!(
+                (a.minimum(), a.maximum()),
+                (b.minimum(), b.maximum()),
+                "{name}: range"
+            );
+        }
+        if let (Some(a), Some(b)) = (
+            p.downcast_ref::<glib::ParamSpecUInt64>(),
+            o.downcast_ref::<glib::ParamSpecUInt64>(),
+        ) {
+            assert_eq!(
+                (a.minimum(), a.maximum()),
+                (b.minimum(), b.maximum()),
+                "{name}: range"
+            );
+        }
+        // The values a fresh element reads back (do-timestamp, uri, ...).
+        assert_eq!(
+            show(&stock.property_value(name)),
+            show(&ours.property_value(name)),
+            "{name}: value"
+        );
+    }
+}
+
+/// A user's GSocket: received on, shown as `used-socket`, left open with
+/// close-socket=false and closed with close-socket=true (as udpsrc).
+#[test]
+fn user_socket_and_close_socket() {
+    common::init();
+    for close in [false, true] {
+        let sock = gio::Socket::new(
+            gio::SocketFamily::Ipv4,
+            gio::SocketType::Datagram,
+            gio::SocketProtocol::Udp,
+        )
+        .unwrap();
+        let any =
+            gio::InetSocketAddress::new(&gio::InetAddress::from_string("127.0.0.1").unwrap(), 0);
+        sock.bind(&any, false).unwrap();
+        let port = sock
+            .local_address()
+            .unwrap()
+            .downcast::<gio::InetSocketAddress>()
+            .unwrap()
+            .port();
+        let pipeline = gst::Pipeline::new();
+        let src = gst::ElementFactory::make("rtpfastudpsrc")
+            .property("socket", &sock)
+            .property("close-socket", close)
+            .build()
+            .unwrap();
+        let sink = gst_app::AppSink::builder().sync(false).build();
+        pipeline.add_many([&src, sink.upcast_ref()]).unwrap();
+        src.link(&sink).unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let used = src.property::<Option<gio::Socket>>("used-socket").unwrap();
+        assert_eq!(used, sock);
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.send_to(b"via user socket", ("127.0.0.1", port)).unwrap();
+        let sample = sink
+            .try_pull_sample(gst::ClockTime::from_seconds(5))
+            .expect("a buffer");
+        let mut bufs = Vec::new();
+        common::push_sample_buffers(&sample, &mut bufs);
+        assert_eq!(&*bufs[0].map_readable().unwrap(), b"via user socket");
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert!(src.property::<Option<gio::Socket>>("used-socket").is_none());
+        assert_eq!(sock.is_closed(), close, "close-socket={close}");
+    }
+}
+
+/// socket-timestamp=realtime: DTS from the kernel's receive time, as
+/// udpsrc; with do-timestamp=false it is the only source of timestamps, so
+/// every buffer having one proves it is used (stock side by side).
+#[test]
+fn socket_timestamp_realtime() {
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for element in ["udpsrc", "rtpfastudpsrc"] {
+        let rx = Rx::new(
+            element,
+            "address=127.0.0.1 do-timestamp=false socket-timestamp=realtime",
+        );
+        for i in 0..20u8 {
+            tx.send_to(&[i; 50], rx.addr("127.0.0.1")).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let (o, _) = rx.collect(20, Duration::from_secs(5));
+        assert_eq!(o.len(), 20, "{element}");
+        assert_timestamps_in_order(element, &o);
+        let (first, last) = (o[0].dts.unwrap(), o[19].dts.unwrap());
+        assert!(
+            last > first + gst::ClockTime::from_mseconds(20),
+            "{element}: {first} .. {last}"
+        );
+    }
+    // And without socket timestamps, no DTS past the first buffer.
+    let rx = Rx::new("rtpfastudpsrc", "address=127.0.0.1 do-timestamp=false");
+    for i in 0..3u8 {
+        tx.send_to(&[i; 5], rx.addr("127.0.0.1")).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (o, _) = rx.collect(3, Duration::from_secs(5));
+    assert_eq!(o.len(), 3);
+    assert!(o[1].dts.is_none() && o[2].dts.is_none(), "{o:?}");
+}
+
+/// A flush (basesrc calls `unlock` then `unlock_stop`) and a trip through
+/// READY (stop/start, socket kept open): receiving goes on after each.
+#[test]
+fn flush_and_restart_keep_receiving() {
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ours = Rx::new("rtpfastudpsrc", "address=127.0.0.1");
+    let dst = ours.addr("127.0.0.1");
+    tx.send_to(b"one", dst).unwrap();
+    let (a, _) = ours.collect(1, Duration::from_secs(5));
+    assert_eq!(a.len(), 1);
+    for round in 0..3u8 {
+        if round == 2 {
+            ours.pipeline.set_state(gst::State::Ready).unwrap();
+            ours.pipeline.set_state(gst::State::Playing).unwrap();
+        } else {
+            assert!(ours.src.send_event(gst::event::FlushStart::new()));
+            assert!(ours.src.send_event(gst::event::FlushStop::new(true)));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        tx.send_to(&[round; 3], dst).unwrap();
+        let (b, _) = ours.collect(1, Duration::from_secs(5));
+        assert_eq!(b.len(), 1, "round {round}: nothing after the flush/restart");
+        assert_eq!(b[0].bytes, vec![round; 3]);
+    }
 }

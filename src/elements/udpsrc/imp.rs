@@ -258,7 +258,9 @@ impl ObjectImpl for RtpFastUdpSrc {
                     .maximum(i32::MAX as u32)
                     .default_value(DEFAULT_MTU)
                     .build(),
-                glib::ParamSpecEnum::builder_with_default("socket-timestamp", SocketTimestampMode::Disabled)
+                // udpsrc 1.22's pspec says "realtime" while a new udpsrc
+                // holds "disabled" (what gst-inspect shows); both copied.
+                glib::ParamSpecEnum::builder_with_default("socket-timestamp", SocketTimestampMode::Realtime)
                     .nick("Use Socket Control Message Timestamp for DTS")
                     .blurb("Used for adding alternative timestamp using SO_TIMESTAMP.")
                     .build(),
