@@ -515,6 +515,47 @@ fn multicast_inner() {
         o.iter().map(|s| s.bytes.clone()).collect::<Vec<_>>(),
         vec![b"to-1".to_vec()]
     );
+    drop((ours, other));
+
+    // IPv6: `lo` does not loop IPv6 multicast back; a veth pair does (no
+    // duplicate address detection, so its link-local address is usable at
+    // once).
+    std::fs::write("/proc/sys/net/ipv6/conf/default/accept_dad", "0").unwrap();
+    for args in [
+        &[
+            "link", "add", "rtpf0", "type", "veth", "peer", "name", "rtpf1",
+        ][..],
+        &["link", "set", "rtpf1", "up"][..],
+        &["link", "set", "rtpf0", "up"][..],
+    ] {
+        let st = std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .expect("ip");
+        assert!(st.success(), "ip {args:?}");
+    }
+    // SAFETY: if_nametoindex with a valid C string (/sys is the host's).
+    let index = unsafe { libc::if_nametoindex(c"rtpf0".as_ptr()) };
+    assert_ne!(index, 0, "no rtpf0 in the namespace");
+    let tx6 = UdpSocket::bind("[::]:0").unwrap();
+    tx6.set_multicast_loop_v6(true).unwrap();
+    socket2::SockRef::from(&tx6)
+        .set_multicast_if_v6(index)
+        .unwrap();
+    // Wait (bounded) for the link-local address the sender needs.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let addrs = std::process::Command::new("ip")
+            .args(["-6", "addr", "show", "dev", "rtpf0", "scope", "link"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&addrs.stdout).to_string();
+        if text.contains("fe80") && !text.contains("tentative") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    side_by_side("ff15::1", "multicast-iface=rtpf0", &data, &tx6);
 }
 
 /// Every udpsrc property exists on ours with the same type (enum: same
