@@ -24,6 +24,10 @@ struct Seen {
     pts: Option<gst::ClockTime>,
     dts: Option<gst::ClockTime>,
     sender: Option<SocketAddr>,
+    /// Flags, duration, offsets and meta count, compared as text. Not
+    /// TAG_MEMORY: stock sets it on an over-mtu datagram (it appends its
+    /// overflow memory), a memory-layout note for pools, not content.
+    rest: String,
 }
 
 struct Rx {
@@ -103,6 +107,14 @@ impl Rx {
                     let ip: std::net::IpAddr = a.address().to_string().parse().unwrap();
                     SocketAddr::new(ip, a.port())
                 }),
+                rest: format!(
+                    "{:?} {:?} {} {} metas={}",
+                    b.flags() - gst::BufferFlags::TAG_MEMORY,
+                    b.duration(),
+                    b.offset(),
+                    b.offset_end(),
+                    b.iter_meta::<gst::Meta>().count()
+                ),
             })
             .collect();
         (seen, caps)
@@ -183,6 +195,7 @@ fn side_by_side(ip: &str, props: &str, data: &[Vec<u8>], tx: &UdpSocket) {
     for (i, (a, b)) in s.iter().zip(&o).enumerate() {
         assert_eq!(a.bytes, b.bytes, "buffer {i} bytes");
         assert_eq!(a.sender, b.sender, "buffer {i} sender meta");
+        assert_eq!(a.rest, b.rest, "buffer {i} flags, duration, offsets, metas");
     }
     assert_eq!(s_caps, o_caps);
     assert_eq!(o_caps.unwrap(), CAPS.parse::<gst::Caps>().unwrap());
