@@ -29,6 +29,9 @@
 mod alloc_counter;
 // Shared with rtp_perf_compare; this tool uses part of them.
 #[allow(dead_code)]
+#[path = "rtp_perf_compare/instr.rs"]
+mod instr;
+#[allow(dead_code)]
 #[path = "rtp_perf_compare/media.rs"]
 mod media;
 #[allow(dead_code)]
@@ -71,6 +74,16 @@ struct Opts {
     /// Which pipelines: stock, ours.
     #[arg(long, value_delimiter = ',', default_value = "stock,ours")]
     impls: Vec<String>,
+    /// Receive: also count the receiving process's userspace instructions
+    /// per packet under valgrind callgrind, at `--instr-rate` packets/s
+    /// (runs with N and 2N packets; the difference over N, so start-up
+    /// cancels).
+    #[arg(long)]
+    instructions: bool,
+    #[arg(long, default_value_t = 2000.0)]
+    instr_rate: f64,
+    #[arg(long, default_value_t = 4000)]
+    instr_packets: u64,
     /// Write the results as JSON here.
     #[arg(long)]
     json: Option<String>,
@@ -346,26 +359,49 @@ fn spawn_child(
     frames: u64,
     fps: u64,
 ) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--child",
-            role,
-            "--formats",
-            format.name,
-            "--pipeline",
-            pipeline,
-            "--frames",
-            &frames.to_string(),
-            "--fps",
-            &fps.to_string(),
-        ])
-        // From the start (GLib reads it once, early): every slice
-        // allocation a malloc the counter sees.
-        .env("G_SLICE", "always-malloc")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn child")
+    spawn_child_under(None, role, format, pipeline, frames, fps)
+}
+
+/// The child, optionally under callgrind writing its profile to `callgrind`.
+fn spawn_child_under(
+    callgrind: Option<&std::path::Path>,
+    role: &str,
+    format: &Format,
+    pipeline: &str,
+    frames: u64,
+    fps: u64,
+) -> std::process::Child {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = match callgrind {
+        Some(out) => {
+            let mut c = Command::new("valgrind");
+            c.arg("--tool=callgrind")
+                .arg(format!("--callgrind-out-file={}", out.display()))
+                .arg("--quiet")
+                .arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
+    cmd.args([
+        "--child",
+        role,
+        "--formats",
+        format.name,
+        "--pipeline",
+        pipeline,
+        "--frames",
+        &frames.to_string(),
+        "--fps",
+        &fps.to_string(),
+    ])
+    // From the start (GLib reads it once, early): every slice
+    // allocation a malloc the counter sees.
+    .env("G_SLICE", "always-malloc")
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .spawn()
+    .expect("spawn child")
 }
 
 fn read_line_with(child: &mut std::process::Child, prefix: &str) -> Result<String, String> {
@@ -577,6 +613,8 @@ struct Row {
     cpu_us_per_packet: f64,
     allocs_per_packet: f64,
     frames: u64,
+    /// Receive, with --instructions: userspace instructions per packet.
+    instructions_per_packet: Option<f64>,
 }
 
 fn row(
@@ -603,6 +641,7 @@ fn row(
         cpu_us_per_packet: (r.user_us + r.sys_us) / n,
         allocs_per_packet: r.allocs as f64 / n,
         frames: r.frames,
+        instructions_per_packet: None,
     }
 }
 
@@ -646,6 +685,43 @@ fn measure_recv(
     let _ = child.wait();
     let r: ChildResult = serde_json::from_str(&res?).map_err(|e| e.to_string())?;
     Ok(row(format, "recv", imp, &pipeline, pps, sent, &r))
+}
+
+/// Userspace instructions per received packet of the receiving process
+/// (callgrind), at `opts.instr_rate`: runs with N and 2N packets, the
+/// difference over N (start-up, negotiation and shutdown cancel out).
+fn instr_recv(opts: &Opts, format: &Format, p: &Packets, imp: &str) -> Result<f64, String> {
+    let mut counts = Vec::new();
+    for n in [opts.instr_packets, 2 * opts.instr_packets] {
+        let port = free_port();
+        let pipeline = recv_pipeline(format, imp, port, &p.caps);
+        let out = std::env::temp_dir().join(format!(
+            "udp_perf_compare.{}.{}.{imp}.{n}.callgrind",
+            std::process::id(),
+            format.name
+        ));
+        let mut child = spawn_child_under(Some(&out), "recv", format, &pipeline, 0, 0);
+        read_line_with(&mut child, "READY")?;
+        let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        sock.connect(("127.0.0.1", port))
+            .map_err(|e| e.to_string())?;
+        send_paced(&sock, p, n, opts.instr_rate, opts.sender_gso)?;
+        std::thread::sleep(Duration::from_millis(1000));
+        writeln!(child.stdin.as_mut().unwrap(), "STOP").ok();
+        let res = read_line_with(&mut child, "RESULT ");
+        let _ = child.wait();
+        let r: ChildResult = serde_json::from_str(&res?).map_err(|e| e.to_string())?;
+        if r.packets != n {
+            return Err(format!(
+                "under callgrind {imp} received {} of {n}: lower --instr-rate",
+                r.packets
+            ));
+        }
+        let text = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        let _ = std::fs::remove_file(&out);
+        counts.push(instr::parse_callgrind_total(&text).ok_or("no callgrind total")?);
+    }
+    Ok((counts[1] as f64 - counts[0] as f64) / opts.instr_packets as f64)
 }
 
 fn measure_send(opts: &Opts, format: &Format, imp: &str) -> Result<Row, String> {
@@ -743,7 +819,13 @@ fn main() {
             let p = make_packets(format, &media).unwrap_or_else(|e| panic!("{e}"));
             for imp in &opts.impls {
                 match measure_recv(&opts, format, &p, imp, opts.rate) {
-                    Ok(r) => {
+                    Ok(mut r) => {
+                        if opts.instructions {
+                            match instr_recv(&opts, format, &p, imp) {
+                                Ok(i) => r.instructions_per_packet = Some(i),
+                                Err(e) => eprintln!("{} recv {imp} instructions: {e}", format.name),
+                            }
+                        }
                         print_row(&r);
                         rows.push(r);
                     }
@@ -788,6 +870,12 @@ fn main() {
 }
 
 fn print_row(r: &Row) {
+    if let Some(i) = r.instructions_per_packet {
+        println!(
+            "{:5} {:4} {:5} userspace instructions/packet under callgrind: {:.0}",
+            r.format, r.direction, r.implementation, i
+        );
+    }
     println!(
         "{:5} {:4} {:5} {:>9.0} pkt/s sent {:>8} got {:>8} lost {:>6}  user {:.3} + sys {:.3} = {:.3} us/pkt  allocs/pkt {:.2}",
         r.format,
