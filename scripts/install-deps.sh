@@ -17,6 +17,8 @@ FULL=1
 if [ "$FULL" = 1 ]; then
   # meson build + install check, memcheck, a third-party RTP/RTSP client.
   PKGS="$PKGS meson ninja-build valgrind ffmpeg"
+  # tests/udpsrc.rs: multicast inside a network namespace it creates (ip, unshare).
+  PKGS="$PKGS iproute2 util-linux"
   # tests/founding_commands.rs runs the founding document's heaptrack command.
   PKGS="$PKGS heaptrack"
   # rtp_perf_compare --plot (plotters with ab_glyph): the TTF it draws text with.
