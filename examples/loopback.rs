@@ -3,7 +3,7 @@
 //! (gst-plugins-good) and once with ours, for H.264 video, Opus and L16 audio,
 //! then prints a side-by-side table of what was measured.
 //!
-//! cargo run --release --example loopback [-- --frames 300 --audio-frames 500]
+//! cargo run --release --example loopback [-- --frames 300 --audio-frames 1500 --rounds 3]
 //!
 //! How the elements are measured, in the real pipelines (no synthetic rig):
 //! a GStreamer tracer brackets every call of the element's chain function
@@ -38,8 +38,13 @@ struct Args {
     #[arg(long, default_value_t = 300)]
     frames: u32,
     /// Audio buffers (20 ms) to send, for Opus and L16.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 1500)]
     audio_frames: u32,
+    /// Runs of each side, stock and ours alternating (which goes first
+    /// alternates too); the table shows each figure's median, and the
+    /// CPU's spread below it. One short run moved the audio ratios by 2x.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
+    rounds: u32,
     /// Formats to run, comma separated: h264, opus, l16.
     #[arg(long, value_delimiter = ',', default_value = "h264,opus,l16")]
     formats: Vec<String>,
@@ -550,6 +555,30 @@ fn run_once(
     })
 }
 
+/// Each figure's median over the runs (counts from the first run: every
+/// run is checked to agree on them).
+fn median_run(runs: &[RunResult]) -> RunResult {
+    let median = |get: fn(&RunResult) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(get).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let mut walls: Vec<Duration> = runs.iter().map(|r| r.wall).collect();
+    walls.sort();
+    let first = &runs[0];
+    RunResult {
+        frames_sent: first.frames_sent,
+        frames_decoded: first.frames_decoded,
+        packets_sent: first.packets_sent,
+        packets_received: first.packets_received,
+        pay_ns: median(|r| r.pay_ns),
+        depay_ns: median(|r| r.depay_ns),
+        pay_allocs: median(|r| r.pay_allocs),
+        depay_allocs: median(|r| r.depay_allocs),
+        wall: walls[walls.len() / 2],
+    }
+}
+
 fn ratio(stock: f64, ours: f64) -> String {
     if ours > 0.0 {
         format!("{:.2}x", stock / ours)
@@ -712,9 +741,38 @@ fn run(args: &Args) -> Result<bool, String> {
     let mut all_same = true;
     for f in &formats {
         println!();
-        let stock = run_once(&tracer, f, f.stock, clock_cost)?;
-        let ours = run_once(&tracer, f, f.ours, clock_cost)?;
+        let (mut stock_runs, mut ours_runs) = (Vec::new(), Vec::new());
+        for round in 0..args.rounds {
+            if round % 2 == 0 {
+                stock_runs.push(run_once(&tracer, f, f.stock, clock_cost)?);
+                ours_runs.push(run_once(&tracer, f, f.ours, clock_cost)?);
+            } else {
+                ours_runs.push(run_once(&tracer, f, f.ours, clock_cost)?);
+                stock_runs.push(run_once(&tracer, f, f.stock, clock_cost)?);
+            }
+        }
+        let (stock, ours) = (median_run(&stock_runs), median_run(&ours_runs));
         all_same &= print_table(f, &stock, &ours);
+        // Every round must agree on what was sent and decoded.
+        all_same &= stock_runs.iter().chain(&ours_runs).all(|r| {
+            r.frames_decoded == stock.frames_decoded && r.frames_sent == stock.frames_sent
+        });
+        if args.rounds > 1 {
+            let spread = |runs: &[RunResult], get: fn(&RunResult) -> f64| {
+                let v: Vec<f64> = runs.iter().map(get).collect();
+                let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
+                let max = v.iter().cloned().fold(0.0, f64::max);
+                format!("{min:.0}-{max:.0}")
+            };
+            println!(
+                "  {} rounds, CPU ns/packet min-max: pay stock {} ours {}; depay stock {} ours {}",
+                args.rounds,
+                spread(&stock_runs, |r| r.pay_ns),
+                spread(&ours_runs, |r| r.pay_ns),
+                spread(&stock_runs, |r| r.depay_ns),
+                spread(&ours_runs, |r| r.depay_ns),
+            );
+        }
     }
     Ok(all_same)
 }

@@ -67,7 +67,7 @@ fn row(out: &str, title: &str, label: &str) -> (f64, f64) {
 
 #[test]
 fn short_run_prints_a_matching_table() {
-    let out = run_example(&["--frames", "20", "--audio-frames", "40"]);
+    let out = run_example(&["--frames", "20", "--audio-frames", "40", "--rounds", "2"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -80,6 +80,12 @@ fn short_run_prints_a_matching_table() {
         "{stdout}"
     );
     assert!(!stdout.contains("NOT ACTIVE"), "{stdout}");
+    // The medians of 2 rounds, with the spread.
+    assert_eq!(
+        stdout.matches("2 rounds, CPU ns/packet min-max").count(),
+        3,
+        "{stdout}"
+    );
     // L16 counts audio frames: 40 buffers of 960.
     for (title, sent) in [("H.264", 20.0), ("Opus", 40.0), ("L16", 40.0 * 960.0)] {
         let header = stdout
