@@ -7,6 +7,8 @@
 //! Only loopback (or our own namespace) is addressed; every wait is bounded.
 
 mod common;
+#[path = "common/netns.rs"]
+mod netns;
 
 use gio::prelude::*;
 use gst::glib;
@@ -455,61 +457,21 @@ fn uri_handler_as_stock() {
     assert!(e.factory().is_some());
 }
 
-const NETNS_ENV: &str = "RSRTPFAST_NETNS_INNER";
-
 /// Multicast needs a route; our own network namespace (unshare -n, root)
 /// gives one on `lo` without touching the host's network. Not root: a
 /// failure, unless RSRTPFAST_SKIP_NETNS=1 says to skip.
 #[test]
 fn multicast_join_in_own_netns() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        if std::env::var("RSRTPFAST_SKIP_NETNS").as_deref() == Ok("1") {
-            eprintln!("multicast test skipped (RSRTPFAST_SKIP_NETNS=1)");
-            return;
-        }
-        panic!("the multicast test needs root for `unshare -n` (set RSRTPFAST_SKIP_NETNS=1 to skip it)");
-    }
-    let out = std::process::Command::new("unshare")
-        .arg("-n")
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "multicast_inner",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(NETNS_ENV, "1")
-        .output()
-        .expect("running unshare");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "inner multicast test failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    netns::run_inner("multicast_inner");
 }
 
 /// Run by `multicast_join_in_own_netns` inside the namespace.
 #[test]
 #[ignore = "run inside a network namespace by multicast_join_in_own_netns"]
 fn multicast_inner() {
-    assert_eq!(
-        std::env::var(NETNS_ENV).as_deref(),
-        Ok("1"),
-        "run only via multicast_join_in_own_netns"
-    );
-    for args in [
-        &["link", "set", "lo", "up"][..],
-        &["route", "add", "224.0.0.0/4", "dev", "lo"][..],
-    ] {
-        let st = std::process::Command::new("ip")
-            .args(args)
-            .status()
-            .expect("ip");
-        assert!(st.success(), "ip {args:?}");
-    }
+    netns::assert_inside();
+    netns::ip(&["link", "set", "lo", "up"]);
+    netns::ip(&["route", "add", "224.0.0.0/4", "dev", "lo"]);
     const GROUP: &str = "239.255.0.1";
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     tx.set_multicast_loop_v4(true).unwrap();
@@ -534,19 +496,11 @@ fn multicast_inner() {
     // duplicate address detection, so its link-local address is usable at
     // once).
     std::fs::write("/proc/sys/net/ipv6/conf/default/accept_dad", "0").unwrap();
-    for args in [
-        &[
-            "link", "add", "rtpf0", "type", "veth", "peer", "name", "rtpf1",
-        ][..],
-        &["link", "set", "rtpf1", "up"][..],
-        &["link", "set", "rtpf0", "up"][..],
-    ] {
-        let st = std::process::Command::new("ip")
-            .args(args)
-            .status()
-            .expect("ip");
-        assert!(st.success(), "ip {args:?}");
-    }
+    netns::ip(&[
+        "link", "add", "rtpf0", "type", "veth", "peer", "name", "rtpf1",
+    ]);
+    netns::ip(&["link", "set", "rtpf1", "up"]);
+    netns::ip(&["link", "set", "rtpf0", "up"]);
     // SAFETY: if_nametoindex with a valid C string (/sys is the host's).
     let index = unsafe { libc::if_nametoindex(c"rtpf0".as_ptr()) };
     assert_ne!(index, 0, "no rtpf0 in the namespace");

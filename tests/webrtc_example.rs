@@ -11,68 +11,29 @@
 #[path = "../examples/webrtc.rs"]
 mod example;
 
-use clap::Parser;
+#[path = "common/netns.rs"]
+mod netns;
 
-const NETNS_ENV: &str = "RSRTPFAST_NETNS_INNER";
+use clap::Parser;
 
 #[test]
 fn webrtcbin_to_webrtcbin_decodes_every_frame_with_a_browser_sdp() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        if std::env::var("RSRTPFAST_SKIP_NETNS").as_deref() == Ok("1") {
-            eprintln!("webrtc test skipped (RSRTPFAST_SKIP_NETNS=1)");
-            return;
-        }
-        panic!(
-            "the webrtc test needs root for `unshare -n` (set RSRTPFAST_SKIP_NETNS=1 to skip it)"
-        );
-    }
-    let out = std::process::Command::new("unshare")
-        .arg("-n")
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "webrtc_inner",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(NETNS_ENV, "1")
-        .output()
-        .expect("running unshare");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "inner webrtc test failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    netns::run_inner("webrtc_inner");
 }
 
 /// Run by the test above inside its own network namespace.
 #[test]
 #[ignore = "run inside a network namespace by webrtcbin_to_webrtcbin_decodes_every_frame_with_a_browser_sdp"]
 fn webrtc_inner() {
-    assert_eq!(
-        std::env::var(NETNS_ENV).as_deref(),
-        Ok("1"),
-        "run only via the outer test"
-    );
+    netns::assert_inside();
     // One address for ICE's host candidates (libnice skips loopback).
-    for args in [
-        &["link", "set", "lo", "up"][..],
-        &[
-            "link", "add", "rtpw0", "type", "veth", "peer", "name", "rtpw1",
-        ][..],
-        &["addr", "add", "10.99.0.1/24", "dev", "rtpw0"][..],
-        &["link", "set", "rtpw1", "up"][..],
-        &["link", "set", "rtpw0", "up"][..],
-    ] {
-        let st = std::process::Command::new("ip")
-            .args(args)
-            .status()
-            .expect("ip");
-        assert!(st.success(), "ip {args:?}");
-    }
+    netns::ip(&["link", "set", "lo", "up"]);
+    netns::ip(&[
+        "link", "add", "rtpw0", "type", "veth", "peer", "name", "rtpw1",
+    ]);
+    netns::ip(&["addr", "add", "10.99.0.1/24", "dev", "rtpw0"]);
+    netns::ip(&["link", "set", "rtpw1", "up"]);
+    netns::ip(&["link", "set", "rtpw0", "up"]);
     let opts = example::Opts::parse_from([
         "webrtc",
         "--frames",
