@@ -45,11 +45,15 @@ pub struct Opts {
 /// A running server: its main loop runs on a thread of its own until dropped.
 pub struct Server {
     pub url: String,
+    /// The bound TCP port (the one picked when asked for 0).
+    pub port: i32,
     main_loop: glib::MainLoop,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
+    /// The example's server: GStreamer and the plugin initialised here, one
+    /// media shared by every client, as a live camera would be.
     pub fn start(opts: &Opts) -> Result<Server, String> {
         static INIT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
         INIT.get_or_init(|| {
@@ -57,27 +61,34 @@ impl Server {
             gstrsrtpfast::plugin_register_static().map_err(|e| e.to_string())
         })
         .clone()?;
+        Self::serve(&opts.address, opts.port, &opts.mount, &opts.launch, true)
+    }
+
+    /// Serve `launch` at `mount` (GStreamer and the plugin already
+    /// initialised); `shared`: one media for every client.
+    pub fn serve(
+        address: &str,
+        port: u16,
+        mount: &str,
+        launch: &str,
+        shared: bool,
+    ) -> Result<Server, String> {
         let server = gst_rtsp_server::RTSPServer::new();
-        server.set_address(&opts.address);
-        server.set_service(&opts.port.to_string());
+        server.set_address(address);
+        server.set_service(&port.to_string());
         let factory = gst_rtsp_server::RTSPMediaFactory::new();
-        factory.set_launch(&opts.launch);
-        // One pipeline for every client, as a live camera would be.
-        factory.set_shared(true);
+        factory.set_launch(launch);
+        factory.set_shared(shared);
         server
             .mount_points()
             .ok_or("no mount points")?
-            .add_factory(&opts.mount, factory);
+            .add_factory(mount, factory);
         let ctx = glib::MainContext::new();
         server
             .attach(Some(&ctx))
-            .map_err(|e| format!("cannot listen on {}:{}: {e}", opts.address, opts.port))?;
-        let url = format!(
-            "rtsp://{}:{}{}",
-            opts.address,
-            server.bound_port(),
-            opts.mount
-        );
+            .map_err(|e| format!("cannot listen on {address}:{port}: {e}"))?;
+        let port = server.bound_port();
+        let url = format!("rtsp://{address}:{port}{mount}");
         let main_loop = glib::MainLoop::new(Some(&ctx), false);
         let thread = {
             let main_loop = main_loop.clone();
@@ -88,6 +99,7 @@ impl Server {
         };
         Ok(Server {
             url,
+            port,
             main_loop,
             thread: Some(thread),
         })

@@ -11,16 +11,15 @@ mod common;
 mod rtsp_server;
 use common::*;
 use gst::prelude::*;
-use rtsp_server::Server;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// Serve `pay` (as `pay0`) behind a live H.264 source.
-fn start(pay: &str) -> Server {
+fn start(pay: &str) -> rtsp_server::Server {
     init();
-    Server::start(&format!(
+    rtsp_server::start(&format!(
         "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 ! {pay} name=pay0 pt=96 )"
     ))
 }
@@ -31,7 +30,7 @@ fn rtspsrc_receives_frames(pay: &str) {
     let server = start(pay);
     let desc = format!(
         "rtspsrc location={} protocols=tcp latency=0 ! rtph264depay ! video/x-h264,stream-format=byte-stream,alignment=au ! tee name=t ! queue ! avdec_h264 ! appsink name=sink sync=false max-buffers=100 drop=true t. ! queue ! appsink name=es sync=false max-buffers=100 drop=true",
-        server.url()
+        server.url
     );
     let pipeline = gst::parse::launch(&desc)
         .unwrap()
@@ -102,7 +101,7 @@ fn ffmpeg_decodes(pay: &str) {
             "-rtsp_transport",
             "tcp",
             "-i",
-            &server.url(),
+            &server.url,
             "-frames:v",
             "5",
             "-f",
@@ -242,7 +241,7 @@ impl Rtsp {
 /// (seq, timestamp).
 fn rtp_info_and_first_packet(pay: &str) -> ((u16, u32), (u16, u32)) {
     let server = start(pay);
-    let url = server.url();
+    let url = server.url.clone();
     let mut c = Rtsp::connect(server.port);
     assert_eq!(c.request("OPTIONS", &url, &[]).status, 200);
     let d = c.request("DESCRIBE", &url, &[("Accept", "application/sdp")]);

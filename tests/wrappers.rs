@@ -14,7 +14,6 @@ mod rtsp_server;
 use common::*;
 use gst::glib;
 use gst::prelude::*;
-use rtsp_server::Server;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
@@ -720,12 +719,12 @@ fn rtsp_child() {
     gst::init().unwrap();
     let depay = gst::ElementFactory::find("rtpfasth264depay").expect("plugin loaded");
     println!("rank of rtpfasth264depay: {:?}", depay.rank());
-    let server = Server::start(
+    let server = rtsp_server::start(
         "( videotestsrc num-buffers=60 pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 ! rtph264pay name=pay0 pt=96 config-interval=-1 )",
     );
     let pipeline = gst::parse::launch(&format!(
         "uridecodebin name=d uri={} ! appsink name=sink sync=false caps=video/x-raw",
-        server.url()
+        server.url
     ))
     .unwrap()
     .downcast::<gst::Pipeline>()
@@ -835,12 +834,12 @@ fn uridecodebin_on_rtsp_plugs_ours_by_default_and_stock_when_opted_out() {
 #[test]
 fn rtsp_server_serves_through_the_wrapper() {
     init();
-    let server = Server::start(
+    let server = rtsp_server::start(
         "( videotestsrc num-buffers=30 pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 ! rtpfastpay name=pay0 pt=96 )",
     );
     let pipeline = gst::parse::launch(&format!(
         "rtspsrc location={} protocols=tcp latency=0 ! rtph264depay ! avdec_h264 ! appsink name=sink sync=false",
-        server.url()
+        server.url
     ))
     .unwrap()
     .downcast::<gst::Pipeline>()
