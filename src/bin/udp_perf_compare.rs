@@ -216,14 +216,18 @@ fn count_probe(pad: &gst::Pad, count: Arc<AtomicU64>, first: Option<Arc<Mutex<Op
     );
 }
 
+fn launch(desc: &str) -> Result<gst::Pipeline, String> {
+    gst::parse::launch(desc)
+        .map_err(|e| format!("{desc}: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline".to_string())
+}
+
 /// The measured receiver: `--pipeline` with elements named `depay` and
 /// `sink`. Prints `READY`, then counts until a line on stdin, then waits
 /// for the count to settle and prints `RESULT <json>`.
 fn child_recv(opts: &Opts) -> Result<(), String> {
-    let pipeline = gst::parse::launch(&opts.pipeline)
-        .map_err(|e| format!("{}: {e}", opts.pipeline))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| "not a pipeline".to_string())?;
+    let pipeline = launch(&opts.pipeline)?;
     let depay = pipeline.by_name("depay").ok_or("no element named depay")?;
     let sink = pipeline.by_name("sink").ok_or("no element named sink")?;
     let packets = Arc::new(AtomicU64::new(0));
@@ -279,10 +283,7 @@ fn child_recv(opts: &Opts) -> Result<(), String> {
 /// push to EOS.
 fn child_send(opts: &Opts, format: &Format) -> Result<(), String> {
     let media = media::load_or_generate(format.kind, &media::default_cache_dir())?;
-    let pipeline = gst::parse::launch(&opts.pipeline)
-        .map_err(|e| format!("{}: {e}", opts.pipeline))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| "not a pipeline".to_string())?;
+    let pipeline = launch(&opts.pipeline)?;
     let src = pipeline.by_name("src").ok_or("no element named src")?;
     let pay = pipeline.by_name("pay").ok_or("no element named pay")?;
     let packets = Arc::new(AtomicU64::new(0));
@@ -470,30 +471,30 @@ fn make_packets(format: &Format, media: &Media) -> Result<Packets, String> {
     })
 }
 
-/// Send `total` packets at `rate` packets/s in 1 ms slots with sendmmsg
-/// (one datagram per message, or GSO runs of equal-size datagrams).
-fn send_paced(
-    sock: &UdpSocket,
-    p: &Packets,
-    total: u64,
-    rate: f64,
-    gso: bool,
-) -> Result<u64, String> {
+/// Send `total` packets to 127.0.0.1:`port` at `rate` packets/s in 1 ms
+/// slots, with the plugin's own batched sender (`io::send`: one sendmmsg a
+/// slot, equal-size runs as one UDP GSO message, or one datagram a message
+/// with `gso` off). Returns the datagrams the kernel took.
+fn send_paced(port: u16, p: &Packets, total: u64, rate: f64, gso: bool) -> Result<u64, String> {
     use std::os::fd::AsRawFd;
-    let fd = sock.as_raw_fd();
+    let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let mut sender = gstrsrtpfast::io::send::Sender::new();
+    sender.set_gso(gso);
+    let dest = sender.add_dest(std::net::SocketAddr::from(([127, 0, 0, 1], port)), 0);
+    let cancel = std::sync::atomic::AtomicBool::new(false);
     let started = Instant::now();
-    let mut sent = 0u64;
+    let (mut due_sent, mut sent) = (0u64, 0u64);
     let mut seq: u16 = 0;
     let mut scratch: Vec<Vec<u8>> = Vec::new();
-    while sent < total {
+    while due_sent < total {
         let due = ((started.elapsed().as_secs_f64() * rate) as u64 + 1).min(total);
-        if due <= sent {
+        if due <= due_sent {
             std::thread::sleep(Duration::from_micros(200));
             continue;
         }
         // This slot's packets, with continuing seqnums and timestamps.
         scratch.clear();
-        for k in sent..due {
+        for k in due_sent..due {
             let i = (k % p.packets.len() as u64) as usize;
             let pass = (k / p.packets.len() as u64) as u32;
             let mut d = p.packets[i].clone();
@@ -504,91 +505,14 @@ fn send_paced(
             seq = seq.wrapping_add(1);
             scratch.push(d);
         }
-        sendmmsg_all(fd, &scratch, gso)?;
-        sent = due;
+        let mut batch = sender.batch();
+        for d in &scratch {
+            batch.push(dest, d);
+        }
+        sent += batch.send(&[sock.as_raw_fd()], &cancel).sent as u64;
+        due_sent = due;
     }
     Ok(sent)
-}
-
-fn sendmmsg_all(fd: i32, datagrams: &[Vec<u8>], gso: bool) -> Result<(), String> {
-    // Runs: equal-size datagrams (the last may be shorter), at most 64.
-    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut i = 0;
-    while i < datagrams.len() {
-        let mut j = i + 1;
-        if gso {
-            let size = datagrams[i].len();
-            let mut bytes = size;
-            while j < datagrams.len()
-                && j - i < 64
-                && datagrams[j].len() <= size
-                && bytes + datagrams[j].len() <= 65000
-            {
-                bytes += datagrams[j].len();
-                let shorter = datagrams[j].len() < size;
-                j += 1;
-                if shorter {
-                    break;
-                }
-            }
-        }
-        runs.push(i..j);
-        i = j;
-    }
-    let mut iovs: Vec<libc::iovec> = datagrams
-        .iter()
-        .map(|d| libc::iovec {
-            iov_base: d.as_ptr() as *mut _,
-            iov_len: d.len(),
-        })
-        .collect();
-    // One cmsg buffer per message: cmsghdr + u16 segment size, aligned.
-    const CMSG_SPACE: usize = 24;
-    let mut cmsgs = vec![[0u64; CMSG_SPACE / 8]; runs.len()];
-    // SAFETY: zeroed mmsghdrs are valid "empty" headers; every pointer set
-    // below points into `iovs` / `cmsgs`, which outlive the sendmmsg calls.
-    let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; runs.len()];
-    for ((m, r), c) in msgs.iter_mut().zip(&runs).zip(cmsgs.iter_mut()) {
-        m.msg_hdr.msg_iov = iovs[r.start..].as_mut_ptr();
-        m.msg_hdr.msg_iovlen = r.len();
-        if r.len() > 1 {
-            let seg = datagrams[r.start].len() as u16;
-            let c = c.as_mut_ptr() as *mut libc::cmsghdr;
-            // SAFETY: `c` points at CMSG_SPACE bytes we own, aligned for a
-            // cmsghdr; CMSG_LEN(2) fits (16 + 2 <= 24).
-            unsafe {
-                (*c).cmsg_level = libc::SOL_UDP;
-                (*c).cmsg_type = libc::UDP_SEGMENT;
-                (*c).cmsg_len = libc::CMSG_LEN(2) as usize;
-                std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut u16, seg);
-            }
-            m.msg_hdr.msg_control = c as *mut _;
-            m.msg_hdr.msg_controllen = CMSG_SPACE;
-        }
-    }
-    let mut done = 0;
-    while done < msgs.len() {
-        let n = msgs.len() - done;
-        // SAFETY: `msgs[done..]` are initialised headers pointing at live
-        // buffers (see above); the socket is connected, so no addresses.
-        let rc = unsafe { libc::sendmmsg(fd, msgs[done..].as_mut_ptr(), n as u32, 0) };
-        if rc < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted
-                || e.kind() == std::io::ErrorKind::WouldBlock
-                || e.raw_os_error() == Some(libc::ENOBUFS)
-            {
-                std::thread::sleep(Duration::from_micros(50));
-                continue;
-            }
-            if e.raw_os_error() == Some(libc::ECONNREFUSED) {
-                continue;
-            }
-            return Err(format!("sendmmsg: {e}"));
-        }
-        done += rc as usize;
-    }
-    Ok(())
 }
 
 fn free_port() -> u16 {
@@ -674,11 +598,9 @@ fn measure_recv(
     let pipeline = recv_pipeline(format, imp, port, &p.caps);
     let mut child = spawn_child("recv", format, &pipeline, 0, 0);
     read_line_with(&mut child, "READY")?;
-    let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    sock.connect(("127.0.0.1", port))
-        .map_err(|e| e.to_string())?;
+
     let total = (pps * opts.seconds) as u64;
-    let sent = send_paced(&sock, p, total, pps, opts.sender_gso)?;
+    let sent = send_paced(port, p, total, pps, opts.sender_gso)?;
     std::thread::sleep(Duration::from_millis(300));
     writeln!(child.stdin.as_mut().unwrap(), "STOP").ok();
     let res = read_line_with(&mut child, "RESULT ");
@@ -702,10 +624,8 @@ fn instr_recv(opts: &Opts, format: &Format, p: &Packets, imp: &str) -> Result<f6
         ));
         let mut child = spawn_child_under(Some(&out), "recv", format, &pipeline, 0, 0);
         read_line_with(&mut child, "READY")?;
-        let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        sock.connect(("127.0.0.1", port))
-            .map_err(|e| e.to_string())?;
-        send_paced(&sock, p, n, opts.instr_rate, opts.sender_gso)?;
+
+        send_paced(port, p, n, opts.instr_rate, opts.sender_gso)?;
         std::thread::sleep(Duration::from_millis(1000));
         writeln!(child.stdin.as_mut().unwrap(), "STOP").ok();
         let res = read_line_with(&mut child, "RESULT ");
