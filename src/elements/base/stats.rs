@@ -40,27 +40,32 @@ impl ProcessingWindow {
     }
 }
 
+/// The fields every payloader and depayloader adds to the stock base
+/// class's (a macro: `concat!` takes only literals).
+macro_rules! our_stats_fields {
+    () => {
+        "packets, bytes (in), units-out, dropped, malformed, lost-fragments (counts); \
+         simd-level; processing-ns-p50 / processing-ns-p99 (wall ns per packet over the last \
+         128 timed buffers, downstream's work in the same thread included); pool-acquired, \
+         pool-recycled (acquisitions a returned buffer served), pool-misses, \
+         pool-bytes-in-use (the shared pool, process-wide)"
+    };
+}
+
 /// What gst-inspect shows for `stats`: every field (tests/element_common.rs
 /// checks each field an element reports is named here).
 pub const PAY_STATS_BLURB: &str = concat!(
     "Statistics. As rtpbasepayload: clock-rate, running-time, seqnum, timestamp, ssrc, pt, \
      seqnum-offset, timestamp-offset. Ours: ",
-    "packets, bytes (in), units-out, dropped, malformed, lost-fragments (counts); simd-level; \
-     processing-ns-p50 / processing-ns-p99 (wall ns per packet over the last 128 timed \
-     buffers, downstream's work in the same thread included); pool-acquired, pool-recycled \
-     (acquisitions a returned buffer served), pool-misses, pool-bytes-in-use (the shared \
-     pool, process-wide)"
+    our_stats_fields!()
 );
 
 pub const DEPAY_STATS_BLURB: &str = concat!(
-    "Statistics. As rtpbasedepayload: clock_rate (and clock-rate), npt-start, npt-stop, play-speed, \
-     play-scale, running-time-dts, running-time-pts, seqnum, timestamp. Ours: ",
-    "packets, bytes (in), units-out, dropped, malformed, lost-fragments (counts); simd-level; \
-     processing-ns-p50 / processing-ns-p99 (wall ns per packet over the last 128 timed \
-     buffers, downstream's work in the same thread included); pool-acquired, pool-recycled \
-     (acquisitions a returned buffer served), pool-misses, pool-bytes-in-use (the shared \
-     pool, process-wide). rtpfastopusdepay: empty-payloads; rtpfastmp2tdepay: trimmed \
-     (bytes cut to whole TS packets)"
+    "Statistics. As rtpbasedepayload: clock_rate (and clock-rate), npt-start, npt-stop, \
+     play-speed, play-scale, running-time-dts, running-time-pts, seqnum, timestamp. Ours: ",
+    our_stats_fields!(),
+    ". rtpfastopusdepay: empty-payloads; rtpfastmp2tdepay: trimmed (bytes cut to whole TS \
+     packets)"
 );
 
 pub const WRAPPER_STATS_BLURB: &str = "Statistics: active-element (factory inside), native \
