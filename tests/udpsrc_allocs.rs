@@ -124,17 +124,5 @@ fn child_measure() {
 
 #[test]
 fn udpsrc_allocations_per_datagram() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_measure", "--ignored", "--nocapture"])
-        .env("G_SLICE", "always-malloc")
-        .env(CHILD_ENV, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}");
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "child failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run_allocation_child("child_measure", CHILD_ENV);
 }

@@ -93,10 +93,11 @@ pub fn encode(codec: Codec, frames: u32, width: u32, height: u32) -> Media {
 /// Run this test binary's test `test` again in a child process with
 /// `G_SLICE=always-malloc` (so GLib's slices reach the malloc interposer)
 /// and `child_env=1` (which makes the child test measure instead of
-/// skipping); fails unless the child passed.
+/// skipping); fails unless the child passed. The child test may be
+/// `#[ignore]`d so that a plain run does not run it on its own.
 pub fn run_allocation_child(test: &str, child_env: &str) {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture"])
+        .args(["--exact", test, "--include-ignored", "--nocapture"])
         .env("G_SLICE", "always-malloc")
         .env(child_env, "1")
         .output()
